@@ -1,0 +1,48 @@
+# The two commands a newcomer needs: `make demo` and `make test`. Everything else is a step of those.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: all venv controlplane test lint typecheck unit pytest demo crds bench clean cluster-up cluster-down
+
+all: test
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+controlplane: $(STAMP)
+	$(PY) -m ccupgrade.testbed build
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check operator tests bench
+	$(VENV)/bin/ruff format --check operator tests bench
+	$(VENV)/bin/lint-imports
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy
+
+pytest: $(STAMP) controlplane
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test: lint typecheck pytest
+
+crds: $(STAMP)
+	$(PY) -m ccupgrade.crd > crds/ccupgrade.dev_cceclusterupgrades.yaml
+
+demo: $(STAMP) controlplane
+	$(PY) -m ccupgrade.demo
+
+cluster-up: $(STAMP) controlplane
+	$(PY) -m ccupgrade.testbed up
+
+cluster-down: $(STAMP)
+	$(PY) -m ccupgrade.testbed down
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,11 @@
+//go:build tools
+
+// Package controlplane pins the commands that the test bed builds: kube-apiserver and kubectl
+// from the Kubernetes release, and etcd at the version that release requires.
+package controlplane
+
+import (
+	_ "go.etcd.io/etcd/server/v3"
+	_ "k8s.io/kubernetes/cmd/kube-apiserver"
+	_ "k8s.io/kubernetes/cmd/kubectl"
+)

@@ -1,0 +1,1 @@
+"""A CCE API simulator: the documented upgrade-workflow API with real auth, scenarios and faults."""

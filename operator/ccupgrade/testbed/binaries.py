@@ -1,0 +1,139 @@
+"""Finds or builds the pinned etcd, kube-apiserver and kubectl.
+
+The versions live in `hack/controlplane/go.mod` (checksummed by its go.sum); this module only
+reads them, builds once with the local Go toolchain and caches the result keyed by version, so a
+second run (or CI on a warm machine) starts in seconds.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+ASSETS_ENV = "KUBEBUILDER_ASSETS"
+CACHE_ENV = "CCUPGRADE_CACHE_DIR"
+COMMANDS = ("etcd", "kube-apiserver", "kubectl")
+_PACKAGES = {
+    "etcd": "go.etcd.io/etcd/server/v3",
+    "kube-apiserver": "k8s.io/kubernetes/cmd/kube-apiserver",
+    "kubectl": "k8s.io/kubernetes/cmd/kubectl",
+}
+
+
+class BinariesError(RuntimeError):
+    """The binaries are neither given, cached nor buildable; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class Binaries:
+    etcd: Path
+    kube_apiserver: Path
+    kubectl: Path
+
+    @classmethod
+    def in_directory(cls, directory: Path) -> Binaries:
+        paths = {name: directory / name for name in COMMANDS}
+        missing = [str(p) for p in paths.values() if not os.access(p, os.X_OK)]
+        if missing:
+            raise BinariesError(f"missing or not executable: {', '.join(missing)}")
+        return cls(paths["etcd"], paths["kube-apiserver"], paths["kubectl"])
+
+
+def repo_root() -> Path:
+    """The checkout this package runs from (the helper module is not shipped in wheels)."""
+    return Path(__file__).resolve().parents[3]
+
+
+def helper_module_dir() -> Path:
+    return repo_root() / "hack" / "controlplane"
+
+
+@dataclass(frozen=True)
+class PinnedVersions:
+    kubernetes: str
+    etcd: str
+
+    @property
+    def cache_key(self) -> str:
+        return f"k8s-{self.kubernetes}_etcd-{self.etcd}"
+
+
+def pinned_versions(module_dir: Path | None = None) -> PinnedVersions:
+    text = (module_dir or helper_module_dir()).joinpath("go.mod").read_text()
+    k8s = re.search(r"^\s*k8s\.io/kubernetes\s+(v\S+)", text, re.MULTILINE)
+    etcd = re.search(r"^\s*go\.etcd\.io/etcd/server/v3\s+(v\S+)", text, re.MULTILINE)
+    if not k8s or not etcd:
+        raise BinariesError("hack/controlplane/go.mod does not pin k8s.io/kubernetes and etcd server")
+    return PinnedVersions(kubernetes=k8s.group(1), etcd=etcd.group(1))
+
+
+def cache_dir() -> Path:
+    base = os.environ.get(CACHE_ENV) or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "ccupgrade"
+    )
+    return Path(base)
+
+
+def _log(message: str) -> None:
+    print(f"[testbed] {message}", file=sys.stderr, flush=True)
+
+
+def build(versions: PinnedVersions, target: Path, module_dir: Path | None = None) -> Binaries:
+    """Builds the three commands into `target`; atomic, so an interrupted build is never cached."""
+    go = shutil.which("go")
+    if go is None:
+        raise BinariesError(
+            f"no Go toolchain on PATH: install Go, or set {ASSETS_ENV} to a directory holding "
+            "etcd, kube-apiserver and kubectl"
+        )
+    module = module_dir or helper_module_dir()
+    minor = versions.kubernetes.lstrip("v").split(".")[1]
+    ldflags = " ".join(
+        [
+            "-s -w",
+            f"-X k8s.io/component-base/version.gitVersion={versions.kubernetes}",
+            "-X k8s.io/component-base/version.gitMajor=1",
+            f"-X k8s.io/component-base/version.gitMinor={minor}",
+        ]
+    )
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".build-", dir=target.parent))
+    env = dict(os.environ, CGO_ENABLED="0", GOFLAGS="-mod=readonly -buildvcs=false")
+    try:
+        for name in COMMANDS:
+            _log(f"building {name} ({_PACKAGES[name]}) for {versions.cache_key}; minutes on a cold cache")
+            subprocess.run(
+                [go, "build", "-trimpath", "-ldflags", ldflags, "-o", str(staging / name), _PACKAGES[name]],
+                cwd=module,
+                env=env,
+                check=True,
+            )
+            _log(f"built {name}")
+        if target.exists():
+            shutil.rmtree(target)
+        staging.rename(target)
+    except subprocess.CalledProcessError as exc:
+        raise BinariesError(f"go build failed for {versions.cache_key}: exit {exc.returncode}") from exc
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+    return Binaries.in_directory(target)
+
+
+def ensure_binaries() -> Binaries:
+    """The binaries to run: $KUBEBUILDER_ASSETS if set, else the cache, else a fresh build."""
+    assets = os.environ.get(ASSETS_ENV)
+    if assets:
+        return Binaries.in_directory(Path(assets))
+    versions = pinned_versions()
+    target = cache_dir() / "bin" / versions.cache_key
+    try:
+        return Binaries.in_directory(target)
+    except BinariesError:
+        return build(versions, target)

@@ -1,0 +1,77 @@
+"""Child processes that cannot outlive their parent.
+
+Every child gets PR_SET_PDEATHSIG, so even a SIGKILLed test run leaves nothing behind; the pid
+files let `testbed down` clean up after a detached `up` as well.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
+def spawn(
+    args: list[str], log_path: Path, pid_path: Path, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    log = log_path.open("ab")
+    try:
+        process = subprocess.Popen(
+            args,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            preexec_fn=_die_with_parent,
+        )
+    finally:
+        log.close()
+    pid_path.write_text(str(process.pid))
+    return process
+
+
+def stop(process: subprocess.Popen[bytes], pid_path: Path | None = None, grace: float = 10.0) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(grace)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    if pid_path is not None:
+        with contextlib.suppress(FileNotFoundError):
+            pid_path.unlink()
+
+
+def kill_from_pid_file(pid_path: Path, grace: float = 10.0) -> bool:
+    """Stops a process recorded by an earlier run; True if one was running."""
+    try:
+        pid = int(pid_path.read_text().strip())
+    except (FileNotFoundError, ValueError):
+        return False
+    pid_path.unlink(missing_ok=True)
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return False
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.1)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+    return True
