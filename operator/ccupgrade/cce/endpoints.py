@@ -1,0 +1,68 @@
+"""Where credentials may be sent: the region's official hosts, or an allow-listed custom endpoint."""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from ccupgrade.cce.errors import EndpointNotAllowed
+
+# Regions whose hosts live under another domain (from the official SDK's region tables).
+_DOMAIN_BY_REGION = {"eu-west-101": "myhuaweicloud.eu"}
+_DEFAULT_DOMAIN = "myhuaweicloud.com"
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A CCE base URL and the IAM base URL that issues tokens for it."""
+
+    cce: str
+    iam: str
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self.cce).netloc
+
+
+def for_region(region: str) -> Endpoint:
+    domain = _DOMAIN_BY_REGION.get(region, _DEFAULT_DOMAIN)
+    return Endpoint(cce=f"https://cce.{region}.{domain}", iam=f"https://iam.{region}.{domain}")
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url.strip())
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise EndpointNotAllowed(f"endpoint {url!r} is not an http(s) URL")
+    if parts.username or parts.password or parts.query or parts.fragment or parts.path not in {"", "/"}:
+        raise EndpointNotAllowed(f"endpoint {url!r} must be scheme://host[:port] with nothing else")
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return f"{parts.scheme}://{parts.hostname.lower()}:{port}"
+
+
+@dataclass(frozen=True)
+class AllowList:
+    """Patterns over `scheme://host:port`, shell-style (`https://*.cce.internal:443`, `http://127.0.0.1:*`).
+
+    Empty means no custom endpoint is allowed: only region-derived official hosts are used.
+    """
+
+    patterns: tuple[str, ...] = ()
+
+    @classmethod
+    def parse(cls, text: str | None) -> AllowList:
+        return cls(tuple(p.strip() for p in (text or "").split(",") if p.strip()))
+
+    def permits(self, url: str) -> bool:
+        origin = _origin(url)
+        return any(fnmatch.fnmatchcase(origin, pattern.lower()) for pattern in self.patterns)
+
+    def custom(self, url: str) -> Endpoint:
+        """A custom endpoint serves both CCE and IAM calls (as the simulator and private gateways do)."""
+        if not self.permits(url):
+            raise EndpointNotAllowed(
+                f"endpoint {_origin(url)} is not on the operator's allow-list; ask the cluster admin to add it "
+                "(--allowed-endpoints) or use spec.region"
+            )
+        base = url.strip().rstrip("/")
+        return Endpoint(cce=base, iam=base)

@@ -1,0 +1,76 @@
+"""A small synchronous client for the simulator's control API (tests, demo, benchmark)."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from typing import Any
+
+from ccupgrade.simulator.app import CONTROL
+
+
+class SimulatorControl:
+    def __init__(self, base_url: str, timeout: float = 10.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+
+    def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(f"{self.base_url}{CONTROL}{path}", data=data, method=method)
+        request.add_header("Content-Type", "application/json")
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                result: dict[str, Any] = json.loads(response.read())
+                return result
+        except urllib.error.HTTPError as exc:
+            raise RuntimeError(f"simulator control {method} {path}: {exc.code} {exc.read()[:500]!r}") from None
+
+    def healthy(self) -> bool:
+        try:
+            return bool(self._call("GET", "/healthz").get("ok"))
+        except (OSError, RuntimeError):
+            return False
+
+    def load(
+        self, project: str, cluster: str, scenario: str | dict[str, Any] = "standard", *, speed: float = 1.0,
+        paused: bool = False,
+    ) -> dict[str, Any]:  # fmt: skip
+        return self._call(
+            "PUT", f"/clusters/{project}/{cluster}", {"scenario": scenario, "speed": speed, "paused": paused}
+        )
+
+    def remove(self, project: str, cluster: str) -> None:
+        self._call("DELETE", f"/clusters/{project}/{cluster}")
+
+    def time(self, project: str, cluster: str, **action: Any) -> dict[str, Any]:
+        """advance=s, set=s, pause=True, resume=True, speed=x."""
+        return self._call("POST", f"/clusters/{project}/{cluster}/time", action)
+
+    def time_all(self, **action: Any) -> dict[str, Any]:
+        return self._call("POST", "/time", action)
+
+    def faults(self, project: str, cluster: str, *faults: dict[str, Any]) -> None:
+        self._call("PUT", f"/clusters/{project}/{cluster}/faults", {"faults": list(faults)})
+
+    def clear_faults(self, project: str, cluster: str) -> None:
+        self._call("DELETE", f"/clusters/{project}/{cluster}/faults")
+
+    def global_faults(self, *faults: dict[str, Any]) -> None:
+        self._call("PUT", "/faults", {"faults": list(faults)})
+
+    def credentials(self, **document: Any) -> dict[str, Any]:
+        """accessKeys=[{accessKey, secretKey, securityToken?}], users=[{username, password, domainName}], tokens=[…]."""
+        return self._call("PUT", "/credentials", document)
+
+    def expire_tokens(self) -> int:
+        return int(self._call("POST", "/tokens/expire")["expired"])
+
+    def stats(self) -> dict[str, Any]:
+        return self._call("GET", "/stats")
+
+    def reset_stats(self) -> None:
+        self._call("DELETE", "/stats")
+
+    def requests(self, project: str, cluster: str, limit: int = 200) -> dict[str, Any]:
+        return self._call("GET", f"/clusters/{project}/{cluster}/requests?limit={limit}")

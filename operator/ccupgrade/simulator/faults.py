@@ -1,0 +1,50 @@
+"""Faults injected per cluster (or everywhere): what a flaky cloud API does to its clients."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+FaultKind = Literal["status", "throttle", "delay", "malformed", "contentType", "oversized", "drop", "singleObject"]
+
+
+class Fault(BaseModel):
+    """One fault. `times` counts the requests it still affects; None means until cleared."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    kind: FaultKind
+    times: int | None = Field(default=None, ge=1)
+    status: int = Field(default=503, ge=400, le=599, description="for kind=status")
+    shape: Literal["camel", "snake"] = Field(default="camel", description="errorCode/errorMessage or error_code/…")
+    code: str = "CCE.01500001"
+    message: str = "Internal server error, please try again later."
+    retry_after: float = Field(default=1.0, alias="retryAfter", ge=0)
+    seconds: float = Field(default=60.0, ge=0, description="for kind=delay")
+    value: str = Field(default="text/html; charset=utf-8", description="for kind=contentType")
+    size: int = Field(default=8 * 1024 * 1024, ge=0, description="for kind=oversized, in bytes")
+
+
+class FaultList:
+    """Faults in order; the first that is still active decides what a request gets."""
+
+    def __init__(self) -> None:
+        self.faults: list[Fault] = []
+
+    def replace(self, faults: list[Fault]) -> None:
+        self.faults = list(faults)
+
+    def clear(self) -> None:
+        self.faults = []
+
+    def take(self) -> Fault | None:
+        for fault in self.faults:
+            if fault.times is None:
+                return fault
+            if fault.times > 0:
+                fault.times -= 1
+                if fault.times == 0:
+                    self.faults.remove(fault)
+                return fault
+        return None
