@@ -54,15 +54,23 @@ class Simulator:
         self.clusters[(project, cluster)] = loaded
         return loaded
 
-    def record(self, project: str, cluster: str, method: str, path: str, status: int, auth: str) -> None:
-        counters = self.counters.setdefault((project, cluster), ClusterCounters())
-        counters.total += 1
+    def arrive(self, project: str, cluster: str, method: str, path: str) -> dict[str, Any]:
+        """Counts a request when it arrives (a client that times out was still a request)."""
+        self.counters.setdefault((project, cluster), ClusterCounters()).total += 1
+        entry = {"t": time.time(), "method": method, "path": path, "project": project, "cluster": cluster,
+                 "status": None, "auth": None}  # fmt: skip
+        self.request_log.append(entry)
+        return entry
+
+    def finish(self, entry: dict[str, Any], status: int, auth: str) -> None:
+        counters = self.counters.setdefault((entry["project"], entry["cluster"]), ClusterCounters())
         counters.by_status[str(status)] += 1
         counters.by_auth[auth] += 1
-        self.request_log.append(
-            {"t": time.time(), "method": method, "path": path, "project": project, "cluster": cluster,
-             "status": status, "auth": auth}
-        )  # fmt: skip
+        entry["status"] = status
+        entry["auth"] = auth
+
+
+SIMULATOR_KEY: web.AppKey[Simulator] = web.AppKey("simulator", Simulator)
 
 
 def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
@@ -121,11 +129,12 @@ async def _apply_fault(request: web.Request, fault: Fault, payload: dict[str, An
 def create_app(simulator: Simulator | None = None) -> web.Application:
     sim = simulator or Simulator()
     app = web.Application(client_max_size=1024 * 1024)
-    app["simulator"] = sim
+    app[SIMULATOR_KEY] = sim
     routes = web.RouteTableDef()
 
     async def serve_workflows(request: web.Request, workflow_id: str | None) -> web.StreamResponse:
         project, cluster = request.match_info["project"], request.match_info["cluster"]
+        entry = sim.arrive(project, cluster, request.method, request.path)
         body = await request.read()
         status, auth = 500, "none"
         try:
@@ -159,7 +168,7 @@ def create_app(simulator: Simulator | None = None) -> web.Application:
             status = 0  # dropped on purpose
             raise
         finally:
-            sim.record(project, cluster, request.method, request.path, status, auth)
+            sim.finish(entry, status, auth)
 
     @routes.get(WORKFLOWS)
     async def list_workflows(request: web.Request) -> web.StreamResponse:

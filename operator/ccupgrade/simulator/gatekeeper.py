@@ -160,8 +160,6 @@ class Gatekeeper:
             raise Refused(401, "APIGW.0301", "Incorrect IAM authentication information: clock skew over 15 minutes")
         if key.security_token and headers.get("X-Security-Token") != key.security_token:
             raise Refused(401, "APIGW.0301", "Incorrect IAM authentication information: bad security token")
-        if headers.get("X-Project-Id") not in (None, project_id):
-            raise Refused(403, "APIGW.0302", "X-Project-Id does not match the project in the path.")
         query_params = [tuple(pair.partition("=")[::2]) for pair in query.split("&") if pair]
         request = SdkRequest(
             method=method,
@@ -175,3 +173,5 @@ class Gatekeeper:
         expected = Signer(_KeyPair(match["ak"], key.secret_key)).sign(request).header_params["Authorization"]
         if not hmac.compare_digest(expected, headers["Authorization"].strip()):
             raise Refused(401, "APIGW.0301", "Incorrect IAM authentication information: verify aksk signature fail")
+        if headers.get("X-Project-Id") not in (None, project_id):
+            raise Refused(403, "APIGW.0302", "X-Project-Id does not match the project in the path.")

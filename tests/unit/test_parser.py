@@ -1,0 +1,237 @@
+"""The tolerant parser: the reference page's own example, every quirk real responses have, and
+thousands of generated and mangled responses that must give valid models or one typed error."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ccupgrade.cce.errors import ParseError
+from ccupgrade.cce.parser import parse_workflow, parse_workflow_list
+from ccupgrade.models.cce import UpgradeWorkflowList, parse_timestamp
+
+# Verbatim from the API reference page (../shared/cce-api/ListUpgradeWorkFlows.md).
+DOCUMENTED_EXAMPLE = """
+{
+  "apiVersion": "v3",
+  "kind": "List",
+  "items": {
+    "kind": "WorkFlowTask",
+    "apiVersion": "v3",
+    "metadata": {
+      "uid": "730f5577-38ef-448c-b4a7-c6878fbefdda",
+      "creationTimestamp": "2023-11-24 08:39:15.894417 +0000 UTC",
+      "updateTimestamp": "2023-11-25 02:57:25.718567 +0000 UTC"
+    },
+    "spec": {
+      "clusterID": "b4b9e60f-8aa2-11ee-af09-0255ac10004f",
+      "clusterVersion": "v1.17.17-r0",
+      "targetVersion": "v1.19.16-r80"
+    },
+    "status": {
+      "phase": "Cancel",
+      "pointStatuses": [
+        {"taskType": "PreCheck"}, {"taskType": "Snapshot"},
+        {"taskType": "Cluster"}, {"taskType": "PostCheck"}
+      ],
+      "lineStatuses": [
+        {"startPoint": {"taskType": "PreCheck"}, "endPoint": {"taskType": "Cluster"}},
+        {"startPoint": {"taskType": "Cluster"}, "endPoint": {"taskType": "PostCheck"}}
+      ]
+    }
+  }
+}
+"""
+
+
+def test_documented_example_parses_with_single_object_items() -> None:
+    parsed = parse_workflow_list(DOCUMENTED_EXAMPLE)
+    assert len(parsed.items) == 1
+    workflow = parsed.items[0]
+    assert workflow.metadata.uid == "730f5577-38ef-448c-b4a7-c6878fbefdda"
+    # The time of day survives (the official SDK drops it).
+    assert workflow.metadata.creation_timestamp == datetime(2023, 11, 24, 8, 39, 15, 894417, tzinfo=UTC)
+    assert workflow.metadata.update_timestamp == datetime(2023, 11, 25, 2, 57, 25, 718567, tzinfo=UTC)
+    assert workflow.spec.cluster_version == "v1.17.17-r0"
+    assert workflow.spec.target_version == "v1.19.16-r80"
+    assert workflow.status.phase == "Cancel"
+    assert [p.task_type for p in workflow.status.point_statuses] == ["PreCheck", "Snapshot", "Cluster", "PostCheck"]
+    assert all(p.status is None and p.task_id is None and p.start_time is None for p in workflow.status.point_statuses)
+    assert [(line.start_point, line.end_point, line.critical) for line in workflow.status.line_statuses] == [
+        ("PreCheck", "Cluster", None),
+        ("Cluster", "PostCheck", None),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2023-11-24 08:39:15.894417 +0000 UTC", datetime(2023, 11, 24, 8, 39, 15, 894417, tzinfo=UTC)),
+        ("2023-11-24 16:39:15 +0800 CST", datetime(2023, 11, 24, 8, 39, 15, tzinfo=UTC)),
+        ("2023-11-24 08:39:15.894417123 +0000 UTC m=+0.000123", datetime(2023, 11, 24, 8, 39, 15, 894417, tzinfo=UTC)),
+        ("2023-11-24T08:39:15Z", datetime(2023, 11, 24, 8, 39, 15, tzinfo=UTC)),
+        ("2023-11-24T08:39:15.5+08:00", datetime(2023, 11, 24, 0, 39, 15, 500000, tzinfo=UTC)),
+        ("2023-11-24 08:39:15", datetime(2023, 11, 24, 8, 39, 15, tzinfo=UTC)),
+        ("yesterday", None),
+        ("", None),
+        (None, None),
+        (12345, None),
+        ("2023-13-45 99:99:99 +0000 UTC", None),
+    ],
+)
+def test_timestamps_in_every_form(text: Any, expected: datetime | None) -> None:
+    assert parse_timestamp(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("items", "count"),
+    [([], 0), ({}, 0), (None, 0), ([{"metadata": {"uid": "a"}}, {"metadata": {"uid": "b"}}], 2)],
+)
+def test_items_list_empty_null_or_many(items: Any, count: int) -> None:
+    assert len(parse_workflow_list(json.dumps({"kind": "List", "items": items})).items) == count
+
+
+def test_items_missing_and_unknown_fields() -> None:
+    parsed = parse_workflow_list('{"kind": "List", "somethingNew": {"x": 1}}')
+    assert parsed.items == []
+    workflow = parse_workflow('{"metadata": {"uid": "u", "extra": 1}, "future": [1, 2]}')
+    assert workflow.metadata.uid == "u"
+    assert workflow.status.phase is None
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(True, True), (False, False), ("true", True), ("False", False), ("TRUE", True), ("maybe", None), (None, None)],
+)
+def test_critical_as_boolean_or_string(value: Any, expected: bool | None) -> None:
+    body = {"items": [{"status": {"lineStatuses": [{"startPoint": {"taskType": "A"}, "critical": value}]}}]}
+    assert parse_workflow_list(json.dumps(body)).items[0].status.line_statuses[0].critical is expected
+
+
+def test_unknown_enum_values_are_kept_verbatim() -> None:
+    body = {
+        "items": [
+            {
+                "status": {
+                    "phase": "Paused",
+                    "pointStatuses": [{"taskType": "NodePoolUpgrade", "status": "Skipped", "taskID": 42}],
+                }
+            }
+        ]
+    }
+    workflow = parse_workflow_list(json.dumps(body)).items[0]
+    assert workflow.status.phase == "Paused"
+    point = workflow.status.point_statuses[0]
+    assert (point.task_type, point.status, point.task_id) == ("NodePoolUpgrade", "Skipped", "42")
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"", "not valid JSON"),
+        (b"<html>maintenance</html>", "not valid JSON"),
+        (b'{"items": [', "not valid JSON"),
+        (b"[1, 2]", "JSON list, not an object"),
+        (b'"List"', "JSON str, not an object"),
+        (b'{"items": "many"}', "items"),
+        (b'{"items": [{"status": {"pointStatuses": [{"status": "Running"}]}}]}', "taskType"),
+        (b'{"items": [{"status": {"pointStatuses": [{"taskType": ""}]}}]}', "taskType"),
+        (b'{"items": [{"spec": {"clusterVersion": {"nested": 1}}}]}', "clusterVersion"),
+        (b"\xff\xfe", "not valid JSON"),
+        (b"[" * 100000, "not valid JSON"),
+    ],
+)
+def test_invalid_responses_raise_one_typed_error(body: bytes, message: str) -> None:
+    with pytest.raises(ParseError) as caught:
+        parse_workflow_list(body)
+    assert message in str(caught.value)
+    assert len(str(caught.value)) < 300
+
+
+def test_parse_error_never_echoes_the_body() -> None:
+    secret = "sk-THIS-MUST-NOT-LEAK"
+    with pytest.raises(ParseError) as caught:
+        parse_workflow_list(json.dumps({"items": [{"status": {"pointStatuses": [{"status": secret}]}}]}))
+    assert secret not in str(caught.value)
+    assert caught.value.__cause__ is None
+    assert caught.value.__suppress_context__
+
+
+# -- property-based: generated and mangled responses ---------------------------------------------
+
+_scalars = st.one_of(
+    st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=30),
+    st.sampled_from(["Init", "Running", "Pending", "Success", "Cancel", "Failed", "2023-11-24 08:39:15 +0000 UTC",
+                     "2023-11-24T08:39:15Z", "true", "false"]),
+)  # fmt: skip
+_json_values = st.recursive(
+    _scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
+    max_leaves=12,
+)  # fmt: skip
+
+
+def _maybe(strategy: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    return st.one_of(strategy, _json_values)
+
+
+_point = st.fixed_dictionaries(
+    {"taskType": _maybe(st.sampled_from(["PreCheck", "Snapshot", "Cluster", "PostCheck", "Rollback", "New"]))},
+    optional={
+        "taskID": _maybe(st.uuids().map(str)),
+        "status": _maybe(st.sampled_from(["Init", "Queuing", "Running", "Success", "Failed", "Weird"])),
+        "startTimeStamp": _maybe(st.datetimes().map(lambda d: d.strftime("%Y-%m-%d %H:%M:%S.%f +0000 UTC"))),
+        "endTimeStamp": _maybe(st.datetimes().map(lambda d: d.isoformat() + "Z")),
+        "expireTimeStamp": _json_values,
+    },
+)
+_line = st.fixed_dictionaries(
+    {},
+    optional={
+        "startPoint": _maybe(st.fixed_dictionaries({"taskType": st.text(max_size=10)})),
+        "endPoint": _maybe(st.fixed_dictionaries({"taskType": st.text(max_size=10)})),
+        "critical": _maybe(st.sampled_from([True, False, "true", "false"])),
+    },
+)
+_workflow = st.fixed_dictionaries(
+    {},
+    optional={
+        "kind": _maybe(st.just("WorkFlowTask")),
+        "metadata": _maybe(st.fixed_dictionaries({}, optional={"uid": _maybe(st.uuids().map(str)),
+                                                               "creationTimestamp": _scalars,
+                                                               "annotations": _json_values})),
+        "spec": _maybe(st.fixed_dictionaries({}, optional={"clusterVersion": _scalars, "targetVersion": _scalars})),
+        "status": _maybe(st.fixed_dictionaries({}, optional={"phase": _scalars,
+                                                             "pointStatuses": _maybe(st.lists(_point, max_size=5)),
+                                                             "lineStatuses": _maybe(st.lists(_line, max_size=4))})),
+    },
+)  # fmt: skip
+_items = _maybe(st.one_of(_workflow, st.lists(_workflow, max_size=4)))
+_response = st.fixed_dictionaries({}, optional={"kind": _scalars, "apiVersion": _scalars, "items": _items})
+
+
+def _mangle(document: Any, cut: int | None) -> bytes:
+    text = json.dumps(document).encode()
+    return text if cut is None else text[: cut % (len(text) + 1)]
+
+
+@settings(max_examples=3000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(document=st.one_of(_response, _json_values), cut=st.one_of(st.none(), st.none(), st.integers(0, 10_000)))
+def test_generated_and_mangled_responses_give_models_or_parse_errors(document: Any, cut: int | None) -> None:
+    body = _mangle(document, cut)
+    try:
+        parsed = parse_workflow_list(body)
+    except ParseError as error:
+        assert str(error)
+        return
+    assert isinstance(parsed, UpgradeWorkflowList)
+    for workflow in parsed.items:
+        for point in workflow.status.point_statuses:
+            assert isinstance(point.task_type, str)
+            assert point.task_type
+            for moment in (point.start_time, point.end_time, point.expire_time):
+                assert moment is None or moment.tzinfo is not None
