@@ -49,10 +49,7 @@ AKSK = AccessKeyCredentials(AK, SK)
 
 
 def _fault(sim: Sim, **kwargs: object) -> None:
-    sim.state.faults.setdefault(
-        (PROJECT, CLUSTER), __import__("ccupgrade.simulator.faults").simulator.faults.FaultList()
-    )
-    sim.state.faults[(PROJECT, CLUSTER)].replace([Fault.model_validate(kwargs)])
+    sim.state.faults.setdefault((PROJECT, CLUSTER), FaultList()).replace([Fault.model_validate(kwargs)])
 
 
 # -- authentication -------------------------------------------------------------------------------
