@@ -1,0 +1,74 @@
+"""Ready / Reconciling / Stalled as kstatus, Argo CD and `kubectl wait` read them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from ccupgrade.models.resource import Condition, ConditionStatus
+
+READY, RECONCILING, STALLED = "Ready", "Reconciling", "Stalled"
+T, F, U = ConditionStatus.TRUE, ConditionStatus.FALSE, ConditionStatus.UNKNOWN
+
+# Reasons (stable API: alerts and docs match on them).
+INITIALIZING = "UpgradeInitializing"
+IN_PROGRESS = "UpgradeInProgress"
+TASK_FAILED = "UpgradeTaskFailed"
+SUCCEEDED = "UpgradeSucceeded"
+CANCELLED = "UpgradeCancelled"
+UNRECOGNIZED_PHASE = "UnrecognizedPhase"
+NO_WORKFLOW = "NoWorkflow"
+CLOUD_UNAVAILABLE = "CloudAPIUnavailable"
+SUSPENDED = "Suspended"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One state of the object, as the three conditions express it (never Reconciling and Stalled both True)."""
+
+    ready: ConditionStatus
+    reconciling: bool
+    stalled: bool
+    reason: str
+    message: str
+
+    def __post_init__(self) -> None:
+        if self.reconciling and self.stalled:
+            raise ValueError("Reconciling and Stalled must not both be True")
+
+
+def apply_verdict(old: list[Condition], verdict: Verdict, generation: int | None, now: datetime) -> list[Condition]:
+    wanted = [
+        (READY, verdict.ready),
+        (RECONCILING, T if verdict.reconciling else F),
+        (STALLED, T if verdict.stalled else F),
+    ]
+    return [
+        set_condition(old, kind, status, verdict.reason, verdict.message, generation, now) for kind, status in wanted
+    ]
+
+
+def set_condition(
+    old: list[Condition],
+    kind: str,
+    status: ConditionStatus,
+    reason: str,
+    message: str,
+    generation: int | None,
+    now: datetime,
+) -> Condition:
+    """lastTransitionTime moves only when the status does, as the API conventions require."""
+    previous = find(old, kind)
+    since = previous.last_transition_time if previous is not None and previous.status == status else now
+    return Condition(
+        type=kind,
+        status=status,
+        observed_generation=generation,
+        last_transition_time=since,
+        reason=reason,
+        message=message[:32768],
+    )
+
+
+def find(conditions: list[Condition], kind: str) -> Condition | None:
+    return next((c for c in conditions if c.type == kind), None)
