@@ -8,7 +8,6 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -265,7 +264,8 @@ def test_unknown_values_are_mirrored_verbatim() -> None:
         "name": "odd",
         "workflows": [
             {"uid": "w", "clusterVersion": "v1", "targetVersion": "v2", "tasks": ["NodePools"],
-             "steps": [{"at": 0, "phase": "Init"}, {"at": 1, "phase": "Paused", "task": "NodePools", "status": "Waiting"}]}
+             "steps": [{"at": 0, "phase": "Init"},
+                       {"at": 1, "phase": "Paused", "task": "NodePools", "status": "Waiting"}]}
         ],
     }  # fmt: skip
     walk = Walk(scenario)

@@ -44,6 +44,10 @@ class CredentialsError(ConfigurationError):
     """The Secret is missing or does not hold a usable set of keys."""
 
 
+class SecretNotFound(CredentialsError):
+    """The Secret the object names does not exist in its namespace."""
+
+
 class EndpointNotAllowed(ConfigurationError):
     """A custom endpoint that the operator's allow-list does not permit."""
 

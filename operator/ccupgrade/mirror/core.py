@@ -202,7 +202,9 @@ def _was_unavailable(old: UpgradeStatus) -> bool:
     return ready is not None and ready.reason == cond.CLOUD_UNAVAILABLE
 
 
-def _failure(old: UpgradeStatus, failure: PollFailed, generation: int | None, now: datetime) -> Mirrored:
+def failed(old: UpgradeStatus | None, failure: PollFailed, generation: int | None, now: datetime) -> Mirrored:
+    """The status after a failed poll: transient keeps everything but Ready; otherwise Stalled."""
+    old = old or UpgradeStatus()
     events: list[EventIntent] = []
     if failure.transient:
         reconciling = cond.find(old.conditions, cond.RECONCILING)
@@ -240,7 +242,7 @@ def mirror(
 ) -> Mirrored:
     previous = old or UpgradeStatus()
     if isinstance(outcome, PollFailed):
-        return _failure(previous, outcome, generation, now)
+        return failed(previous, outcome, generation, now)
 
     new = _observed_status(outcome.workflows, spec, generation)
     verdict = _verdict(new, _selector_note(spec))

@@ -1,0 +1,137 @@
+"""Wires the layers together and runs kopf's watch loop next to the poll scheduler."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import kopf
+from kubernetes import client, config
+
+from ccupgrade.cce.client import CceClient, ClientSettings
+from ccupgrade.cce.endpoints import AllowList
+from ccupgrade.cce.ratelimit import GateRegistry
+from ccupgrade.operator.handlers import build_registry
+from ccupgrade.operator.health import start_health_server
+from ccupgrade.operator.kube import KubeIO
+from ccupgrade.operator.metrics import Metrics
+from ccupgrade.scheduler.intervals import IntervalPolicy
+from ccupgrade.scheduler.poller import Scheduler, SchedulerConfig
+
+log = logging.getLogger("ccupgrade")
+
+
+@dataclass(frozen=True)
+class OperatorConfig:
+    namespaces: tuple[str, ...] = ()  # empty: every namespace
+    allowed_endpoints: AllowList = field(default_factory=AllowList)
+    resync: timedelta = timedelta(minutes=10)
+    requests_per_second: float = 10.0
+    burst: int = 10
+    max_concurrent_polls: int = 20
+    health_host: str = "0.0.0.0"
+    health_port: int = 8080
+    ca_bundle: str | None = None
+    kubeconfig: str | None = None
+
+
+def _kubernetes_client(kubeconfig: str | None) -> client.ApiClient:
+    try:
+        config.load_incluster_config()  # type: ignore[no-untyped-call]
+        return client.ApiClient()
+    except config.ConfigException:
+        api: client.ApiClient = config.new_client_from_config(config_file=kubeconfig)  # type: ignore[no-untyped-call]
+        return api
+
+
+def _kopf_settings() -> kopf.OperatorSettings:
+    settings = kopf.OperatorSettings()
+    settings.posting.enabled = False  # kopf would post type=Error events; ours are Normal/Warning only
+    settings.watching.server_timeout = 270
+    settings.watching.client_timeout = 300
+    settings.watching.connect_timeout = 30
+    settings.networking.request_timeout = 60
+    return settings
+
+
+async def _become_ready(
+    kube: KubeIO, namespaces: tuple[str, ...], kopf_ready: asyncio.Event, first_event: asyncio.Event,
+    ready: asyncio.Event,
+) -> None:  # fmt: skip
+    """Ready once kopf runs and the watch has delivered the existing objects (if there are any)."""
+    await kopf_ready.wait()
+    while True:
+        try:
+            if await kube.any_upgrades(namespaces):
+                await first_event.wait()
+            break
+        except Exception as exc:  # the API server may not be reachable yet: stay unready, retry
+            log.info("not ready yet: %s", exc)
+            await asyncio.sleep(2)
+    ready.set()
+    log.info("ready: watches established")
+
+
+async def run(settings: OperatorConfig, stop: asyncio.Event | None = None) -> None:
+    metrics = Metrics()
+    api = _kubernetes_client(settings.kubeconfig)
+    kube = KubeIO(api, on_status_write=metrics.status_written, on_event=metrics.event_posted)
+    client_settings = ClientSettings(
+        rate_per_endpoint=settings.requests_per_second, burst_per_endpoint=settings.burst, ca_bundle=settings.ca_bundle
+    )
+    gates = GateRegistry(settings.requests_per_second, settings.burst)
+    ready = asyncio.Event()
+    health = None
+    async with CceClient(settings=client_settings, observer=metrics.cce_response, gates=gates) as cce:
+        scheduler = Scheduler(
+            cce,
+            kube,
+            kube,
+            SchedulerConfig(
+                allow_list=settings.allowed_endpoints,
+                policy=IntervalPolicy(resync=settings.resync),
+                max_concurrent_polls=settings.max_concurrent_polls,
+            ),
+            observer=metrics,
+        )
+        first_event = asyncio.Event()
+        kopf_ready = asyncio.Event()
+        registry = build_registry(scheduler, first_event)
+        if settings.health_port:
+            health = await start_health_server(settings.health_host, settings.health_port, ready, metrics)
+        operator = asyncio.create_task(
+            kopf.operator(
+                registry=registry,
+                settings=_kopf_settings(),
+                standalone=True,
+                clusterwide=not settings.namespaces,
+                namespaces=settings.namespaces,
+                stop_flag=stop,
+                ready_flag=kopf_ready,
+            ),
+            name="kopf",
+        )
+        readiness = asyncio.create_task(_become_ready(kube, settings.namespaces, kopf_ready, first_event, ready))
+        polling = asyncio.create_task(scheduler.run(), name="scheduler")
+        log.info(
+            "operator started: namespaces=%s, allowed endpoints=%s, %s req/s per endpoint",
+            ",".join(settings.namespaces) or "all", ",".join(settings.allowed_endpoints.patterns) or "none",
+            settings.requests_per_second,
+        )  # fmt: skip
+        try:
+            done, _ = await asyncio.wait({operator, polling}, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                task.result()
+        finally:
+            for task in (operator, polling, readiness):
+                task.cancel()
+            for task in (operator, polling, readiness):
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+            if health is not None:
+                await health.cleanup()
+            kube.close()
+            api.close()  # type: ignore[no-untyped-call]

@@ -1,0 +1,81 @@
+"""The simulator and the operator as child processes (demo, end-to-end tests, benchmark)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from ccupgrade.testbed import processes
+from ccupgrade.testbed.controlplane import free_port
+
+
+@dataclass
+class Service:
+    process: subprocess.Popen[bytes]
+    log: Path
+    pid_file: Path
+    url: str
+
+    def stop(self, grace: float = 10.0) -> None:
+        processes.stop(self.process, self.pid_file, grace)
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown code runs (crash tests)."""
+        self.process.kill()
+        self.process.wait()
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+
+def _wait_http(url: str, service: Service, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not service.alive():
+            raise RuntimeError(f"{url} exited early; log {service.log}:\n{service.log_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"{url} not ready after {timeout}s; log {service.log}")
+
+
+def start_simulator(workdir: Path, port: int | None = None, extra: list[str] | None = None) -> Service:
+    port = port or free_port()
+    workdir.mkdir(parents=True, exist_ok=True)
+    log, pid = workdir / f"simulator-{port}.log", workdir / f"simulator-{port}.pid"
+    process = processes.spawn(
+        [sys.executable, "-m", "ccupgrade.simulator", "serve", "--port", str(port), *(extra or [])], log, pid
+    )
+    service = Service(process, log, pid, f"http://127.0.0.1:{port}")
+    _wait_http(f"{service.url}/_sim/healthz", service, 30)
+    return service
+
+
+def start_operator(
+    workdir: Path, kubeconfig: Path, extra: list[str] | None = None, name: str = "operator", log_level: str = "INFO"
+) -> Service:
+    health_port = free_port()
+    workdir.mkdir(parents=True, exist_ok=True)
+    log, pid = workdir / f"{name}.log", workdir / f"{name}.pid"
+    env = dict(os.environ, KUBECONFIG=str(kubeconfig), PYTHONUNBUFFERED="1")
+    process = processes.spawn(
+        [sys.executable, "-m", "ccupgrade", "run", "--health-host", "127.0.0.1", "--health-port", str(health_port),
+         "--log-level", log_level, *(extra or [])],
+        log, pid, env,
+    )  # fmt: skip
+    service = Service(process, log, pid, f"http://127.0.0.1:{health_port}")
+    _wait_http(f"{service.url}/readyz", service, 60)
+    return service
