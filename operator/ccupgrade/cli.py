@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import logging
 import os
-import signal
 import sys
 from datetime import timedelta
 
@@ -72,12 +71,5 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ccupgrade: {exc}", file=sys.stderr)
         return 2
 
-    async def main_async() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        await run(settings, stop)
-
-    asyncio.run(main_async())
+    asyncio.run(run(settings, handle_signals=True))
     return 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -75,7 +76,10 @@ async def _become_ready(
     log.info("ready: watches established")
 
 
-async def run(settings: OperatorConfig, stop: asyncio.Event | None = None) -> None:
+async def run(settings: OperatorConfig, stop: asyncio.Event | None = None, *, handle_signals: bool = False) -> None:
+    """Runs until `stop` is set (or, with handle_signals, SIGINT/SIGTERM arrive)."""
+    if handle_signals and stop is None:
+        stop = asyncio.Event()
     metrics = Metrics()
     api = _kubernetes_client(settings.kubeconfig)
     kube = KubeIO(api, on_status_write=metrics.status_written, on_event=metrics.event_posted)
@@ -102,6 +106,27 @@ async def run(settings: OperatorConfig, stop: asyncio.Event | None = None) -> No
         registry = build_registry(scheduler, first_event)
         if settings.health_port:
             health = await start_health_server(settings.health_host, settings.health_port, ready, metrics)
+        # Our tasks start before kopf's: kopf treats tasks born after it as its own "hung" tasks
+        # and waits 5 s for them at exit. On stop, the scheduler goes first, then kopf.
+        polling = asyncio.create_task(scheduler.run(), name="scheduler")
+        readiness = asyncio.create_task(_become_ready(kube, settings.namespaces, kopf_ready, first_event, ready))
+        kopf_stop = asyncio.Event()
+
+        async def stop_in_order() -> None:
+            if stop is None:
+                return
+            await kopf_ready.wait()
+            if handle_signals:  # kopf installs its own handlers at start-up; ours must come last
+                loop = asyncio.get_running_loop()
+                for sig in (signal.SIGINT, signal.SIGTERM):
+                    loop.add_signal_handler(sig, stop.set)
+            await stop.wait()
+            polling.cancel()
+            readiness.cancel()
+            kopf_stop.set()
+
+        stopper = asyncio.create_task(stop_in_order(), name="stopper")
+        await asyncio.sleep(0)
         operator = asyncio.create_task(
             kopf.operator(
                 registry=registry,
@@ -109,13 +134,11 @@ async def run(settings: OperatorConfig, stop: asyncio.Event | None = None) -> No
                 standalone=True,
                 clusterwide=not settings.namespaces,
                 namespaces=settings.namespaces,
-                stop_flag=stop,
+                stop_flag=kopf_stop,
                 ready_flag=kopf_ready,
             ),
             name="kopf",
         )
-        readiness = asyncio.create_task(_become_ready(kube, settings.namespaces, kopf_ready, first_event, ready))
-        polling = asyncio.create_task(scheduler.run(), name="scheduler")
         log.info(
             "operator started: namespaces=%s, allowed endpoints=%s, %s req/s per endpoint",
             ",".join(settings.namespaces) or "all", ",".join(settings.allowed_endpoints.patterns) or "none",
@@ -124,11 +147,12 @@ async def run(settings: OperatorConfig, stop: asyncio.Event | None = None) -> No
         try:
             done, _ = await asyncio.wait({operator, polling}, return_when=asyncio.FIRST_COMPLETED)
             for task in done:
-                task.result()
+                if not task.cancelled():
+                    task.result()
         finally:
-            for task in (operator, polling, readiness):
+            for task in (polling, readiness, stopper, operator):
                 task.cancel()
-            for task in (operator, polling, readiness):
+            for task in (polling, readiness, stopper, operator):
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
             if health is not None:

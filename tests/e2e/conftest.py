@@ -1,0 +1,138 @@
+"""End to end: the real API server, the simulator and the operator, each a separate process."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes.client.exceptions import ApiException
+
+from ccupgrade.models.resource import GROUP, PLURAL, VERSION
+from ccupgrade.simulator.control import SimulatorControl
+from ccupgrade.testbed.services import Service, start_operator, start_simulator
+from tests.conftest import Kube
+
+AK, SK = "E2EACCESSKEY00000001", "e2e-secret-key-canary-7f3a"
+STEP_MOMENTS = sorted({0, 5, 10, 15, 20, 25, 30, 45, 50, 55})
+
+
+@pytest.fixture(scope="session")
+def simulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    service = start_simulator(tmp_path_factory.mktemp("simulator"), extra=["--aksk", f"{AK}:{SK}"])
+    yield service
+    service.stop()
+
+
+@dataclass
+class Env:
+    """One test's world: its namespace, its simulated cluster, its operator."""
+
+    kube: Kube
+    namespace: str
+    control: SimulatorControl
+    simulator_url: str
+    workdir: Path
+    project: str = field(default_factory=lambda: uuid.uuid4().hex)
+    cluster: str = field(default_factory=lambda: str(uuid.uuid4()))
+    operator: Service | None = None
+    epoch: str = ""  # the simulated cluster's scenario second 0, in wall time
+
+    # -- processes ---------------------------------------------------------------------------------
+
+    def start_operator(self, *extra: str) -> Service:
+        self.operator = start_operator(
+            self.workdir, self.kube.kubeconfig,
+            ["--namespace", self.namespace, "--allowed-endpoints", "http://127.0.0.1:*", *extra],
+            name=f"operator-{uuid.uuid4().hex[:6]}", log_level="DEBUG",
+        )  # fmt: skip
+        return self.operator
+
+    # -- objects -------------------------------------------------------------------------------------
+
+    def create_secret(self, name: str = "cce-credentials", **data: str) -> None:
+        body = {"metadata": {"name": name}, "stringData": data or {"accessKey": AK, "secretKey": SK}}
+        self.kube.core.create_namespaced_secret(self.namespace, body)
+
+    def create_upgrade(self, name: str = "prod", **spec: Any) -> None:
+        body_spec = {
+            "endpoint": self.simulator_url,
+            "projectId": self.project,
+            "clusterId": self.cluster,
+            "credentialsSecretRef": {"name": "cce-credentials"},
+            "pollInterval": "5s",
+        }
+        body_spec.update(spec)
+        body = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "CceClusterUpgrade", "metadata": {"name": name},
+                "spec": body_spec}  # fmt: skip
+        self.kube.custom.create_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURAL, body)
+
+    def get(self, name: str = "prod") -> dict[str, Any]:
+        result: dict[str, Any] = self.kube.custom.get_namespaced_custom_object(
+            GROUP, VERSION, self.namespace, PLURAL, name
+        )
+        return result
+
+    def patch_spec(self, name: str = "prod", **spec: Any) -> None:
+        self.kube.custom.patch_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURAL, name, {"spec": spec})
+
+    def condition(self, kind: str, name: str = "prod") -> dict[str, Any] | None:
+        status = self.get(name).get("status") or {}
+        return next((c for c in status.get("conditions", []) if c["type"] == kind), None)
+
+    def wait_status(
+        self, check: Callable[[dict[str, Any]], bool], name: str = "prod", timeout: float = 30, what: str = ""
+    ) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        status: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            try:
+                status = self.get(name).get("status") or {}
+            except ApiException as exc:
+                if exc.status != 404:
+                    raise
+            if check(status):
+                return status
+            time.sleep(0.3)
+        log = self.operator.log_text()[-4000:] if self.operator else ""
+        raise AssertionError(f"timed out waiting for {what or check}; status: {json.dumps(status)[:2000]}\n{log}")
+
+    def wait_condition(self, kind: str, status: str, reason: str | None = None, name: str = "prod",
+                       timeout: float = 30) -> dict[str, Any]:  # fmt: skip
+        def matches(s: dict[str, Any]) -> bool:
+            found = next((c for c in s.get("conditions", []) if c["type"] == kind), None)
+            return found is not None and found["status"] == status and (reason is None or found["reason"] == reason)
+
+        return self.wait_status(matches, name, timeout, f"{kind}={status} ({reason})")
+
+    def events(self, name: str = "prod") -> list[dict[str, Any]]:
+        listed = self.kube.core.list_namespaced_event(self.namespace, field_selector=f"involvedObject.name={name}")
+        return [
+            {"type": e.type, "reason": e.reason, "message": e.message, "name": e.metadata.name,
+             "component": e.source.component if e.source else None, "kind": e.involved_object.kind}
+            for e in listed.items
+        ]  # fmt: skip
+
+    # -- the simulated cluster ------------------------------------------------------------------------
+
+    def load(self, scenario: str = "standard") -> dict[str, Any]:
+        return self.control.load(self.project, self.cluster, scenario, paused=True)
+
+    def at(self, second: float) -> None:
+        self.control.time(self.project, self.cluster, set=second)
+
+    def requests(self) -> int:
+        return int(self.control.requests(self.project, self.cluster, limit=1)["total"])
+
+
+@pytest.fixture
+def env(kube: Kube, crd: str, namespace: str, simulator: Service, tmp_path: Path) -> Iterator[Env]:
+    world = Env(kube, namespace, SimulatorControl(simulator.url), simulator.url, tmp_path)
+    yield world
+    if world.operator is not None:
+        world.operator.stop()
