@@ -36,7 +36,7 @@ crds: $(STAMP)
 	$(PY) -m ccupgrade.crd > crds/ccupgrade.dev_cceclusterupgrades.yaml
 
 demo: $(STAMP) controlplane
-	$(PY) -m ccupgrade.demo
+	$(PY) -m ccupgrade.demo $(DEMO_ARGS)
 
 cluster-up: $(STAMP) controlplane
 	$(PY) -m ccupgrade.testbed up
