@@ -1,0 +1,146 @@
+"""What Argo CD, Flux (kstatus), kubernetes-event-exporter, Botkube and Prometheus make of the
+objects, Events and metrics the operator really produces, in every state.
+
+The Argo CD fixtures in manifests/argocd/.../testdata come from this run: with
+CCUPGRADE_UPDATE_FIXTURES=1 it rewrites them; otherwise it fails when they drift from what the
+operator writes.
+"""
+
+from __future__ import annotations
+
+import os
+import urllib.request
+import uuid
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.e2e.conftest import Env
+from tests.integrations import HEALTH_DIR, argocd_health, botkube_notifies, exporter_receivers, kstatus, normalize
+
+pytestmark = [pytest.mark.e2e, pytest.mark.cluster]
+
+# fixture name: (scenario, scenario second, Argo CD health, kstatus)
+EXPECTED: dict[str, tuple[str, str]] = {
+    "no-status": ("Progressing", "Current"),  # kstatus has nothing to go on before the first reconcile
+    "init": ("Progressing", "InProgress"),
+    "running": ("Progressing", "InProgress"),
+    "pending": ("Degraded", "Failed"),
+    "success": ("Healthy", "Current"),
+    "cancel": ("Degraded", "Failed"),
+    "cloud-unreachable": ("Progressing", "InProgress"),
+    "stale-generation": ("Progressing", "InProgress"),
+    "secret-missing": ("Degraded", "Failed"),
+    "suspended": ("Suspended", "InProgress"),
+}
+
+
+def _cluster(env: Env, scenario: str, second: float) -> str:
+    cluster = str(uuid.uuid4())
+    env.control.load(env.project, cluster, scenario, paused=True)
+    env.control.time(env.project, cluster, set=second)
+    return cluster
+
+
+def test_every_state_reads_right_in_argocd_flux_and_notification_tools(env: Env) -> None:
+    env.create_secret()
+    objects: dict[str, dict[str, Any]] = {}
+
+    env.create_upgrade("no-status", clusterId=_cluster(env, "standard", 0))
+    objects["no-status"] = env.get("no-status")
+    env.kube.custom.delete_namespaced_custom_object("ccupgrade.dev", "v1alpha1", env.namespace,
+                                                    "cceclusterupgrades", "no-status")  # fmt: skip
+
+    env.start_operator()
+    plan = {
+        "init": ("standard", 0, ("Ready", "False", "UpgradeInitializing")),
+        "running": ("standard", 31, ("Reconciling", "True", "UpgradeInProgress")),
+        "pending": ("failing", 41, ("Stalled", "True", "UpgradeTaskFailed")),
+        "success": ("standard", 56, ("Ready", "True", "UpgradeSucceeded")),
+        "cancel": ("cancelled", 25, ("Stalled", "True", "UpgradeCancelled")),
+        "cloud-unreachable": ("standard", 31, ("Reconciling", "True", "UpgradeInProgress")),
+        "suspended": ("standard", 0, ("Ready", "False", "UpgradeInitializing")),
+    }
+    first_seen_at = {"pending": 30, "cancel": 15}  # failures must be seen happening, so their Events exist
+    clusters = {}
+    for name, (scenario, second, _) in plan.items():
+        clusters[name] = _cluster(env, scenario, first_seen_at.get(name, second))
+        env.create_upgrade(name, clusterId=clusters[name])
+    env.create_upgrade("secret-missing", clusterId=_cluster(env, "standard", 0),
+                       credentialsSecretRef={"name": "missing"})  # fmt: skip
+    for name in first_seen_at:
+        env.wait_condition("Reconciling", "True", "UpgradeInProgress", name=name)
+        env.control.time(env.project, clusters[name], set=plan[name][1])
+    for name, (_, _, (kind, status, reason)) in plan.items():
+        env.wait_condition(kind, status, reason, name=name)
+    env.wait_condition("Stalled", "True", "SecretNotFound", name="secret-missing")
+
+    env.control.faults(env.project, clusters["cloud-unreachable"], {"kind": "status", "status": 503})
+    env.wait_condition("Ready", "Unknown", "CloudAPIUnavailable", name="cloud-unreachable", timeout=60)
+    env.patch_spec("suspended", suspend=True)
+    env.wait_condition("Reconciling", "False", "Suspended", name="suspended")
+    for name in [*plan, "secret-missing"]:
+        objects[name] = env.get(name)
+
+    metrics = urllib.request.urlopen(f"{env.operator.url}/metrics", timeout=5).read().decode()  # type: ignore[union-attr]
+    env.operator.stop()  # type: ignore[union-attr]
+    env.patch_spec("success", historyLimit=3)  # nobody observes generation 2
+    objects["stale-generation"] = env.get("success")
+
+    # -- Argo CD and kstatus ---------------------------------------------------------------------
+    for name, (health, flux) in EXPECTED.items():
+        assert argocd_health(objects[name])["status"] == health, name
+        assert kstatus(objects[name]) == flux, name
+    assert "Cluster (Running)" in argocd_health(objects["running"])["message"]
+    assert "UpgradeTaskFailed" in argocd_health(objects["pending"])["message"]
+    assert "CCE API unreachable" in argocd_health(objects["cloud-unreachable"])["message"]
+    _fixtures_match(objects, env.namespace)
+
+    # -- notifications ----------------------------------------------------------------------------
+    events = [
+        {"apiVersion": e.involved_object.api_version, "kind": e.involved_object.kind, "namespace": e.metadata.namespace,
+         "reason": e.reason, "type": e.type, "message": e.message, "component": e.source.component}
+        for e in env.kube.core.list_namespaced_event(env.namespace).items
+    ]  # fmt: skip
+    warnings = {e["reason"] for e in events if e["type"] == "Warning"}
+    assert {"TaskFailed", "UpgradeBlocked", "UpgradeCancelled", "CloudAPIError", "SecretNotFound"} <= warnings
+    for event in events:
+        routed = exporter_receivers(event)
+        if event["type"] == "Warning":
+            assert routed == ["cce-upgrade-alerts"], event
+            assert botkube_notifies(event), event
+        else:
+            assert routed == [], event
+            assert not botkube_notifies(event), event
+
+    # -- metrics ----------------------------------------------------------------------------------
+    for name in ("ccupgrade_polls_total", "ccupgrade_cce_requests_total", "ccupgrade_cce_request_duration_seconds",
+                 "ccupgrade_status_writes_total", "ccupgrade_events_total", "ccupgrade_upgrade_phase",
+                 "ccupgrade_last_successful_poll_timestamp_seconds"):  # fmt: skip
+        assert f"# TYPE {name}" in metrics, name
+    assert 'ccupgrade_upgrade_phase{name="pending",namespace="' in metrics
+    assert 'phase="Pending"} 1.0' in metrics
+    assert 'ccupgrade_events_total{reason="TaskFailed",type="Warning"}' in metrics
+
+
+def _fixtures_match(objects: dict[str, dict[str, Any]], namespace: str) -> None:
+    testdata = HEALTH_DIR / "testdata"
+    normalized = {name: normalize(obj, namespace) for name, obj in objects.items()}
+    for name in normalized:
+        normalized[name]["metadata"]["name"] = "example"
+    if os.environ.get("CCUPGRADE_UPDATE_FIXTURES") == "1":
+        testdata.mkdir(parents=True, exist_ok=True)
+        for old in testdata.glob("*.yaml"):
+            old.unlink()
+        cases = []
+        for name, obj in normalized.items():
+            (testdata / f"{name}.yaml").write_text(yaml.safe_dump(obj, sort_keys=False))
+            cases.append({"healthStatus": argocd_health(obj), "inputPath": f"testdata/{name}.yaml"})
+        (HEALTH_DIR / "health_test.yaml").write_text(yaml.safe_dump({"tests": cases}, sort_keys=False, width=200))
+        return
+    for name, obj in normalized.items():
+        stored = yaml.safe_load((testdata / f"{name}.yaml").read_text())
+        assert stored == obj, (
+            f"testdata/{name}.yaml drifted from the operator's output: run with CCUPGRADE_UPDATE_FIXTURES=1"
+        )

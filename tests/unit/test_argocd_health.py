@@ -1,0 +1,32 @@
+"""health.lua against every fixture in testdata/, as Argo CD's own resource_customizations tests do."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.integrations import HEALTH_DIR, HEALTH_LUA, REPO, argocd_health
+
+CASES = yaml.safe_load((HEALTH_DIR / "health_test.yaml").read_text())["tests"]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["inputPath"] for c in CASES])
+def test_health_of_each_fixture(case: dict[str, Any]) -> None:
+    obj = yaml.safe_load((HEALTH_DIR / case["inputPath"]).read_text())
+    assert argocd_health(obj) == case["healthStatus"]
+
+
+def test_every_fixture_has_a_case_and_all_phases_are_covered() -> None:
+    files = {f"testdata/{p.name}" for p in (HEALTH_DIR / "testdata").glob("*.yaml")}
+    assert files == {c["inputPath"] for c in CASES}
+    statuses = {c["healthStatus"]["status"] for c in CASES}
+    assert statuses == {"Healthy", "Progressing", "Degraded", "Suspended"}
+    phases = {(yaml.safe_load((HEALTH_DIR / p).read_text()).get("status") or {}).get("phase") for p in files}
+    assert {"Init", "Running", "Pending", "Success", "Cancel", None} <= phases
+
+
+def test_argocd_cm_snippet_carries_the_same_script() -> None:
+    snippet = yaml.safe_load((REPO / "manifests/argocd/argocd-cm-patch.yaml").read_text())
+    assert snippet["data"]["resource.customizations.health.ccupgrade.dev_CceClusterUpgrade"] == HEALTH_LUA.read_text()
