@@ -36,15 +36,12 @@ class Kube:
 
     def kubectl(self, *args: str, check: bool = True, input: str | None = None) -> subprocess.CompletedProcess[str]:
         env = dict(os.environ, KUBECONFIG=str(self.kubeconfig))
-        return subprocess.run(
-            [self.kubectl_path, *args],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=check,
-            input=input,
-            timeout=120,
+        done = subprocess.run(
+            [self.kubectl_path, *args], env=env, capture_output=True, text=True, check=False, input=input, timeout=120
         )
+        if check and done.returncode != 0:
+            raise AssertionError(f"kubectl {' '.join(args)} exited {done.returncode}: {done.stderr.strip()[:2000]}")
+        return done
 
     @property
     def custom(self) -> client.CustomObjectsApi:
