@@ -69,7 +69,9 @@ def test_operator_works_under_the_shipped_rbac_and_nothing_more(env: Env, tmp_pa
         lambda: core.list_namespaced_secret(env.namespace),
         lambda: core.create_namespaced_pod(env.namespace, {"metadata": {"name": "x"},
                                                            "spec": {"containers": [{"name": "x", "image": "x"}]}}),
-        lambda: custom.patch_namespaced_custom_object(GROUP, VERSION, env.namespace, PLURAL, "prod", {"spec": {"suspend": True}}),
+        lambda: custom.patch_namespaced_custom_object(
+            GROUP, VERSION, env.namespace, PLURAL, "prod", {"spec": {"suspend": True}}
+        ),
         lambda: custom.delete_namespaced_custom_object(GROUP, VERSION, env.namespace, PLURAL, "prod"),
         lambda: core.delete_namespaced_event(env.events()[0]["name"], env.namespace),
         lambda: client.RbacAuthorizationV1Api(as_operator).list_cluster_role(),
