@@ -32,6 +32,10 @@ pytest: $(STAMP) controlplane
 
 test: lint typecheck pytest
 
+bench: $(STAMP) controlplane
+	$(PY) -m pip install --quiet -e '.[test,bench]'
+	$(PY) bench/run.py $(BENCH_ARGS)
+
 crds: $(STAMP)
 	$(PY) -m ccupgrade.crd > crds/ccupgrade.dev_cceclusterupgrades.yaml
 

@@ -27,6 +27,7 @@ from ccupgrade.scheduler.intervals import IntervalPolicy, parse_duration
 from ccupgrade.scheduler.registry import ObjectRef, PollKey, Watched
 
 log = logging.getLogger("ccupgrade.scheduler")
+JOIN_DELAY = 0.5
 
 
 class CredentialSource(Protocol):
@@ -144,12 +145,16 @@ class Scheduler:
             if spec_changed:
                 self._spawn(self._mirror_without_polling(watched))
             return
-        group = self._groups.setdefault(key, _Group(key))
+        group = self._groups.get(key)
+        if group is None:
+            group = self._groups[key] = _Group(key, next_due=self._clock() + JOIN_DELAY)
         group.members[ref] = watched
         self._where[ref] = key
         if spec_changed:
-            group.next_due = self._clock()
-            group.rerun = group.running
+            # A short delay gathers the objects that arrive together (the initial listing, a
+            # kubectl apply of many) into one poll per cluster instead of one per object.
+            group.next_due = min(group.next_due, self._clock() + JOIN_DELAY)
+            group.rerun = group.rerun or group.running
             self._wake.set()
 
     def remove(self, ref: ObjectRef) -> None:
@@ -226,7 +231,7 @@ class Scheduler:
             group.failures += 1
         finally:
             group.running = False
-            group.next_due = self._clock() + (0.0 if group.rerun else self._next_interval(group))
+            group.next_due = self._clock() + (JOIN_DELAY if group.rerun else self._next_interval(group))
             group.rerun = False
             self._wake.set()
 
