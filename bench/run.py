@@ -246,7 +246,7 @@ class Bench:
 
             # The upgrade moves: how stale is each object, and what does it cost?
             active_start, cpu_a0 = time.monotonic(), cpu_seconds(pid)
-            patch_a0, post_a0 = apiserver_counts(self.kubectl)
+            patch_a0, _ = apiserver_counts(self.kubectl)
             last_scrape = 0.0
             for moment in (31, 46, 56):
                 before = tracker.snapshot()
