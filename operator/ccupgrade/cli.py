@@ -11,6 +11,7 @@ from datetime import timedelta
 
 from ccupgrade import __version__
 from ccupgrade.cce.endpoints import AllowList
+from ccupgrade.operator.leadership import LeaseSettings
 from ccupgrade.operator.main import OperatorConfig, run
 from ccupgrade.scheduler.intervals import parse_duration
 
@@ -38,8 +39,15 @@ def _parser() -> argparse.ArgumentParser:
     run_cmd.add_argument("--max-concurrent-polls", type=int, default=int(_env("MAX_CONCURRENT_POLLS", "20")))
     run_cmd.add_argument("--health-host", default=_env("HEALTH_HOST", "0.0.0.0"))
     run_cmd.add_argument("--health-port", type=int, default=int(_env("HEALTH_PORT", "8080")), help="0 disables")
+    run_cmd.add_argument("--cce-timeout", type=float, default=float(_env("CCE_TIMEOUT", "30")),
+                         help="seconds one CCE request may take")  # fmt: skip
+    run_cmd.add_argument("--secret-ttl", type=float, default=float(_env("SECRET_TTL", "30")),
+                         help="seconds a credentials Secret is cached; an auth failure re-reads it")  # fmt: skip
     run_cmd.add_argument("--ca-bundle", default=_env("CA_BUNDLE", "") or None, help="PEM bundle to verify CCE TLS")
     run_cmd.add_argument("--kubeconfig", default=os.environ.get("KUBECONFIG"), help="outside a cluster")
+    run_cmd.add_argument("--leader-elect", action="store_true", default=_env("LEADER_ELECT", "") == "true",
+                         help="hold a Lease before doing anything: several replicas, one active")  # fmt: skip
+    run_cmd.add_argument("--leader-election-namespace", default=os.environ.get("POD_NAMESPACE", "default"))
     run_cmd.add_argument("--log-level", default=_env("LOG_LEVEL", "INFO"))
     return parser
 
@@ -56,6 +64,9 @@ def config_from(args: argparse.Namespace) -> OperatorConfig:
         health_host=args.health_host,
         health_port=args.health_port,
         ca_bundle=args.ca_bundle,
+        cce_timeout=args.cce_timeout,
+        secret_ttl=args.secret_ttl,
+        leader_election=LeaseSettings(args.leader_election_namespace) if args.leader_elect else None,
         kubeconfig=args.kubeconfig,
     )
 
@@ -71,5 +82,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ccupgrade: {exc}", file=sys.stderr)
         return 2
 
-    asyncio.run(run(settings, handle_signals=True))
+    try:
+        asyncio.run(run(settings, handle_signals=True))
+    except SystemExit as exc:
+        logging.getLogger("ccupgrade").error("%s", exc)
+        return 1
     return 0

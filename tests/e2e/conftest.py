@@ -41,6 +41,7 @@ class Env:
     project: str = field(default_factory=lambda: uuid.uuid4().hex)
     cluster: str = field(default_factory=lambda: str(uuid.uuid4()))
     operator: Service | None = None
+    started: list[Service] = field(default_factory=list)
     epoch: str = ""  # the simulated cluster's scenario second 0, in wall time
 
     # -- processes ---------------------------------------------------------------------------------
@@ -51,6 +52,7 @@ class Env:
             ["--namespace", self.namespace, "--allowed-endpoints", "http://127.0.0.1:*", *extra],
             name=f"operator-{uuid.uuid4().hex[:6]}", log_level="DEBUG",
         )  # fmt: skip
+        self.started.append(self.operator)
         return self.operator
 
     # -- objects -------------------------------------------------------------------------------------
@@ -134,5 +136,6 @@ class Env:
 def env(kube: Kube, crd: str, namespace: str, simulator: Service, tmp_path: Path) -> Iterator[Env]:
     world = Env(kube, namespace, SimulatorControl(simulator.url), simulator.url, tmp_path)
     yield world
-    if world.operator is not None:
-        world.operator.stop()
+    for service in world.started:
+        if service.alive():
+            service.stop()

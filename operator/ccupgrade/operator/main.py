@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 import kopf
+from aiohttp import web
 from kubernetes import client, config
 
 from ccupgrade.cce.client import CceClient, ClientSettings
@@ -18,6 +19,7 @@ from ccupgrade.cce.ratelimit import GateRegistry
 from ccupgrade.operator.handlers import build_registry
 from ccupgrade.operator.health import start_health_server
 from ccupgrade.operator.kube import KubeIO
+from ccupgrade.operator.leadership import Leadership, LeaseSettings
 from ccupgrade.operator.metrics import Metrics
 from ccupgrade.scheduler.intervals import IntervalPolicy
 from ccupgrade.scheduler.poller import Scheduler, SchedulerConfig
@@ -37,6 +39,9 @@ class OperatorConfig:
     health_port: int = 8080
     ca_bundle: str | None = None
     kubeconfig: str | None = None
+    cce_timeout: float = 30.0
+    secret_ttl: float = 30.0
+    leader_election: LeaseSettings | None = None
 
 
 def _kubernetes_client(kubeconfig: str | None) -> client.ApiClient:
@@ -82,13 +87,22 @@ async def run(settings: OperatorConfig, stop: asyncio.Event | None = None, *, ha
         stop = asyncio.Event()
     metrics = Metrics()
     api = _kubernetes_client(settings.kubeconfig)
-    kube = KubeIO(api, on_status_write=metrics.status_written, on_event=metrics.event_posted)
+    kube = KubeIO(
+        api, secret_ttl=settings.secret_ttl, on_status_write=metrics.status_written, on_event=metrics.event_posted
+    )
     client_settings = ClientSettings(
-        rate_per_endpoint=settings.requests_per_second, burst_per_endpoint=settings.burst, ca_bundle=settings.ca_bundle
+        rate_per_endpoint=settings.requests_per_second,
+        burst_per_endpoint=settings.burst,
+        ca_bundle=settings.ca_bundle,
+        total_timeout=settings.cce_timeout,
+        connect_timeout=min(5.0, settings.cce_timeout),
     )
     gates = GateRegistry(settings.requests_per_second, settings.burst)
     ready = asyncio.Event()
     health = None
+    leadership: Leadership | None = None
+    if settings.leader_election is not None:
+        leadership = Leadership(api, settings.leader_election)
     async with CceClient(settings=client_settings, observer=metrics.cce_response, gates=gates) as cce:
         scheduler = Scheduler(
             cce,
@@ -106,6 +120,13 @@ async def run(settings: OperatorConfig, stop: asyncio.Event | None = None, *, ha
         registry = build_registry(scheduler, first_event)
         if settings.health_port:
             health = await start_health_server(settings.health_host, settings.health_port, ready, metrics)
+        if leadership is not None:
+            leadership.start()
+            ready.set()  # a standby replica is healthy and ready; it just does nothing yet
+            if not await _wait_to_lead(leadership, stop):
+                await _shutdown(health, kube, api)
+                return
+            ready.clear()
         # Our tasks start before kopf's: kopf treats tasks born after it as its own "hung" tasks
         # and waits 5 s for them at exit. On stop, the scheduler goes first, then kopf.
         polling = asyncio.create_task(scheduler.run(), name="scheduler")
@@ -144,18 +165,36 @@ async def run(settings: OperatorConfig, stop: asyncio.Event | None = None, *, ha
             ",".join(settings.namespaces) or "all", ",".join(settings.allowed_endpoints.patterns) or "none",
             settings.requests_per_second,
         )  # fmt: skip
+        lost = asyncio.create_task(leadership.lost.wait() if leadership else asyncio.Event().wait())
         try:
-            done, _ = await asyncio.wait({operator, polling}, return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait({operator, polling, lost}, return_when=asyncio.FIRST_COMPLETED)
+            if lost in done:
+                raise SystemExit("lost leadership; exiting so that a fresh replica can stand by")
             for task in done:
                 if not task.cancelled():
                     task.result()
         finally:
-            for task in (polling, readiness, stopper, operator):
+            for task in (polling, readiness, stopper, operator, lost):
                 task.cancel()
-            for task in (polling, readiness, stopper, operator):
+            for task in (polling, readiness, stopper, operator, lost):
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
-            if health is not None:
-                await health.cleanup()
-            kube.close()
-            api.close()  # type: ignore[no-untyped-call]
+            await _shutdown(health, kube, api)
+
+
+async def _wait_to_lead(leadership: Leadership, stop: asyncio.Event | None) -> bool:
+    """True once leading; False if asked to stop first."""
+    waiters = {asyncio.create_task(leadership.leading.wait())}
+    if stop is not None:
+        waiters.add(asyncio.create_task(stop.wait()))
+    _, pending = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    for task in pending:
+        task.cancel()
+    return leadership.leading.is_set()
+
+
+async def _shutdown(health: web.AppRunner | None, kube: KubeIO, api: client.ApiClient) -> None:
+    if health is not None:
+        await health.cleanup()
+    kube.close()
+    api.close()  # type: ignore[no-untyped-call]

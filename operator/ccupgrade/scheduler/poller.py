@@ -222,8 +222,7 @@ class Scheduler:
                 outcome = await self._read_cce(group)
             group.failures = 0 if isinstance(outcome, Observed) else group.failures + 1
             self.observer.poll_finished(group.key, _outcome_label(outcome), self._clock() - started)
-            for watched in list(group.members.values()):
-                await self._mirror_one(watched, outcome)
+            await asyncio.gather(*(self._mirror_one(watched, outcome) for watched in list(group.members.values())))
         except asyncio.CancelledError:
             raise
         except Exception:  # the loop must survive anything; the next poll tries again

@@ -68,6 +68,7 @@ class CredentialsDocument(_Doc):
     users: list[UserEntry] = []
     tokens: list[str] = []
     token_ttl_seconds: float | None = None
+    revoke_access_keys: list[str] = []
 
 
 class _KeyPair:
@@ -90,6 +91,8 @@ class Gatekeeper:
             self.users[(user.domain_name, user.username)] = user.password
         for token in document.tokens:
             self.tokens[token] = IssuedToken(project_id=None, expires_at=None)
+        for revoked in document.revoke_access_keys:
+            self.access_keys.pop(revoked, None)
         if document.token_ttl_seconds is not None:
             self.token_ttl = timedelta(seconds=document.token_ttl_seconds)
 

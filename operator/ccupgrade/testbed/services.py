@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import ssl
 import subprocess
 import sys
 import time
@@ -37,13 +38,13 @@ class Service:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
 
 
-def _wait_http(url: str, service: Service, timeout: float) -> None:
+def _wait_http(url: str, service: Service, timeout: float, context: ssl.SSLContext | None = None) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if not service.alive():
             raise RuntimeError(f"{url} exited early; log {service.log}:\n{service.log_text()[-3000:]}")
         try:
-            with urllib.request.urlopen(url, timeout=2) as response:
+            with urllib.request.urlopen(url, timeout=2, context=context) as response:
                 if response.status == 200:
                     return
         except (urllib.error.URLError, ConnectionError, TimeoutError):
@@ -52,15 +53,19 @@ def _wait_http(url: str, service: Service, timeout: float) -> None:
     raise RuntimeError(f"{url} not ready after {timeout}s; log {service.log}")
 
 
-def start_simulator(workdir: Path, port: int | None = None, extra: list[str] | None = None) -> Service:
+def start_simulator(
+    workdir: Path, port: int | None = None, extra: list[str] | None = None, scheme: str = "http",
+    ca_file: Path | None = None,
+) -> Service:  # fmt: skip
     port = port or free_port()
     workdir.mkdir(parents=True, exist_ok=True)
     log, pid = workdir / f"simulator-{port}.log", workdir / f"simulator-{port}.pid"
     process = processes.spawn(
         [sys.executable, "-m", "ccupgrade.simulator", "serve", "--port", str(port), *(extra or [])], log, pid
     )
-    service = Service(process, log, pid, f"http://127.0.0.1:{port}")
-    _wait_http(f"{service.url}/_sim/healthz", service, 30)
+    service = Service(process, log, pid, f"{scheme}://127.0.0.1:{port}")
+    context = ssl.create_default_context(cafile=str(ca_file)) if ca_file else None
+    _wait_http(f"{service.url}/_sim/healthz", service, 30, context)
     return service
 
 

@@ -1,0 +1,68 @@
+"""Leader election on a coordination.k8s.io Lease, with the official client's LeaderElection.
+
+Chosen over kopf's peering: peering pauses kopf's handlers but knows nothing of our poll loop,
+needs its own CRDs, and gives no fencing. With a Lease, a replica runs *nothing* (no watch, no
+poll) until it leads, and stops everything the moment it cannot renew. Event names are
+deterministic, so even a brief overlap during a handover cannot duplicate an Event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import threading
+import uuid
+from dataclasses import dataclass
+
+from kubernetes import client
+from kubernetes.leaderelection import electionconfig, leaderelection
+from kubernetes.leaderelection.resourcelock.leaselock import LeaseLock
+
+log = logging.getLogger("ccupgrade.leadership")
+
+
+@dataclass(frozen=True)
+class LeaseSettings:
+    namespace: str
+    name: str = "cce-upgrade-operator"
+    lease_duration: int = 15
+    renew_deadline: int = 10
+    retry_period: int = 2
+
+
+class Leadership:
+    """`leading` is set once this replica holds the Lease; `lost` once it no longer can."""
+
+    def __init__(self, api: client.ApiClient, settings: LeaseSettings) -> None:
+        self.identity = f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
+        self.settings = settings
+        self.leading = asyncio.Event()
+        self.lost = asyncio.Event()
+        self._release = threading.Event()
+        lock = LeaseLock(settings.name, settings.namespace, self.identity)  # type: ignore[no-untyped-call]
+        lock.api_instance = client.CoordinationV1Api(api)  # not the global default configuration
+        self._loop = asyncio.get_running_loop()
+        config = electionconfig.Config(  # type: ignore[no-untyped-call]
+            lock=lock,
+            lease_duration=settings.lease_duration,
+            renew_deadline=settings.renew_deadline,
+            retry_period=settings.retry_period,
+            onstarted_leading=self._on_started,
+            onstopped_leading=self._on_stopped,
+        )
+        self._election = leaderelection.LeaderElection(config)  # type: ignore[no-untyped-call]
+        self._thread = threading.Thread(target=self._election.run, name="leader-election", daemon=True)
+
+    def start(self) -> None:
+        log.info("waiting to lead (Lease %s/%s) as %s", self.settings.namespace, self.settings.name, self.identity)
+        self._thread.start()
+
+    def _on_started(self) -> None:
+        log.info("leading as %s", self.identity)
+        self._loop.call_soon_threadsafe(self.leading.set)
+        self._release.wait()  # the protected work runs in the event loop; this thread only renews
+
+    def _on_stopped(self) -> None:
+        log.error("lost the Lease %s/%s: stopping", self.settings.namespace, self.settings.name)
+        self._loop.call_soon_threadsafe(self.lost.set)

@@ -1,0 +1,50 @@
+"""Two replicas with leader election: one polls, the other takes over when it dies, no Event twice."""
+
+from __future__ import annotations
+
+import time
+import urllib.request
+from collections import Counter
+
+import pytest
+
+from ccupgrade.testbed.services import Service
+from tests.e2e.conftest import Env
+from tests.e2e.test_faults import PATH_EVENTS, _seen
+
+pytestmark = [pytest.mark.e2e, pytest.mark.cluster]
+
+
+def _polls(replica: Service) -> float:
+    text = urllib.request.urlopen(f"{replica.url}/metrics", timeout=5).read().decode()
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith("ccupgrade_polls_total{"))
+
+
+def test_one_replica_polls_and_the_other_takes_over_within_a_minute(env: Env) -> None:
+    loaded = env.load()
+    env.epoch = loaded["epoch"]
+    env.create_secret()
+    election = ("--leader-elect", "--leader-election-namespace", env.namespace, "--cce-timeout", "2")
+    first = env.start_operator(*election)
+    time.sleep(2)  # let the first one take the Lease
+    second = env.start_operator(*election)
+    env.create_upgrade()
+    env.wait_condition("Ready", "False", "UpgradeInitializing")
+    _seen(env, 31)
+
+    before = env.requests()
+    time.sleep(11)
+    assert 1 <= env.requests() - before <= 3, "two replicas polled"  # one poll per 5 s interval
+    polls = {"first": _polls(first), "second": _polls(second)}
+    assert sorted(p > 0 for p in polls.values()) == [False, True], polls
+    leader, standby = (first, second) if polls["first"] > 0 else (second, first)
+
+    leader.kill()  # SIGKILL: the Lease is not released, it must expire
+    killed = time.monotonic()
+    _seen(env, 46, timeout=60)
+    takeover = time.monotonic() - killed
+    print(f"takeover after SIGKILL of the leader: {takeover:.1f}s")
+    assert _polls(standby) > 0
+    _seen(env, 56)
+    env.wait_condition("Ready", "True", "UpgradeSucceeded")
+    assert Counter(e["reason"] for e in env.events()) == PATH_EVENTS
