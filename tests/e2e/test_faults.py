@@ -79,7 +79,7 @@ def test_transient_faults_keep_the_last_good_status_and_heal(env: Env) -> None:
         _kept(good, during)
         assert env.condition("Reconciling")["status"] == "True", fault  # type: ignore[index]
         env.control.clear_faults(env.project, env.cluster)
-        env.wait_condition("Ready", "False", "UpgradeInProgress", timeout=60)
+        good = env.wait_condition("Ready", "False", "UpgradeInProgress", timeout=60)  # lastSyncTime moved: fresh
     # A change while CCE is down shows once it is back.
     env.control.faults(env.project, env.cluster, {"kind": "status", "status": 503})
     env.wait_condition("Ready", "Unknown", "CloudAPIUnavailable", timeout=60)

@@ -53,6 +53,16 @@ class KubeIO:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._pool, lambda: function(*args, **kwargs))
 
+    @staticmethod
+    def _call_and_release(function: Callable[..., Any], *args: Any) -> bytes:
+        """The raw response body, and the connection back in the pool (undecoded responses keep it otherwise)."""
+        response = function(*args, _preload_content=False)
+        try:
+            data: bytes = response.data
+            return data
+        finally:
+            response.release_conn()
+
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
@@ -122,7 +132,7 @@ class KubeIO:
             "action": "Mirror",
         }  # fmt: skip
         try:
-            await self._run(self.core.create_namespaced_event, ref.namespace, body, _preload_content=False)
+            await self._run(self._call_and_release, self.core.create_namespaced_event, ref.namespace, body)
             self._on_event(event.reason, event.type)
         except ApiException as exc:
             if exc.status == 409:
