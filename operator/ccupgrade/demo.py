@@ -49,9 +49,10 @@ def main(argv: list[str] | None = None) -> int:
     with ControlPlane(workdir / "controlplane", binaries) as plane:
         env = dict(os.environ, KUBECONFIG=str(plane.kubeconfig))
 
-        def kubectl(*kubectl_args: str, check: bool = True) -> str:
-            done = subprocess.run([str(binaries.kubectl), *kubectl_args], env=env, check=check, capture_output=True,
-                                  text=True)  # fmt: skip
+        def kubectl(*kubectl_args: str) -> str:
+            done = subprocess.run([str(binaries.kubectl), *kubectl_args], env=env, capture_output=True, text=True)
+            if done.returncode != 0:
+                raise SystemExit(f"kubectl {' '.join(kubectl_args)} failed: {done.stderr.strip()}")
             return done.stdout
 
         print(f"   {plane.url}  (KUBECONFIG={plane.kubeconfig})")
@@ -66,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
             control.load(project, cluster, args.scenario, speed=args.speed, paused=True)
 
             _say("Installing the CRD")
-            kubectl("apply", "--server-side", "-f", str(root / "crds"))
+            kubectl("apply", "--server-side", "-f", str(root / "crds" / "ccupgrade.dev_cceclusterupgrades.yaml"))
             kubectl("wait", "--for=condition=Established", "crd/cceclusterupgrades.ccupgrade.dev", "--timeout=60s")
 
             _say("Starting the operator (python -m ccupgrade run)")
