@@ -1,0 +1,126 @@
+"""The poll scheduler with in-memory stand-ins for CCE and Kubernetes: sharing, suspend, bad specs."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import Counter
+from typing import Any
+
+from ccupgrade.cce.client import ClusterTarget
+from ccupgrade.cce.credentials import Credentials, TokenCredentials
+from ccupgrade.cce.errors import SecretNotFound
+from ccupgrade.cce.parser import parse_workflow_list
+from ccupgrade.mirror import Mirrored
+from ccupgrade.models.cce import UpgradeWorkflowList
+from ccupgrade.scheduler.poller import Scheduler
+from ccupgrade.scheduler.registry import Watched
+from ccupgrade.simulator.scenario import ClusterScenario, ScenarioClock, load_scenario
+
+
+class FakeCce:
+    def __init__(self) -> None:
+        self.calls: Counter[str] = Counter()
+
+    async def list_upgrade_workflows(self, target: ClusterTarget) -> UpgradeWorkflowList:
+        self.calls[target.cluster_id] += 1
+        cluster = ClusterScenario(
+            target.project_id, target.cluster_id, load_scenario("standard"), ScenarioClock(paused=True)
+        )
+        return parse_workflow_list(json.dumps(cluster.render_list()))
+
+
+class FakeSecrets:
+    def __init__(self, present: set[str]) -> None:
+        self.present = present
+
+    async def credentials(self, namespace: str, secret_name: str) -> Credentials:
+        if secret_name not in self.present:
+            raise SecretNotFound(f"Secret {secret_name!r} not found in namespace {namespace!r}")
+        return TokenCredentials("t")
+
+    def forget(self, namespace: str, secret_name: str) -> None:
+        pass
+
+
+class FakeSink:
+    def __init__(self) -> None:
+        self.writes: list[tuple[str, Mirrored]] = []
+        self.version = 0
+
+    async def publish(self, watched: Watched, result: Mirrored) -> Watched | None:
+        self.writes.append((watched.ref.name, result))
+        self.version += 1
+        body = _body(watched.ref.name, spec=None, generation=watched.generation)
+        body["metadata"]["resourceVersion"] = str(self.version)
+        stored = Watched.from_body(body)
+        stored.spec = watched.spec
+        stored.status = result.status
+        return stored
+
+
+def _body(
+    name: str, spec: dict[str, Any] | None = None, generation: int | None = 1, **overrides: Any
+) -> dict[str, Any]:
+    full_spec = {"region": "ap-southeast-1", "projectId": "p", "clusterId": "c1", "credentialsSecretRef": {"name": "s"},
+                 "pollInterval": "30s", **overrides}  # fmt: skip
+    return {"metadata": {"name": name, "namespace": "ns", "uid": f"uid-{name}", "generation": generation,
+                         "resourceVersion": "1"}, "spec": spec if spec is not None else full_spec}  # fmt: skip
+
+
+async def _run_for(scheduler: Scheduler, seconds: float) -> None:
+    task = asyncio.create_task(scheduler.run())
+    await asyncio.sleep(seconds)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_objects_on_one_cluster_share_one_request() -> None:
+    cce, sink = FakeCce(), FakeSink()
+    scheduler = Scheduler(cce, FakeSecrets({"s"}), sink)  # type: ignore[arg-type]
+    for name in ("a", "b", "c"):
+        scheduler.upsert(Watched.from_body(_body(name)))
+    scheduler.upsert(Watched.from_body(_body("d", clusterId="c2")))
+    await _run_for(scheduler, 1.2)
+    assert cce.calls == Counter({"c1": 1, "c2": 1})
+    assert sorted(name for name, _ in sink.writes) == ["a", "b", "c", "d"]
+    assert scheduler.groups == 2
+
+
+async def test_suspended_and_invalid_objects_are_not_polled_but_say_why() -> None:
+    cce, sink = FakeCce(), FakeSink()
+    scheduler = Scheduler(cce, FakeSecrets({"s"}), sink)  # type: ignore[arg-type]
+    scheduler.upsert(Watched.from_body(_body("paused", suspend=True)))
+    scheduler.upsert(Watched.from_body(_body("broken", spec={"region": "x"})))
+    await _run_for(scheduler, 1.0)
+    assert cce.calls == Counter()
+    reasons = {name: {c.type: c.reason for c in result.status.conditions} for name, result in sink.writes}
+    assert reasons["paused"]["Reconciling"] == "Suspended"
+    assert reasons["broken"]["Stalled"] == "InvalidSpec"
+    broken = next(result for name, result in sink.writes if name == "broken")
+    assert "spec.region" in broken.status.conditions[0].message
+
+
+async def test_missing_secret_is_a_configuration_failure_for_every_object_on_the_key() -> None:
+    cce, sink = FakeCce(), FakeSink()
+    scheduler = Scheduler(cce, FakeSecrets(set()), sink)  # type: ignore[arg-type]
+    scheduler.upsert(Watched.from_body(_body("a")))
+    scheduler.upsert(Watched.from_body(_body("b")))
+    await _run_for(scheduler, 1.0)
+    assert cce.calls == Counter()
+    assert {name for name, _ in sink.writes} == {"a", "b"}
+    for _, result in sink.writes:
+        stalled = next(c for c in result.status.conditions if c.type == "Stalled")
+        assert (stalled.status, stalled.reason) == ("True", "SecretNotFound")
+        assert [e.reason for e in result.events] == ["SecretNotFound"]
+
+
+async def test_deleted_objects_leave_their_group() -> None:
+    cce, sink = FakeCce(), FakeSink()
+    scheduler = Scheduler(cce, FakeSecrets({"s"}), sink)  # type: ignore[arg-type]
+    watched = Watched.from_body(_body("a"))
+    scheduler.upsert(watched)
+    scheduler.remove(watched.ref)
+    await _run_for(scheduler, 1.0)
+    assert cce.calls == Counter()
+    assert scheduler.groups == 0
