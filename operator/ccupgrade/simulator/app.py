@@ -11,7 +11,6 @@ import time
 import uuid
 from collections import Counter, deque
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from aiohttp import web
@@ -311,7 +310,3 @@ def create_app(simulator: Simulator | None = None) -> web.Application:
 
     app.add_routes(routes)
     return app
-
-
-def now_iso() -> str:
-    return datetime.now().astimezone().isoformat()
