@@ -26,6 +26,7 @@ lint: $(STAMP)
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
+	$(VENV)/bin/mypy tests bench/run.py bench/naive_operator.py
 
 pytest: $(STAMP) controlplane
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -17,7 +17,7 @@ import tempfile
 import threading
 import time
 import urllib.request
-from collections import Counter
+from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -142,7 +142,7 @@ def rss_mb(pid: int) -> float:
 
 def scrape(url: str) -> dict[str, float]:
     text = urllib.request.urlopen(f"{url}/metrics", timeout=5).read().decode()
-    picked: dict[str, float] = Counter()
+    picked: defaultdict[str, float] = defaultdict(float)
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
             if sample.name in {"ccupgrade_polls_total", "ccupgrade_status_writes_total", "ccupgrade_events_total",

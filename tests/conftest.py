@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 from kubernetes import client, config
-from kubernetes.client.rest import ApiException
+from kubernetes.client.exceptions import ApiException
 
 from ccupgrade.models import resource
 from ccupgrade.testbed import ControlPlane, ensure_binaries

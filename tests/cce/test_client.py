@@ -284,6 +284,7 @@ async def test_scenario_time_moves_the_workflow(sim: Sim, client: CceClient) -> 
     assert statuses == {"PreCheck": "Success", "Snapshot": "Success", "Cluster": "Running", "PostCheck": "Init"}
     cluster_task = next(p for p in workflow.status.point_statuses if p.task_type == "Cluster")
     assert cluster_task.start_time is not None
+    assert workflow.metadata.creation_timestamp is not None
     assert cluster_task.start_time.second == (workflow.metadata.creation_timestamp + timedelta(seconds=30)).second
     clock.set(60)
     workflow = (await client.list_upgrade_workflows(sim.target(TOKEN))).items[0]

@@ -10,11 +10,11 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from kubernetes import client, config
-from kubernetes.client.rest import ApiException
+from kubernetes.client.exceptions import ApiException
 
 from ccupgrade.models.resource import GROUP, PLURAL, VERSION
 from ccupgrade.testbed.accounts import mint_service_account_kubeconfig
@@ -39,10 +39,14 @@ def _upgrade(name: str, **spec: Any) -> dict[str, Any]:
     }
 
 
+def _get(kube: Kube, namespace: str, name: str) -> dict[str, Any]:
+    return cast(dict[str, Any], kube.custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name))
+
+
 def test_object_round_trips_with_server_defaults(kube: Kube, crd: str, namespace: str) -> None:
     kube.custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, _upgrade("prod"))
 
-    stored = kube.custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, "prod")
+    stored = _get(kube, namespace, "prod")
     # Defaults come from the generated schema and are applied by the server, not by us.
     assert stored["spec"]["pollInterval"] == "30s"
     assert stored["spec"]["historyLimit"] == 5
@@ -81,13 +85,13 @@ def test_status_is_a_subresource(kube: Kube, crd: str, namespace: str) -> None:
     kube.custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, _upgrade("sub"))
     # A status sent to the main resource is dropped by the server...
     kube.custom.patch_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, "sub", {"status": {"phase": "X"}})
-    stored = kube.custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, "sub")
+    stored = _get(kube, namespace, "sub")
     assert "status" not in stored
     # ...and accepted through /status, without bumping the generation.
     kube.custom.patch_namespaced_custom_object_status(
         GROUP, VERSION, namespace, PLURAL, "sub", {"status": {"phase": "Running"}}
     )
-    stored = kube.custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, "sub")
+    stored = _get(kube, namespace, "sub")
     assert stored["status"]["phase"] == "Running"
     assert stored["metadata"]["generation"] == 1
 
@@ -119,7 +123,10 @@ def test_rbac_is_enforced_for_service_accounts(kube: Kube, crd: str, namespace: 
         },
     )
     wait_for(
-        lambda: as_reader.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)["items"] == [],
+        lambda: (
+            cast(dict[str, Any], as_reader.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL))["items"]
+            == []
+        ),
         message="the role binding to take effect",
     )
     with pytest.raises(ApiException) as caught:

@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from kubernetes.client.exceptions import ApiException
@@ -75,10 +75,9 @@ class Env:
         self.kube.custom.create_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURAL, body)
 
     def get(self, name: str = "prod") -> dict[str, Any]:
-        result: dict[str, Any] = self.kube.custom.get_namespaced_custom_object(
-            GROUP, VERSION, self.namespace, PLURAL, name
+        return cast(
+            dict[str, Any], self.kube.custom.get_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURAL, name)
         )
-        return result
 
     def patch_spec(self, name: str = "prod", **spec: Any) -> None:
         self.kube.custom.patch_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURAL, name, {"spec": spec})

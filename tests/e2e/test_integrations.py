@@ -100,7 +100,8 @@ def test_every_state_reads_right_in_argocd_flux_and_notification_tools(env: Env)
     # -- notifications ----------------------------------------------------------------------------
     events = [
         {"apiVersion": e.involved_object.api_version, "kind": e.involved_object.kind, "namespace": e.metadata.namespace,
-         "reason": e.reason, "type": e.type, "message": e.message, "component": e.source.component}
+         "reason": e.reason, "type": e.type, "message": e.message,
+         "component": e.source.component if e.source else None}
         for e in env.kube.core.list_namespaced_event(env.namespace).items
     ]  # fmt: skip
     warnings = {e["reason"] for e in events if e["type"] == "Warning"}

@@ -236,7 +236,7 @@ def test_delete_with_the_operator_stopped_is_immediate(env: Env) -> None:
         try:
             env.get()
         except ApiException as exc:
-            return exc.status == 404
+            return bool(exc.status == 404)
         return False
 
     wait_for(gone, timeout=5, message="the object to be deleted without an operator")

@@ -51,8 +51,11 @@ def test_sigkill_at_random_moments_loses_and_duplicates_no_event(env: Env) -> No
             kills += 1
             env.start_operator("--cce-timeout", "2")
         updated = (epoch + timedelta(seconds=moment)).strftime("%Y-%m-%dT%H:%M:%SZ")
-        env.wait_status(lambda s, u=updated: (s.get("workflow") or {}).get("updated") == u, timeout=40,
-                        what=f"moment {moment}")  # fmt: skip
+
+        def shows(status: dict[str, Any], expected: str = updated) -> bool:
+            return bool((status.get("workflow") or {}).get("updated") == expected)
+
+        env.wait_status(shows, timeout=40, what=f"moment {moment}")
     status = env.wait_condition("Ready", "True", "UpgradeSucceeded")
     events = env.events()
     reasons = Counter(e["reason"] for e in events)

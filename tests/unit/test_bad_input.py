@@ -28,7 +28,8 @@ NOW = datetime(2026, 11, 26, tzinfo=UTC)
 
 
 def _stored(status: UpgradeStatus) -> dict[str, Any]:
-    return json.loads(json.dumps(status.model_dump(mode="json", by_alias=True, exclude_none=True)))
+    stored: dict[str, Any] = json.loads(json.dumps(status.model_dump(mode="json", by_alias=True, exclude_none=True)))
+    return stored
 
 
 def test_the_schema_check_can_fail() -> None:

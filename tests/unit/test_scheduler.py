@@ -77,7 +77,7 @@ async def _run_for(scheduler: Scheduler, seconds: float) -> None:
 
 async def test_objects_on_one_cluster_share_one_request() -> None:
     cce, sink = FakeCce(), FakeSink()
-    scheduler = Scheduler(cce, FakeSecrets({"s"}), sink)  # type: ignore[arg-type]
+    scheduler = Scheduler(cce, FakeSecrets({"s"}), sink)
     for name in ("a", "b", "c"):
         scheduler.upsert(Watched.from_body(_body(name)))
     scheduler.upsert(Watched.from_body(_body("d", clusterId="c2")))
@@ -89,7 +89,7 @@ async def test_objects_on_one_cluster_share_one_request() -> None:
 
 async def test_suspended_and_invalid_objects_are_not_polled_but_say_why() -> None:
     cce, sink = FakeCce(), FakeSink()
-    scheduler = Scheduler(cce, FakeSecrets({"s"}), sink)  # type: ignore[arg-type]
+    scheduler = Scheduler(cce, FakeSecrets({"s"}), sink)
     scheduler.upsert(Watched.from_body(_body("paused", suspend=True)))
     scheduler.upsert(Watched.from_body(_body("broken", spec={"region": "x"})))
     await _run_for(scheduler, 1.0)
@@ -103,7 +103,7 @@ async def test_suspended_and_invalid_objects_are_not_polled_but_say_why() -> Non
 
 async def test_missing_secret_is_a_configuration_failure_for_every_object_on_the_key() -> None:
     cce, sink = FakeCce(), FakeSink()
-    scheduler = Scheduler(cce, FakeSecrets(set()), sink)  # type: ignore[arg-type]
+    scheduler = Scheduler(cce, FakeSecrets(set()), sink)
     scheduler.upsert(Watched.from_body(_body("a")))
     scheduler.upsert(Watched.from_body(_body("b")))
     await _run_for(scheduler, 1.0)
@@ -117,7 +117,7 @@ async def test_missing_secret_is_a_configuration_failure_for_every_object_on_the
 
 async def test_deleted_objects_leave_their_group() -> None:
     cce, sink = FakeCce(), FakeSink()
-    scheduler = Scheduler(cce, FakeSecrets({"s"}), sink)  # type: ignore[arg-type]
+    scheduler = Scheduler(cce, FakeSecrets({"s"}), sink)
     watched = Watched.from_body(_body("a"))
     scheduler.upsert(watched)
     scheduler.remove(watched.ref)
