@@ -70,6 +70,13 @@ def test_object_round_trips_with_server_defaults(kube: Kube, crd: str, namespace
         ({"pollInterval": "soon"}, "spec.pollInterval"),
         ({"historyLimit": 500}, "spec.historyLimit"),
         ({"workflow": {"uid": "a", "targetVersion": "v1.19.16-r80"}}, "at most one of workflow.uid"),
+        ({"pollInterval": "25h"}, "pollInterval must be at most 24h"),
+        ({"region": None, "endpoint": "https://cce.example.test/api?x=1"}, "spec.endpoint"),
+        ({"credentialsSecretRef": {"name": "Not_A_Name"}}, "spec.credentialsSecretRef.name"),
+        ({"credentialsSecretRef": {}}, "credentialsSecretRef.name: Required value"),
+        ({"projectId": "has spaces"}, "spec.projectId"),
+        ({"suspend": "yes"}, "spec.suspend"),
+        ({"workflow": {"targetVersion": "latest"}}, "spec.workflow.targetVersion"),
     ],
 )
 def test_server_rejects_invalid_objects_with_a_clear_message(
