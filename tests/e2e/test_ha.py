@@ -20,7 +20,9 @@ def _polls(replica: Service) -> float:
     return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith("ccupgrade_polls_total{"))
 
 
-def test_one_replica_polls_and_the_other_takes_over_within_a_minute(env: Env) -> None:
+def test_one_replica_polls_and_the_other_takes_over_within_a_minute(
+    env: Env, capsys: pytest.CaptureFixture[str]
+) -> None:
     loaded = env.load()
     env.epoch = loaded["epoch"]
     env.create_secret()
@@ -43,7 +45,8 @@ def test_one_replica_polls_and_the_other_takes_over_within_a_minute(env: Env) ->
     killed = time.monotonic()
     _seen(env, 46, timeout=60)
     takeover = time.monotonic() - killed
-    print(f"takeover after SIGKILL of the leader: {takeover:.1f}s")
+    with capsys.disabled():
+        print(f"\nHA: takeover {takeover:.1f}s after SIGKILL of the leader")
     assert _polls(standby) > 0
     _seen(env, 56)
     env.wait_condition("Ready", "True", "UpgradeSucceeded")

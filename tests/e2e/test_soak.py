@@ -31,7 +31,7 @@ def _scenario() -> dict[str, Any]:
                                            "targetVersion": "v1.31.0-r0", "tasks": TASKS, "steps": steps}]}  # fmt: skip
 
 
-def test_sigkill_at_random_moments_loses_and_duplicates_no_event(env: Env) -> None:
+def test_sigkill_at_random_moments_loses_and_duplicates_no_event(env: Env, capsys: pytest.CaptureFixture[str]) -> None:
     scenario = _scenario()
     moments = sorted({step["at"] for step in scenario["workflows"][0]["steps"]})
     loaded = env.control.load(env.project, env.cluster, scenario, paused=True)
@@ -62,8 +62,9 @@ def test_sigkill_at_random_moments_loses_and_duplicates_no_event(env: Env) -> No
     task_events = Counter((e["reason"], e["message"].split()[1]) for e in events if e["reason"].startswith("Task"))
     transitions = len(TASKS) * 3 + 2  # task transitions plus Running and Success of the workflow
     detected = reasons["WorkflowDetected"]
-    print(f"\nsoak: {kills} SIGKILLs, {transitions} transitions, {len(events)} events "
-          f"({detected} detection + {len(events) - detected} transitions)")  # fmt: skip
+    with capsys.disabled():  # the figures belong in the test output, also in CI
+        print(f"\nsoak: {kills} SIGKILLs, {transitions} transitions, {len(events)} events "
+              f"({detected} detection + {len(events) - detected} transitions)")  # fmt: skip
     assert kills >= 20
     assert status["progress"] == f"{len(TASKS)}/{len(TASKS)}"
     assert reasons["WorkflowDetected"] == 1
