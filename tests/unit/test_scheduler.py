@@ -13,7 +13,7 @@ from ccupgrade.cce.errors import SecretNotFound
 from ccupgrade.cce.parser import parse_workflow_list
 from ccupgrade.mirror import Mirrored
 from ccupgrade.models.cce import UpgradeWorkflowList
-from ccupgrade.scheduler.poller import Scheduler
+from ccupgrade.scheduler.poller import Scheduler, SchedulerConfig
 from ccupgrade.scheduler.registry import Watched
 from ccupgrade.simulator.scenario import ClusterScenario, ScenarioClock, load_scenario
 
@@ -124,3 +124,33 @@ async def test_deleted_objects_leave_their_group() -> None:
     await _run_for(scheduler, 1.0)
     assert cce.calls == Counter()
     assert scheduler.groups == 0
+
+
+class SlowSink(FakeSink):
+    """Publishes take a while; records how many were under way at once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.in_flight = 0
+        self.most_in_flight = 0
+
+    async def publish(self, watched: Watched, result: Mirrored) -> Watched | None:
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            await asyncio.sleep(0.01)
+            return await super().publish(watched, result)
+        finally:
+            self.in_flight -= 1
+
+
+async def test_writes_in_a_burst_are_bounded_and_none_is_dropped() -> None:
+    cce, sink = FakeCce(), SlowSink()
+    scheduler = Scheduler(cce, FakeSecrets({"s"}), sink, SchedulerConfig(max_concurrent_writes=3))
+    names = [f"o{i:02d}" for i in range(40)]
+    for index, name in enumerate(names):
+        scheduler.upsert(Watched.from_body(_body(name, clusterId=f"c{index % 4}")))
+    await _run_for(scheduler, 1.5)
+    assert sink.most_in_flight == 3
+    assert sorted(name for name, _ in sink.writes) == names
+    assert sum(cce.calls.values()) == 4

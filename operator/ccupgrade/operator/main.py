@@ -19,13 +19,14 @@ from ccupgrade.cce.ratelimit import GateRegistry
 from ccupgrade.operator.handlers import build_registry
 from ccupgrade.operator.health import start_health_server
 from ccupgrade.operator.kube import KubeIO
+from ccupgrade.operator.kubeapi import KubeApi
 from ccupgrade.operator.leadership import Leadership, LeaseSettings
 from ccupgrade.operator.metrics import Metrics
 from ccupgrade.scheduler.intervals import IntervalPolicy
 from ccupgrade.scheduler.poller import Scheduler, SchedulerConfig
 
 log = logging.getLogger("ccupgrade")
-KUBE_WORKERS = 16
+KUBE_CONNECTIONS = 16
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,7 @@ class OperatorConfig:
     requests_per_second: float = 10.0
     burst: int = 10
     max_concurrent_polls: int = 20
+    max_concurrent_writes: int = 32
     health_host: str = "0.0.0.0"
     health_port: int = 8080
     ca_bundle: str | None = None
@@ -45,14 +47,13 @@ class OperatorConfig:
     leader_election: LeaseSettings | None = None
 
 
-def _kubernetes_client(kubeconfig: str | None, pool_size: int) -> client.ApiClient:
+def _kubernetes_client(kubeconfig: str | None) -> client.ApiClient:
+    """The official client: it resolves the login (in-cluster or kubeconfig) and runs leader election."""
     configuration = client.Configuration()
     try:
         config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
     except config.ConfigException:
         config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)  # type: ignore[no-untyped-call]
-    # One connection per I/O thread: a smaller pool discards connections and pays a TLS handshake per call.
-    configuration.connection_pool_maxsize = pool_size
     return client.ApiClient(configuration)
 
 
@@ -89,10 +90,9 @@ async def run(settings: OperatorConfig, stop: asyncio.Event | None = None, *, ha
     if handle_signals and stop is None:
         stop = asyncio.Event()
     metrics = Metrics()
-    api = _kubernetes_client(settings.kubeconfig, KUBE_WORKERS)
+    api = _kubernetes_client(settings.kubeconfig)
     kube = KubeIO(
-        api,
-        workers=KUBE_WORKERS,
+        KubeApi(api.configuration, connections=KUBE_CONNECTIONS),
         secret_ttl=settings.secret_ttl,
         on_status_write=metrics.status_written,
         on_event=metrics.event_posted,
@@ -119,6 +119,7 @@ async def run(settings: OperatorConfig, stop: asyncio.Event | None = None, *, ha
                 allow_list=settings.allowed_endpoints,
                 policy=IntervalPolicy(resync=settings.resync),
                 max_concurrent_polls=settings.max_concurrent_polls,
+                max_concurrent_writes=settings.max_concurrent_writes,
             ),
             observer=metrics,
         )
@@ -203,5 +204,5 @@ async def _wait_to_lead(leadership: Leadership, stop: asyncio.Event | None) -> b
 async def _shutdown(health: web.AppRunner | None, kube: KubeIO, api: client.ApiClient) -> None:
     if health is not None:
         await health.cleanup()
-    kube.close()
+    await kube.api.close()
     api.close()  # type: ignore[no-untyped-call]

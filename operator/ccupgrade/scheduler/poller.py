@@ -89,6 +89,11 @@ class SchedulerConfig:
     allow_list: AllowList = field(default_factory=AllowList)
     policy: IntervalPolicy = field(default_factory=IntervalPolicy)
     max_concurrent_polls: int = 20
+    # Objects whose Events and status are being written at once. Bounding it is backpressure: in a
+    # burst (every object changes at once) the writes queue here as small waiting coroutines, in
+    # poll order, instead of as thousands of request bodies inside the I/O layer; and a cluster is
+    # not polled again until its objects are written.
+    max_concurrent_writes: int = 32
 
 
 @dataclass
@@ -126,6 +131,7 @@ class Scheduler:
         self._written: dict[ObjectRef, set[str]] = {}
         self._wake = asyncio.Event()
         self._slots = asyncio.Semaphore(self.config.max_concurrent_polls)
+        self._write_slots = asyncio.Semaphore(self.config.max_concurrent_writes)
         self._tasks: set[asyncio.Task[None]] = set()
 
     # -- the watch stream feeds these --------------------------------------------------------
@@ -266,25 +272,28 @@ class Scheduler:
         return self.config.allow_list.custom(spec.endpoint or "")
 
     async def _mirror_one(self, watched: Watched, outcome: Outcome) -> None:
-        current = self._objects.get(watched.ref)
-        if current is None or current.spec is None:
-            return
-        for _ in range(2):  # a write conflict means the stored status moved: recompute from it once
-            result = mirror(
-                current.status, outcome, current.spec, current.generation, datetime.now(UTC),
-                self.config.policy.resync,
-            )  # fmt: skip
-            self.observer.object_mirrored(current, result)
-            if not result.changed and not result.events:
+        # The new status is computed inside the write slot: thousands of objects waiting in a burst
+        # then hold only the shared poll outcome, not a status each, and each one starts from the
+        # latest stored status.
+        async with self._write_slots:
+            current = self._objects.get(watched.ref)
+            if current is None or current.spec is None:
                 return
-            stored = await self.sink.publish(current, result)
-            if stored is None:
-                return
-            if stored.status == result.status and stored.generation == current.generation:
+            for _ in range(2):  # a write conflict means the stored status moved: recompute from it once
+                result = mirror(
+                    current.status, outcome, current.spec, current.generation, datetime.now(UTC),
+                    self.config.policy.resync,
+                )  # fmt: skip
+                self.observer.object_mirrored(current, result)
+                if not result.changed and not result.events:
+                    return
+                stored = await self.sink.publish(current, result)
+                if stored is None:
+                    return
                 self._remember_write(stored)
-                return
-            self._remember_write(stored)
-            current = stored
+                if stored.status == result.status and stored.generation == current.generation:
+                    return
+                current = stored
 
     async def _mirror_without_polling(self, watched: Watched) -> None:
         """Suspended objects and invalid specs: the status says so, nothing is polled."""
@@ -295,7 +304,8 @@ class Scheduler:
         else:
             result = suspended(watched.status, watched.generation, now)
         if result.changed or result.events:
-            stored = await self.sink.publish(watched, result)
+            async with self._write_slots:
+                stored = await self.sink.publish(watched, result)
             if stored is not None:
                 self._remember_write(stored)
 

@@ -1,0 +1,113 @@
+"""The few Kubernetes REST calls on the operator's hot path, made with aiohttp.
+
+Why not the official client for these: it is synchronous, so every call is a hand-off to a
+thread, and its request and response model layers cost more CPU than the HTTP exchange. In a
+burst (thousands of Events and status writes) that CPU is taken from the API server, which
+shares the machine's cores in small clusters, and the extra threads fragment the heap. kopf's
+own async client is private API; kubernetes_asyncio would be a second login stack that could
+disagree with the first. So the *credentials* still come from the official client's
+`Configuration` (in-cluster token and its refresh hook, kubeconfig certificates, exec plugins):
+one source of truth for login, and only the transport is ours.
+"""
+
+from __future__ import annotations
+
+import json
+import ssl
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+from kubernetes import client
+
+MERGE_PATCH = "application/merge-patch+json"
+
+
+class KubeApiError(Exception):
+    """The API server answered with an error status."""
+
+    def __init__(self, status: int, body: str) -> None:
+        super().__init__(f"HTTP {status}")
+        self.status = status
+        self.body = body
+
+
+def path_of(*segments: str) -> str:
+    return "/" + "/".join(quote(segment, safe="") for segment in segments)
+
+
+def _ssl_context(configuration: client.Configuration) -> ssl.SSLContext | bool:
+    if not configuration.verify_ssl:
+        return False
+    context = ssl.create_default_context(cafile=configuration.ssl_ca_cert)
+    if configuration.cert_file:
+        context.load_cert_chain(configuration.cert_file, configuration.key_file)
+    return context
+
+
+class KubeApi:
+    def __init__(self, configuration: client.Configuration, *, connections: int = 16, timeout: float = 30.0) -> None:
+        self._configuration = configuration
+        self._base = configuration.host.rstrip("/")
+        self._server_hostname = configuration.tls_server_name or None
+        self._connections = connections
+        self._timeout = aiohttp.ClientTimeout(total=timeout, connect=min(10.0, timeout))
+        self._session: aiohttp.ClientSession | None = None
+
+    def _open(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            connector = aiohttp.TCPConnector(limit=self._connections, ssl=_ssl_context(self._configuration))
+            self._session = aiohttp.ClientSession(connector=connector, timeout=self._timeout, json_serialize=json.dumps)
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def _headers(self, content_type: str | None) -> dict[str, str]:
+        headers = {"Accept": "application/json"}
+        if content_type:
+            headers["Content-Type"] = content_type
+        # Asked per call: the official client's refresh hook renews rotated in-cluster tokens.
+        token = self._configuration.get_api_key_with_prefix("BearerToken", alias="authorization")
+        if token:
+            headers["Authorization"] = token
+        return headers
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        content_type: str = "application/json",
+        params: dict[str, str] | None = None,
+        decode: bool = True,
+    ) -> dict[str, Any]:
+        data = None if body is None else json.dumps(body, separators=(",", ":")).encode()
+        async with self._open().request(
+            method,
+            self._base + path,
+            data=data,
+            params=params,
+            headers=self._headers(content_type if data is not None else None),
+            server_hostname=self._server_hostname,
+        ) as response:
+            raw = await response.read()
+            if response.status >= 400:
+                raise KubeApiError(response.status, raw[:2000].decode(errors="replace"))
+            if not raw or not decode:
+                return {}
+            decoded: dict[str, Any] = json.loads(raw)
+            return decoded
+
+    async def get(self, path: str, params: dict[str, str] | None = None) -> dict[str, Any]:
+        return await self.request("GET", path, params=params)
+
+    async def create(self, path: str, body: dict[str, Any]) -> None:
+        """POST, and the answer left undecoded: callers of this only need to know it worked."""
+        await self.request("POST", path, body, decode=False)
+
+    async def merge_patch(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        return await self.request("PATCH", path, body, content_type=MERGE_PATCH)
