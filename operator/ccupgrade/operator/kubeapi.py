@@ -50,6 +50,7 @@ class KubeApi:
         self._configuration = configuration
         self._base = configuration.host.rstrip("/")
         self._server_hostname = configuration.tls_server_name or None
+        self._proxy = configuration.proxy or None
         self._connections = connections
         self._timeout = aiohttp.ClientTimeout(total=timeout, connect=min(10.0, timeout))
         self._session: aiohttp.ClientSession | None = None
@@ -93,6 +94,7 @@ class KubeApi:
             params=params,
             headers=self._headers(content_type if data is not None else None),
             server_hostname=self._server_hostname,
+            proxy=self._proxy,
         ) as response:
             raw = await response.read()
             if response.status >= 400:
