@@ -319,6 +319,58 @@ class Bench:
         return figures
 
 
+def write_ceiling(bench: Bench, namespace: str, objects: int, concurrency: int) -> dict[str, float]:
+    """How many writes per second this API server takes with no operator at all: the floor under
+    any staleness figure when every object changes at once. Half status patches, half Events, sent
+    as ours sends them (aiohttp, merge patch, as its ServiceAccount), from `concurrency` requests in flight."""
+    import asyncio
+
+    from ccupgrade.operator.kubeapi import KubeApi, path_of
+
+    configuration = client.Configuration()
+    config.load_kube_config(config_file=str(bench.kubeconfigs["ours"]), client_configuration=configuration)
+    objects_path = path_of("apis", GROUP, VERSION, "namespaces", namespace, PLURAL)
+    events_path = path_of("api", "v1", "namespaces", namespace, "events")
+
+    def create(name: str) -> None:  # as admin: the operator's ServiceAccount may not create these
+        body = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "CceClusterUpgrade", "metadata": {"name": name},
+                "spec": {"region": "ap-southeast-1", "projectId": PROJECT, "clusterId": "c",
+                         "credentialsSecretRef": {"name": "cce"}}}  # fmt: skip
+        bench.custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, body)
+
+    bench.core.create_namespace({"metadata": {"name": namespace}})
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(create, [f"w{i:05d}" for i in range(objects)]))
+
+    async def measure() -> dict[str, float]:
+        api = KubeApi(configuration, connections=concurrency)
+        try:
+            names = [f"w{i:05d}" for i in range(objects)]
+            gate = asyncio.Semaphore(concurrency)
+
+            async def once(call: Any) -> None:
+                async with gate:
+                    await call
+
+            started = time.monotonic()
+            writes = []
+            for n in names:
+                status = {"status": {"phase": "Running", "progress": "1/4", "currentTask": f"Cluster {n}"}}
+                writes.append(once(api.merge_patch(objects_path + path_of(n, "status"), status)))
+                event = {"metadata": {"name": f"{n}.ceiling"}, "reason": "TaskStarted", "message": "x", "type": "Normal",
+                         "involvedObject": {"apiVersion": f"{GROUP}/{VERSION}", "kind": "CceClusterUpgrade",
+                                            "name": n, "namespace": namespace}}  # fmt: skip
+                writes.append(once(api.create(events_path, event)))
+            await asyncio.gather(*writes)
+            elapsed = time.monotonic() - started
+            return {"concurrency": concurrency, "writes": len(writes), "seconds": round(elapsed, 2),
+                    "writes_per_s": round(len(writes) / elapsed)}  # fmt: skip
+        finally:
+            await api.close()
+
+    return asyncio.run(measure())
+
+
 def table(results: list[Figures]) -> str:
     rows = [("design", "objects", "clusters", "cold start s", "req/cluster/interval", "quiet writes",
              "staleness p50/p95/p99/max s", "unseen", "writes/min active", "terminal req/cluster/min", "RSS MB",
@@ -436,6 +488,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--windows", type=float, nargs=2, metavar=("QUIET", "TERMINAL"), help="seconds of each window")
     parser.add_argument("--no-plots", action="store_true")
+    parser.add_argument("--no-ceiling", action="store_true", help="skip the API server's own write ceiling")
     args = parser.parse_args(argv)
     sizes = [100] if args.quick else [int(s) for s in args.sizes.split(",")]
     quiet, terminal = args.windows or ((10.0, 30.0) if args.quick else (15.0, 60.0))
@@ -443,6 +496,7 @@ def main(argv: list[str] | None = None) -> int:
     binaries = ensure_binaries()
     workdir = Path(tempfile.mkdtemp(prefix="ccupgrade-bench-"))
     results: list[Figures] = []
+    ceiling: list[dict[str, float]] = []
     with ControlPlane(workdir / "controlplane", binaries) as plane:
         subprocess.run([str(binaries.kubectl), f"--kubeconfig={plane.kubeconfig}", "apply", "--server-side",
                         "-f", str(ROOT / "crds" / "ccupgrade.dev_cceclusterupgrades.yaml")], check=True, capture_output=True)  # fmt: skip
@@ -451,6 +505,10 @@ def main(argv: list[str] | None = None) -> int:
         simulator = start_simulator(workdir, extra=["--aksk", f"{AK}:{SK}"])
         try:
             bench = Bench(plane, simulator, str(binaries.kubectl), workdir, args.rate)
+            if not args.no_ceiling:
+                for concurrency in (16, 64):
+                    ceiling.append(write_ceiling(bench, f"bench-ceiling-{concurrency}", 1000, concurrency))
+                    print(f"-- API server write ceiling: {ceiling[-1]}", flush=True)
             for n in sizes:
                 for design in args.designs.split(","):
                     results.append(bench.run(design, n, quiet, terminal))
@@ -460,6 +518,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_implementation()} {platform.python_version()}"
     )
     summary = {"machine": machine, "interval_s": INTERVAL, "objects_per_cluster": OBJECTS_PER_CLUSTER,
+               "api_server_write_ceiling": ceiling,
                "results": [{**asdict(f), "staleness_p50": f.percentile(0.5), "staleness_p95": f.percentile(0.95),
                             "staleness_p99": f.percentile(0.99), "staleness_max": f.percentile(1.0)} for f in results]}  # fmt: skip
     (args.out / "latest.json").write_text(json.dumps(summary, indent=1))
@@ -471,6 +530,9 @@ def main(argv: list[str] | None = None) -> int:
     print()
     for line in ratios(results):
         print(line)
+    for measured in ceiling:
+        print(f"API server alone, {measured['concurrency']:g} writes in flight: {measured['writes_per_s']:g} writes/s "
+              f"(half status patches, half Events)")  # fmt: skip
     print(f"\nraw figures and plots in {args.out}")
     return 0
 

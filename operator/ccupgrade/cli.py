@@ -37,7 +37,7 @@ def _parser() -> argparse.ArgumentParser:
     run_cmd.add_argument("--rate", type=float, default=float(_env("RATE", "10")), help="requests/s per CCE endpoint")
     run_cmd.add_argument("--burst", type=int, default=int(_env("BURST", "10")), help="request burst per endpoint")
     run_cmd.add_argument("--max-concurrent-polls", type=int, default=int(_env("MAX_CONCURRENT_POLLS", "20")))
-    run_cmd.add_argument("--max-concurrent-writes", type=int, default=int(_env("MAX_CONCURRENT_WRITES", "32")),
+    run_cmd.add_argument("--max-concurrent-writes", type=int, default=int(_env("MAX_CONCURRENT_WRITES", "64")),
                          help="objects whose Events and status are written at once")  # fmt: skip
     run_cmd.add_argument("--health-host", default=_env("HEALTH_HOST", "0.0.0.0"))
     run_cmd.add_argument("--health-port", type=int, default=int(_env("HEALTH_PORT", "8080")), help="0 disables")

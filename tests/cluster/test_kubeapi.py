@@ -69,28 +69,32 @@ async def test_create_read_patch_status_and_errors(kube: Kube, crd: str, namespa
         await api.close()
 
 
-async def test_service_account_token_is_asked_for_on_every_call(
-    kube: Kube, crd: str, namespace: str, tmp_path: Path
-) -> None:
+async def test_service_account_token_and_its_rotation(kube: Kube, crd: str, namespace: str, tmp_path: Path) -> None:
     if kube.control_plane is None:
         pytest.skip("minting kubeconfigs needs the local control plane's CA")
     valid = mint_service_account_kubeconfig(kube.api, kube.control_plane, namespace, "default", tmp_path / "kc")
     configuration = _configuration(valid)
     good_token = configuration.api_key["BearerToken"]
-    api = KubeApi(configuration)
+    now = [0.0]
+    api = KubeApi(configuration, credentials_ttl=10, clock=lambda: now[0])
     try:
         with pytest.raises(KubeApiError) as forbidden:  # authenticated as the ServiceAccount, which has no RBAC
             await api.get(_objects(namespace))
         assert forbidden.value.status == 403
 
-        # A rotated token reaches the next call through the official client's refresh hook.
-        _rotate(configuration, "Bearer not-a-token")
-        with pytest.raises(KubeApiError) as unauthorized:
+        _rotate(configuration, "Bearer not-a-token")  # what the hook hands out from now on
+        now[0] = 5.0
+        with pytest.raises(KubeApiError) as cached:  # within the TTL the hook is not asked
+            await api.get(_objects(namespace))
+        assert cached.value.status == 403
+        now[0] = 11.0
+        with pytest.raises(KubeApiError) as unauthorized:  # past it, the hook's token is used
             await api.get(_objects(namespace))
         assert unauthorized.value.status == 401
         _rotate(configuration, good_token)
-        with pytest.raises(KubeApiError) as again:
+        now[0] = 12.0
+        with pytest.raises(KubeApiError) as recovered:  # a 401 drops the cached token at once
             await api.get(_objects(namespace))
-        assert again.value.status == 403
+        assert recovered.value.status == 403
     finally:
         await api.close()

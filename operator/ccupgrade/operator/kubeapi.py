@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import json
 import ssl
+import time
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
@@ -46,8 +48,19 @@ def _ssl_context(configuration: client.Configuration) -> ssl.SSLContext | bool:
 
 
 class KubeApi:
-    def __init__(self, configuration: client.Configuration, *, connections: int = 16, timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        configuration: client.Configuration,
+        *,
+        connections: int = 16,
+        timeout: float = 30.0,
+        credentials_ttl: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._configuration = configuration
+        self._credentials_ttl = credentials_ttl
+        self._clock = clock
+        self._authorization: tuple[float, str | None] | None = None
         self._base = configuration.host.rstrip("/")
         self._server_hostname = configuration.tls_server_name or None
         self._proxy = configuration.proxy or None
@@ -70,11 +83,22 @@ class KubeApi:
         headers = {"Accept": "application/json"}
         if content_type:
             headers["Content-Type"] = content_type
-        # Asked per call: the official client's refresh hook renews rotated in-cluster tokens.
-        token = self._configuration.get_api_key_with_prefix("BearerToken", alias="authorization")
+        token = self._bearer_token()
         if token:
             headers["Authorization"] = token
         return headers
+
+    def _bearer_token(self) -> str | None:
+        """The official client's current token: its refresh hook renews rotated in-cluster tokens.
+
+        Asked again every few seconds and after any 401, not on every call: the kubeconfig loader's
+        hook re-applies the whole configuration each time, which cost 5 % of the operator's CPU in a burst.
+        """
+        now = self._clock()
+        if self._authorization is None or now - self._authorization[0] >= self._credentials_ttl:
+            token = self._configuration.get_api_key_with_prefix("BearerToken", alias="authorization")
+            self._authorization = (now, token)
+        return self._authorization[1]
 
     async def request(
         self,
@@ -97,6 +121,8 @@ class KubeApi:
             proxy=self._proxy,
         ) as response:
             raw = await response.read()
+            if response.status == 401:
+                self._authorization = None  # a rotated token: ask the hook again next time
             if response.status >= 400:
                 raise KubeApiError(response.status, raw[:2000].decode(errors="replace"))
             if not raw or not decode:

