@@ -17,12 +17,14 @@ pytestmark = [pytest.mark.e2e]
 def test_benchmark_runs_both_designs(tmp_path: Path) -> None:
     done = subprocess.run(
         [sys.executable, str(REPO / "bench" / "run.py"), "--sizes", "10", "--windows", "2", "2", "--no-plots",
-         "--out", str(tmp_path)],
+         "--ceiling-objects", "20", "--out", str(tmp_path)],
         capture_output=True, text=True, timeout=600, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
-    results = {r["design"]: r for r in json.loads((tmp_path / "latest.json").read_text())["results"]}
+    summary = json.loads((tmp_path / "latest.json").read_text())
+    results = {r["design"]: r for r in summary["results"]}
     assert set(results) == {"ours", "naive"}
     assert all(r["cold_start_s"] is not None and r["staleness_s"] for r in results.values())
     assert results["ours"]["quiet_status_writes"] == 0  # counted by the API server, not timed
     assert "| ours " in done.stdout
+    assert [c["writes"] for c in summary["api_server_write_ceiling"]] == [40, 40]  # 20 status patches + 20 Events

@@ -83,11 +83,22 @@ class KubeIO:
     # -- events and status -------------------------------------------------------------------------
 
     async def publish(self, watched: Watched, result: Mirrored) -> Watched | None:
-        """Events first, then status: a crash in between re-derives the same Events (same names)."""
-        await asyncio.gather(*(self._post_event(watched, event) for event in result.events))
-        if not result.changed:
-            return watched
-        return await self._write_status(watched, result)
+        """Events first, then status: a crash in between re-derives the same Events (same names).
+
+        If the API server cannot be reached (or throttles, or fails), nothing more is written for
+        this object now; the next poll computes the same Events (posted ones answer 409) and the
+        status again, so no Event is lost and none is doubled.
+        """
+        try:
+            await asyncio.gather(*(self._post_event(watched, event) for event in result.events))
+            if not result.changed:
+                return watched
+            return await self._write_status(watched, result)
+        except KubeApiError as exc:
+            if not exc.retryable:
+                raise
+            log.warning("status of %s not written, will retry at the next poll: %s", watched.ref, exc)
+            return None
 
     async def _post_event(self, watched: Watched, event: EventIntent) -> None:
         now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
@@ -111,6 +122,8 @@ class KubeIO:
             await self.api.create(path_of("api", "v1", "namespaces", ref.namespace, "events"), body)
             self._on_event(event.reason, event.type)
         except KubeApiError as exc:
+            if exc.retryable:
+                raise  # the status must not be written before its Events
             if exc.status == 409:
                 return  # posted before a crash or a conflict: exactly once
             if exc.status == 404:
@@ -129,7 +142,9 @@ class KubeIO:
             self._on_status_write("success")
             return Watched.from_body(body)
         except KubeApiError as exc:
-            self._on_status_write(str(exc.status))
+            self._on_status_write(str(exc.status) if exc.status else "unreachable")
+            if exc.retryable:
+                raise
             if exc.status == 404:
                 return None
             if exc.status == 409:

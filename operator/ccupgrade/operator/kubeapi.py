@@ -26,12 +26,17 @@ MERGE_PATCH = "application/merge-patch+json"
 
 
 class KubeApiError(Exception):
-    """The API server answered with an error status."""
+    """The API server answered with an error status, or (status 0) could not be reached."""
 
     def __init__(self, status: int, body: str) -> None:
-        super().__init__(f"HTTP {status}")
+        super().__init__(f"HTTP {status}" if status else f"API server unreachable: {body}")
         self.status = status
         self.body = body
+
+    @property
+    def retryable(self) -> bool:
+        """Unreachable, throttled or failing server-side: the same call may well work later."""
+        return self.status == 0 or self.status == 429 or self.status >= 500
 
 
 def path_of(*segments: str) -> str:
@@ -111,24 +116,28 @@ class KubeApi:
         decode: bool = True,
     ) -> dict[str, Any]:
         data = None if body is None else json.dumps(body, separators=(",", ":")).encode()
-        async with self._open().request(
-            method,
-            self._base + path,
-            data=data,
-            params=params,
-            headers=self._headers(content_type if data is not None else None),
-            server_hostname=self._server_hostname,
-            proxy=self._proxy,
-        ) as response:
-            raw = await response.read()
-            if response.status == 401:
-                self._authorization = None  # a rotated token: ask the hook again next time
-            if response.status >= 400:
-                raise KubeApiError(response.status, raw[:2000].decode(errors="replace"))
-            if not raw or not decode:
-                return {}
-            decoded: dict[str, Any] = json.loads(raw)
-            return decoded
+        try:
+            async with self._open().request(
+                method,
+                self._base + path,
+                data=data,
+                params=params,
+                headers=self._headers(content_type if data is not None else None),
+                server_hostname=self._server_hostname,
+                proxy=self._proxy,
+            ) as response:
+                raw = await response.read()
+                status = response.status
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise KubeApiError(0, f"{type(exc).__name__}: {exc}"[:300]) from None
+        if status == 401:
+            self._authorization = None  # a rotated token: ask the hook again next time
+        if status >= 400:
+            raise KubeApiError(status, raw[:2000].decode(errors="replace"))
+        if not raw or not decode:
+            return {}
+        decoded: dict[str, Any] = json.loads(raw)
+        return decoded
 
     async def get(self, path: str, params: dict[str, str] | None = None) -> dict[str, Any]:
         return await self.request("GET", path, params=params)
