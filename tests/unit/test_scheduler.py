@@ -13,7 +13,6 @@ from ccupgrade.cce.errors import SecretNotFound
 from ccupgrade.cce.parser import parse_workflow_list
 from ccupgrade.mirror import Mirrored
 from ccupgrade.models.cce import UpgradeWorkflowList
-from ccupgrade.scheduler.intervals import IntervalPolicy
 from ccupgrade.scheduler.poller import Scheduler, SchedulerConfig
 from ccupgrade.scheduler.registry import Watched
 from ccupgrade.simulator.scenario import ClusterScenario, ScenarioClock, load_scenario
@@ -155,26 +154,3 @@ async def test_writes_in_a_burst_are_bounded_and_none_is_dropped() -> None:
     assert sink.most_in_flight == 3
     assert sorted(name for name, _ in sink.writes) == names
     assert sum(cce.calls.values()) == 4
-
-
-class TimedSink(FakeSink):
-    """Each write takes `seconds`."""
-
-    def __init__(self, seconds: float) -> None:
-        super().__init__()
-        self.seconds = seconds
-
-    async def publish(self, watched: Watched, result: Mirrored) -> Watched | None:
-        await asyncio.sleep(self.seconds)
-        return await super().publish(watched, result)
-
-
-async def test_the_interval_counts_from_the_start_of_a_poll_not_the_end_of_its_writes() -> None:
-    # Slow writes (a burst) must not stretch the period: with a 5 s interval and 3 s of writing,
-    # the second poll starts about 5 s after the first (fixed delay would make it 8 s).
-    cce, sink = FakeCce(), TimedSink(3.0)
-    policy = IntervalPolicy(jitter=0.0)
-    scheduler = Scheduler(cce, FakeSecrets({"s"}), sink, SchedulerConfig(policy=policy))
-    scheduler.upsert(Watched.from_body(_body("a", pollInterval="5s")))
-    await _run_for(scheduler, 6.5)
-    assert cce.calls == Counter({"c1": 2})

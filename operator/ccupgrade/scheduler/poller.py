@@ -236,12 +236,7 @@ class Scheduler:
             group.failures += 1
         finally:
             group.running = False
-            if group.rerun:
-                group.next_due = self._clock() + JOIN_DELAY
-            else:
-                # Fixed rate, not fixed delay: the interval counts from when this poll started, so
-                # the time spent writing a burst of changes does not stretch every object's period.
-                group.next_due = max(self._clock(), started + self._next_interval(group))
+            group.next_due = self._clock() + (JOIN_DELAY if group.rerun else self._next_interval(group))
             group.rerun = False
             self._wake.set()
 
