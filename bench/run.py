@@ -47,7 +47,8 @@ class Figures:
     objects: int
     clusters: int
     cold_start_s: float | None = None
-    cold_start_peak_rps: int = 0
+    cold_start_peak_rps: int = 0  # the busiest single second: may reach the gate's rate plus its burst
+    cold_start_peak_5s_rps: float = 0.0  # the busiest 5 s, per second: the sustained rate, bounded by the cap
     active_requests_per_cluster_per_interval: float = 0.0
     quiet_status_writes: int = 0
     quiet_event_writes: int = 0
@@ -199,10 +200,14 @@ class Bench:
         stats = self.control.stats()["clusters"]
         return sum(stats.get(f"{PROJECT}/{c}", {}).get("total", 0) for c in clusters)
 
-    def peak_rate(self, clusters: set[str], since: float) -> int:
+    def peak_rates(self, clusters: set[str], since: float) -> tuple[int, float]:
+        """(the busiest second, the busiest 5 s per second) of CCE requests since `since`."""
         entries = self._request_log()
         per_second = Counter(int(e["t"]) for e in entries if e["cluster"] in clusters and e["t"] >= since)
-        return max(per_second.values(), default=0)
+        if not per_second:
+            return 0, 0.0
+        windows = [sum(per_second.get(t + i, 0) for i in range(5)) for t in range(min(per_second), max(per_second) + 1)]
+        return max(per_second.values()), round(max(windows) / 5, 1)
 
     def _request_log(self) -> list[dict[str, Any]]:
         entries: list[dict[str, Any]] = []
@@ -256,8 +261,9 @@ class Bench:
                     figures.cold_start_s = round(time.monotonic() - started, 2)
                     break
                 time.sleep(0.2)
-            figures.cold_start_peak_rps = self.peak_rate(set(clusters), started_wall)
-            print(f"   cold start: {figures.cold_start_s}s (peak {figures.cold_start_peak_rps} req/s)", flush=True)
+            figures.cold_start_peak_rps, figures.cold_start_peak_5s_rps = self.peak_rates(set(clusters), started_wall)
+            print(f"   cold start: {figures.cold_start_s}s (CCE requests: busiest second {figures.cold_start_peak_rps}, "
+                  f"busiest 5 s {figures.cold_start_peak_5s_rps}/s; cap {self.rate:g}/s)", flush=True)  # fmt: skip
 
             # Nothing changes in CCE: what does each design cost?
             time.sleep(INTERVAL)
