@@ -2,15 +2,44 @@
 
 from __future__ import annotations
 
-import contextlib
 import time
+from collections.abc import Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily, Metric
 
 from ccupgrade.mirror import Mirrored
 from ccupgrade.scheduler.registry import ObjectRef, PollKey, Watched
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+
+
+class PerObjectSeries:
+    """The per-object series, rendered from two dicts when scraped (prometheus_client's custom
+    collector API). A labelled Gauge child per object carries its own locks and wrappers, about
+    2 KB each: 20 MB at 5,000 objects for two series. Only the event loop touches these dicts,
+    and the scrape runs on it too."""
+
+    def __init__(self) -> None:
+        self.phases: dict[ObjectRef, str] = {}
+        self.last_success: dict[ObjectRef, float] = {}
+
+    def collect(self) -> Iterator[Metric]:
+        phase = GaugeMetricFamily(
+            "ccupgrade_upgrade_phase", "1 for the CCE phase each object currently mirrors.",
+            labels=["namespace", "name", "phase"],
+        )  # fmt: skip
+        for ref, value in self.phases.items():
+            phase.add_metric([ref.namespace, ref.name, value], 1.0)
+        yield phase
+        success = GaugeMetricFamily(
+            "ccupgrade_last_successful_poll_timestamp_seconds",
+            "Unix time of the last successful CCE read per object; `time() - this` is its staleness.",
+            labels=["namespace", "name"],
+        )
+        for ref, when in self.last_success.items():
+            success.add_metric([ref.namespace, ref.name], when)
+        yield success
 
 
 class Metrics:
@@ -36,22 +65,11 @@ class Metrics:
         self.events = Counter(
             "ccupgrade_events_total", "Events posted by reason and type.", ["reason", "type"], registry=r
         )
-        self.phase = Gauge(
-            "ccupgrade_upgrade_phase",
-            "1 for the CCE phase each object currently mirrors.",
-            ["namespace", "name", "phase"],
-            registry=r,
-        )
-        self.last_success = Gauge(
-            "ccupgrade_last_successful_poll_timestamp_seconds",
-            "Unix time of the last successful CCE read per object; `time() - this` is its staleness.",
-            ["namespace", "name"],
-            registry=r,
-        )
+        self.per_object = PerObjectSeries()
+        r.register(self.per_object)
         self.objects = Gauge(
             "ccupgrade_watched_objects", "CceClusterUpgrade objects known to the operator.", registry=r
         )
-        self._phases: dict[ObjectRef, str] = {}
 
     # -- CCE client observer ----------------------------------------------------------------------
 
@@ -67,26 +85,19 @@ class Metrics:
 
     def object_mirrored(self, watched: Watched, result: Mirrored) -> None:
         ref = watched.ref
-        phase = result.status.phase or "None"
-        previous = self._phases.get(ref)
-        if previous != phase:
-            if previous is not None:
-                self.phase.remove(ref.namespace, ref.name, previous)
-            self.phase.labels(ref.namespace, ref.name, phase).set(1)
-            self._phases[ref] = phase
-            self.objects.set(len(self._phases))
+        phases = self.per_object.phases
+        if ref not in phases:
+            self.objects.set(len(phases) + 1)
+        phases[ref] = result.status.phase or "None"
         synced = result.status.last_sync_time
         ready = next((c for c in result.status.conditions if c.type == "Ready"), None)
         if synced is not None and (ready is None or ready.reason != "CloudAPIUnavailable"):
-            self.last_success.labels(ref.namespace, ref.name).set(time.time())
+            self.per_object.last_success[ref] = time.time()
 
     def object_removed(self, ref: ObjectRef) -> None:
-        previous = self._phases.pop(ref, None)
-        if previous is not None:
-            self.phase.remove(ref.namespace, ref.name, previous)
-            with contextlib.suppress(KeyError):
-                self.last_success.remove(ref.namespace, ref.name)
-        self.objects.set(len(self._phases))
+        self.per_object.phases.pop(ref, None)
+        self.per_object.last_success.pop(ref, None)
+        self.objects.set(len(self.per_object.phases))
 
     # -- Kubernetes writes ------------------------------------------------------------------------
 
