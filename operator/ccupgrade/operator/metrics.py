@@ -16,9 +16,9 @@ _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
 class PerObjectSeries:
     """The per-object series, rendered from two dicts when scraped (prometheus_client's custom
-    collector API). A labelled Gauge child per object carries its own locks and wrappers, about
-    2 KB each: 20 MB at 5,000 objects for two series. Only the event loop touches these dicts,
-    and the scrape runs on it too."""
+    collector API). Labelled Gauge children cost 1.45 KB per object for these two series
+    (tracemalloc: 7.2 MB at 5,000 objects), the dict entries under 0.2 KB. Only the event loop
+    touches the dicts, and the scrape runs on it too."""
 
     def __init__(self) -> None:
         self.phases: dict[ObjectRef, str] = {}
