@@ -350,14 +350,14 @@ def write_ceiling(bench: Bench, namespace: str, objects: int, concurrency: int) 
                          "credentialsSecretRef": {"name": "cce"}}}  # fmt: skip
         bench.custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, body)
 
+    names = [f"w{i:05d}" for i in range(objects)]
     bench.core.create_namespace({"metadata": {"name": namespace}})
     with ThreadPoolExecutor(8) as pool:
-        list(pool.map(create, [f"w{i:05d}" for i in range(objects)]))
+        list(pool.map(create, names))
 
     async def measure() -> dict[str, float]:
         api = KubeApi(configuration, connections=concurrency)
         try:
-            names = [f"w{i:05d}" for i in range(objects)]
             gate = asyncio.Semaphore(concurrency)
 
             async def once(call: Any) -> None:

@@ -70,6 +70,7 @@ class Metrics:
         self.objects = Gauge(
             "ccupgrade_watched_objects", "CceClusterUpgrade objects known to the operator.", registry=r
         )
+        self.objects.set_function(lambda: len(self.per_object.phases))
 
     # -- CCE client observer ----------------------------------------------------------------------
 
@@ -85,10 +86,7 @@ class Metrics:
 
     def object_mirrored(self, watched: Watched, result: Mirrored) -> None:
         ref = watched.ref
-        phases = self.per_object.phases
-        if ref not in phases:
-            self.objects.set(len(phases) + 1)
-        phases[ref] = result.status.phase or "None"
+        self.per_object.phases[ref] = result.status.phase or "None"
         synced = result.status.last_sync_time
         ready = next((c for c in result.status.conditions if c.type == "Ready"), None)
         if synced is not None and (ready is None or ready.reason != "CloudAPIUnavailable"):
@@ -97,7 +95,6 @@ class Metrics:
     def object_removed(self, ref: ObjectRef) -> None:
         self.per_object.phases.pop(ref, None)
         self.per_object.last_success.pop(ref, None)
-        self.objects.set(len(self.per_object.phases))
 
     # -- Kubernetes writes ------------------------------------------------------------------------
 
