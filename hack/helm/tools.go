@@ -1,0 +1,8 @@
+//go:build tools
+
+// Package helm pins the helm command that the chart tests run (see tests/tools.py).
+package helm
+
+import (
+	_ "helm.sh/helm/v4/cmd/helm"
+)
