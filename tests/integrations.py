@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 from typing import Any
@@ -56,31 +57,202 @@ def kstatus(obj: dict[str, Any]) -> str:
     return "InProgress"
 
 
-def exporter_receivers(event: dict[str, Any]) -> list[str]:
-    """kubernetes-event-exporter's routing for one Event: drop rules first, then match rules (regex search)."""
-    config = yaml.safe_load(EXPORTER_CONFIG.read_text())
-    fields = {
-        "apiVersion": event["apiVersion"], "kind": event["kind"], "namespace": event["namespace"],
-        "reason": event["reason"], "type": event["type"], "message": event["message"], "component": event["component"],
-    }  # fmt: skip
-
-    def matches(rule: dict[str, Any]) -> bool:
-        return all(re.search(pattern, fields.get(name) or "") for name, pattern in rule.items() if name != "receiver")
-
-    receivers = []
-    for route in config["route"]["routes"]:
-        if any(matches(rule) for rule in route.get("drop", [])):
-            continue
-        receivers += [rule["receiver"] for rule in route.get("match", []) if matches(rule)]
-    return receivers
+# -- kubernetes-event-exporter ---------------------------------------------------------------------
+# Follows resmoio/kubernetes-event-exporter v1.7: pkg/exporter/route.go (Route.ProcessEvent),
+# pkg/exporter/rule.go (Rule.MatchesEvent), pkg/exporter/config.go (the maxEventAgeSeconds default)
+# and pkg/kube/watcher.go (the age check, then routing, one handler at a time).
+EXPORTER_VERSION = "v1.7"
+_EXPORTER_FIELDS = {  # rule field -> event field (apiVersion and kind are the involved object's)
+    "message": "message", "apiVersion": "apiVersion", "kind": "kind", "namespace": "namespace",
+    "reason": "reason", "type": "type", "component": "component", "host": "host",
+}  # fmt: skip
 
 
-def botkube_notifies(event: dict[str, Any]) -> bool:
-    """Botkube's kubernetes source: Warning Events are `error`; reason include-regexes must match."""
-    config = yaml.safe_load(BOTKUBE_SOURCE.read_text())["sources"]["cce-upgrades"]["botkube/kubernetes"]["config"]
-    if event["type"] != "Warning" or "error" not in config["event"]["types"]:
+def exporter_config() -> dict[str, Any]:
+    return yaml.safe_load(EXPORTER_CONFIG.read_text())  # type: ignore[no-any-return]
+
+
+def _go_regex_search(pattern: str, value: str) -> bool:
+    """Go's regexp.MatchString: unanchored search (the patterns used here mean the same in RE2 and re)."""
+    return re.search(pattern, value) is not None
+
+
+def _exporter_basic_match(rule: dict[str, Any], event: dict[str, Any]) -> bool:
+    wanted = [(rule[name], event.get(field) or "") for name, field in _EXPORTER_FIELDS.items() if rule.get(name)]
+    return all(_go_regex_search(pattern, value) for pattern, value in wanted)
+
+
+def _exporter_rule_matches(rule: dict[str, Any], event: dict[str, Any]) -> bool:
+    if not _exporter_basic_match(rule, event):
         return False
-    return any(re.search(pattern, event["reason"]) for pattern in config["event"]["reason"]["include"])
+    for key in ("labels", "annotations"):
+        for name, pattern in (rule.get(key) or {}).items():
+            value = (event.get(key) or {}).get(name)
+            if value is None or not _go_regex_search(pattern, value):
+                return False
+    return int(event.get("count") or 1) >= int(rule.get("minCount") or 0)
+
+
+def _exporter_route(route: dict[str, Any], event: dict[str, Any], out: list[str]) -> None:
+    if any(_exporter_rule_matches(rule, event) for rule in route.get("drop") or []):
+        return
+    matches_all = True
+    for rule in route.get("match") or []:
+        if _exporter_rule_matches(rule, event):
+            if rule.get("receiver"):
+                out.append(rule["receiver"])
+        else:
+            matches_all = False
+    if matches_all:
+        for sub in route.get("routes") or []:
+            _exporter_route(sub, event, out)
+
+
+def exporter_receivers(event: dict[str, Any], config: dict[str, Any] | None = None) -> list[str]:
+    """The receivers one Event is sent to: the top route, its drop rules, match rules and sub-routes."""
+    out: list[str] = []
+    _exporter_route((config or exporter_config())["route"], event, out)
+    return out
+
+
+def exporter_max_event_age(config: dict[str, Any]) -> float:
+    """maxEventAgeSeconds, or the deprecated throttlePeriod; 5 s when neither is set."""
+    return float(config.get("maxEventAgeSeconds") or config.get("throttlePeriod") or 5)
+
+
+def _exporter_needs_lookup(route: dict[str, Any], event: dict[str, Any]) -> bool:
+    """Whether routing reaches ev.Complete(): any drop or match rule whose plain fields match GETs the object."""
+    rules = [*(route.get("drop") or []), *(route.get("match") or [])]
+    return any(_exporter_basic_match(rule, event) for rule in rules) or any(
+        _exporter_needs_lookup(sub, event) for sub in route.get("routes") or []
+    )
+
+
+def exporter_delivered(events: list[dict[str, Any]], config: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """The Events of a burst that reach a receiver, in time. Each event has `posted` (seconds), `uid`
+    (its object) and optionally `seen` (when the watch delivers it; an exporter that starts lists
+    old ones). The watcher handles one Event at a time: it drops one older than the age
+    limit (lastTimestamp has whole seconds), else routes it, and routing GETs the involved object
+    once (cached by uid) through client-go's token bucket of kubeQPS/kubeBurst (defaults 5/10)."""
+    config = config or exporter_config()
+    max_age = exporter_max_event_age(config)
+    qps = float(config.get("kubeQPS") or 5)
+    burst = float(config.get("kubeBurst") or 10)
+    tokens, refilled, now = burst, 0.0, 0.0
+    cached: set[str] = set()
+    delivered = []
+    for event in sorted(events, key=lambda e: e.get("seen", e["posted"])):
+        now = max(now, event.get("seen", event["posted"]))
+        if now - math.floor(event["posted"]) > max_age:
+            continue
+        if event["uid"] not in cached and _exporter_needs_lookup(config["route"], event):
+            tokens = min(burst, tokens + (now - refilled) * qps)
+            refilled = now
+            if tokens < 1:
+                now += (1 - tokens) / qps
+                tokens, refilled = 1.0, now
+            tokens -= 1
+            cached.add(event["uid"])
+        if exporter_receivers(event, config):
+            delivered.append(event)
+    return delivered
+
+
+# -- Botkube -----------------------------------------------------------------------------------------
+# Follows Botkube v1.14's kubernetes source: internal/source/kubernetes/router.go (routes per
+# resource and event type: resource-level types replace the global ones; the resource-level `event`
+# replaces the global one only when it sets a reason or message constraint), registration.go
+# (matchEvent; Warning Events are mapped to the "error" type) and config/config.go
+# (RegexConstraints.IsAllowed: exclude first, then include; exact or regex search).
+BOTKUBE_VERSION = "v1.14"
+_PLURALS = {("ccupgrade.dev", "CceClusterUpgrade"): "cceclusterupgrades"}
+
+
+def botkube_source() -> dict[str, Any]:
+    return yaml.safe_load(BOTKUBE_SOURCE.read_text())["sources"]["cce-upgrades"]["botkube/kubernetes"]  # type: ignore[no-any-return]
+
+
+def _defined(constraints: dict[str, Any] | None) -> bool:
+    return bool(constraints and (constraints.get("include") or constraints.get("exclude")))
+
+
+def _allowed(constraints: dict[str, Any], value: str) -> bool:
+    for pattern in constraints.get("exclude") or []:
+        if pattern.strip() and (pattern == value or _go_regex_search(pattern, value)):
+            return False
+    return any(pattern == value or _go_regex_search(pattern, value) for pattern in constraints.get("include") or [])
+
+
+def _botkube_types(global_types: list[str], resource_types: list[str] | None) -> list[str]:
+    types = resource_types or global_types
+    return [t for kind in types for t in (["create", "update", "delete", "error"] if kind == "all" else [kind])]
+
+
+def _botkube_routes(config: dict[str, Any], resource: str, event_type: str) -> list[dict[str, Any]]:
+    global_event = config.get("event") or {}
+    routes = []
+    for res in config.get("resources") or []:
+        if res["type"] != resource:
+            continue
+        own_event = res.get("event") or {}
+        for kind in _botkube_types(global_event.get("types") or [], own_event.get("types")):
+            if kind != event_type:
+                continue
+            own_constraints = _defined(own_event.get("reason")) or _defined(own_event.get("message"))
+            event = own_event if own_constraints else global_event
+            routes.append({
+                "namespaces": res.get("namespaces") if _defined(res.get("namespaces")) else config.get("namespaces"),
+                "event": event, "name": res.get("name"),
+                "labels": res.get("labels") or config.get("labels"),
+                "annotations": res.get("annotations") or config.get("annotations"),
+            })  # fmt: skip
+    return routes
+
+
+def botkube_notifies(event: dict[str, Any], event_type: str = "error", source: dict[str, Any] | None = None) -> bool:
+    """Whether Botkube notifies: `error` for a core Event (only type Warning maps to it), `update`
+    for a change of the object itself (no reason, no message)."""
+    config = (source or botkube_source())["config"]
+    if event_type == "error" and event["type"] != "Warning":
+        return False
+    group = event["apiVersion"].split("/")[0]
+    resource = f"{event['apiVersion']}/{_PLURALS.get((group, event['kind']), event['kind'].lower() + 's')}"
+    reason = (event.get("reason") or "") if event_type == "error" else ""
+    message = (event.get("message") or "") if event_type == "error" else ""
+    for route in _botkube_routes(config, resource, event_type):
+        constraints = route["event"]
+        if _defined(constraints.get("reason")) and not _allowed(constraints["reason"], reason):
+            return False
+        if _defined(constraints.get("message")) and not _allowed(constraints["message"], message):
+            return False
+        if _defined(route["name"]) and not _allowed(route["name"], event.get("name") or ""):
+            return False
+        if _defined(route["namespaces"]) and not _allowed(route["namespaces"], event["namespace"]):
+            return False
+        wanted = {**(route["labels"] or {}), **(route["annotations"] or {})}
+        have = {**(event.get("labels") or {}), **(event.get("annotations") or {})}
+        if any(have.get(k) != v for k, v in wanted.items()):
+            continue
+        return True
+    return False
+
+
+def botkube_dead_settings(source: dict[str, Any] | None = None) -> list[str]:
+    """Settings Botkube can never act on: an updateSetting whose resource never yields an update
+    notification (update not among its types, or filtered out by a reason/message constraint)."""
+    config = (source or botkube_source())["config"]
+    dead = []
+    for res in config.get("resources") or []:
+        if not res.get("updateSetting"):
+            continue
+        parts = res["type"].split("/")
+        group, version, plural = parts if len(parts) == 3 else ("", *parts)
+        kind = next((k for (g, k), p in _PLURALS.items() if g == group and p == plural), plural)
+        update = {"apiVersion": f"{group}/{version}" if group else version, "kind": kind, "namespace": "default",
+                  "type": "Normal"}  # fmt: skip
+        if not botkube_notifies(update, "update", {"config": config}):
+            dead.append(f"{res['type']}: updateSetting never applies (no update notification can pass)")
+    return dead
 
 
 _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
