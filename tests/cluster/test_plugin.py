@@ -287,8 +287,9 @@ def test_watch_redraws_on_change(kube: Kube, fleet: dict[str, dict[str, Any]], n
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-        proc.stdout.close()
-        proc.stderr.close()  # type: ignore[union-attr]
+        stdout.close()
+        if proc.stderr is not None:
+            proc.stderr.close()
 
 
 def test_svg_export_and_readme_screenshots(kube: Kube, crd: str, namespace: str, tmp_path: Path) -> None:
