@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: all venv controlplane test lint typecheck unit pytest demo crds bench clean cluster-up cluster-down
+.PHONY: all venv controlplane tools test lint typecheck unit pytest demo crds bench clean cluster-up cluster-down
 
 all: test
 
@@ -19,6 +19,11 @@ venv: $(STAMP)
 controlplane: $(STAMP)
 	$(PY) -m ccupgrade.testbed build
 
+# helm (built from hack/helm/go.mod), promtool (Debian's prometheus package), the Prometheus
+# Operator's CRDs: found or fetched once into ~/.cache/ccupgrade, like the control plane.
+tools: $(STAMP)
+	$(PY) -m ccupgrade.testbed.tools
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check operator tests bench
 	$(VENV)/bin/ruff format --check operator tests bench
@@ -28,7 +33,7 @@ typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 	$(VENV)/bin/mypy tests bench/run.py bench/naive_operator.py
 
-pytest: $(STAMP) controlplane
+pytest: $(STAMP) controlplane tools
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 test: lint typecheck pytest
@@ -39,6 +44,7 @@ bench: $(STAMP) controlplane
 
 crds: $(STAMP)
 	$(PY) -m ccupgrade.crd > crds/ccupgrade.dev_cceclusterupgrades.yaml
+	cp crds/ccupgrade.dev_cceclusterupgrades.yaml charts/cce-upgrade-operator/crds/
 
 demo: $(STAMP) controlplane
 	$(PY) -m ccupgrade.demo $(DEMO_ARGS)

@@ -9,6 +9,7 @@ operator writes.
 from __future__ import annotations
 
 import os
+import subprocess
 import urllib.request
 import uuid
 from typing import Any
@@ -18,6 +19,7 @@ import yaml
 
 from tests.e2e.conftest import Env
 from tests.integrations import HEALTH_DIR, argocd_health, botkube_notifies, exporter_receivers, kstatus, normalize
+from tests.tools import promtool
 
 pytestmark = [pytest.mark.e2e, pytest.mark.cluster]
 
@@ -123,6 +125,10 @@ def test_every_state_reads_right_in_argocd_flux_and_notification_tools(env: Env)
     assert 'ccupgrade_upgrade_phase{name="pending",namespace="' in metrics
     assert 'phase="Pending"} 1.0' in metrics
     assert 'ccupgrade_events_total{reason="TaskFailed",type="Warning"}' in metrics
+    # Prometheus' own linter on the live scrape (names, suffixes, HELP, TYPE).
+    checked = subprocess.run([str(promtool()), "check", "metrics"], input=metrics, capture_output=True, text=True,
+                             timeout=60, check=False)  # fmt: skip
+    assert checked.returncode == 0, checked.stdout + checked.stderr
 
 
 def _fixtures_match(objects: dict[str, dict[str, Any]], namespace: str) -> None:
