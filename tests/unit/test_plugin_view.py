@@ -24,9 +24,9 @@ NOW = datetime(2026, 11, 27, 8, 0, tzinfo=UTC)
 
 
 def _render(renderable: object, width: int = 160) -> str:
-    console = Console(file=io.StringIO(), width=width, color_system=None)
-    console.print(renderable)
-    return console.file.getvalue()  # type: ignore[attr-defined]
+    buffer = io.StringIO()
+    Console(file=buffer, width=width, color_system=None).print(renderable)
+    return buffer.getvalue()
 
 
 @pytest.mark.parametrize(
