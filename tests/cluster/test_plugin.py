@@ -321,5 +321,7 @@ def test_svg_export_and_readme_screenshots(kube: Kube, crd: str, namespace: str,
 
             out = REPO / "docs" / f"plugin-status-{'running' if source == 'running' else 'failed'}.png"
             out.parent.mkdir(exist_ok=True)
+            # a monospace font this machine has, in place of the web font the SVG names
+            text = text.replace("font-family: Fira Code, monospace;", "font-family: DejaVu Sans Mono, monospace;")
             cairosvg.svg2png(bytestring=text.replace(namespace, "platform").encode(), write_to=str(out), scale=1.5)
     assert shutil.which("kubectl-ccupgrade", path=str(PLUGIN_DIR))

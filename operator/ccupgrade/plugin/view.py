@@ -270,11 +270,15 @@ def _conditions(view: UpgradeView) -> RenderableType | None:
         table.add_column(column, no_wrap=column != "MESSAGE")
     shown: set[str] = set()
     for c in view.status.conditions:
-        alarming = (c.type == "Stalled" and c.status == "True") or (c.type == "Ready" and c.status != "True")
+        style = ""
+        if view.stalled and c.type in ("Ready", "Stalled"):
+            style = "bold red"
+        elif c.type == "Ready" and c.status != "True":
+            style = "yellow"
         message = Text("(same as above)", style="dim") if c.message in shown else Text(c.message)
         shown.add(c.message)
         table.add_row(
-            c.type, c.status.value, Text(c.reason, style="red" if alarming else ""),
+            c.type, c.status.value, Text(c.reason, style=style),
             _ago(view.now, c.last_transition_time), message,
         )  # fmt: skip
     return table
