@@ -49,10 +49,15 @@ class Cluster:
 
     def upgrades(self, namespace: str | None) -> list[dict[str, Any]]:
         """Every object in one namespace, or in all of them (None)."""
-        if namespace is None:
-            result = self.custom.list_cluster_custom_object(GROUP, VERSION, PLURAL)
-        else:
-            result = self.custom.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)
+        try:
+            if namespace is None:
+                result = self.custom.list_cluster_custom_object(GROUP, VERSION, PLURAL)
+            else:
+                result = self.custom.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)
+        except ApiException as exc:
+            if exc.status == 404:
+                raise PluginError(f"the API server does not serve {PLURAL}.{GROUP}: is the CRD installed?") from None
+            raise
         items: list[dict[str, Any]] = cast(dict[str, Any], result).get("items") or []
         return sorted(items, key=lambda o: (o["metadata"].get("namespace", ""), o["metadata"]["name"]))
 
