@@ -198,3 +198,15 @@ def test_render_passes_server_side_dry_run(kube: Kube, scope: str, tmp_path: Pat
         assert "servicemonitor.monitoring.coreos.com/cce-upgrade-operator" in out
         assert "prometheusrule.monitoring.coreos.com/cce-upgrade-operator" in out
         assert "poddisruptionbudget.policy/cce-upgrade-operator" in out
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [("replicas=two", "/replicas"), ("logLevel=LOUD", "/logLevel"), ("watchNamespaces={Team_A}", "/watchNamespaces/0"),
+     ("resync=10 minutes", "/resync")],
+)  # fmt: skip
+def test_invalid_values_are_refused_by_the_schema(value: str, message: str) -> None:
+    done = subprocess.run([str(helm()), "template", RELEASE, str(CHART), "--set", value],
+                          capture_output=True, text=True, check=False)  # fmt: skip
+    assert done.returncode != 0
+    assert message in done.stderr, done.stderr
