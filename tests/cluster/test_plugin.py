@@ -15,6 +15,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
@@ -166,7 +167,7 @@ def test_status_of_a_running_upgrade(kube: Kube, fleet: dict[str, dict[str, Any]
 
 def test_status_of_a_failed_upgrade(kube: Kube, fleet: dict[str, dict[str, Any]], namespace: str) -> None:
     out = _run(kube, "status", "pending", "-n", namespace).stdout
-    failed = next(line for line in out.splitlines() if line.startswith("Cluster "))
+    failed = next(line for line in out.splitlines() if re.match(r"Cluster\s+Failed", line))
     assert re.search(r"Cluster\s+Failed\s+\d\d:\d\d:\d\d\s+\d\d:\d\d:\d\d\s+9m\s", failed), failed
     assert failed.rstrip().endswith("✗")
     assert "Stalled      True    UpgradeTaskFailed" in out
@@ -259,12 +260,11 @@ def test_watch_redraws_on_change(kube: Kube, fleet: dict[str, dict[str, Any]], n
     stdout = proc.stdout
     assert stdout is not None
     screens: list[str] = []
+    reader = threading.Thread(target=lambda: screens.extend(iter(stdout.readline, "")), daemon=True)
+    reader.start()
 
     def read_until(text: str) -> bool:
-        ready, _, _ = select.select([stdout], [], [], 0.5)
-        if ready:
-            screens.append(stdout.readline())
-        return any(text in line for line in screens)
+        return any(text in line for line in list(screens))
 
     try:
         wait_for(lambda: read_until("Recent events"), timeout=30, message="the first screen")
@@ -287,6 +287,7 @@ def test_watch_redraws_on_change(kube: Kube, fleet: dict[str, dict[str, Any]], n
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        reader.join(timeout=10)
         stdout.close()
         if proc.stderr is not None:
             proc.stderr.close()
@@ -300,6 +301,7 @@ def test_svg_export_and_readme_screenshots(kube: Kube, crd: str, namespace: str,
         obj = state(source, now, name)
         obj["spec"]["region"] = "eu-west-101" if name == "prod-eu" else "ap-southeast-1"
         obj["spec"].pop("endpoint", None)
+        obj["status"]["workflow"]["uid"] = "e1f2a3b4-c5d6-47e8-9f01-23456789abcd"
         obj["spec"]["clusterId"] = (
             "4b0b5f5e-8aa2-11ee-af09-0255ac10004f" if name == "prod-eu" else "7c1d2e3f-9ab0-41c2-8d3e-0f1a2b3c4d5e"
         )

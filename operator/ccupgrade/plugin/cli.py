@@ -103,11 +103,11 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _console() -> Console:
-    """rich decides: colours on a terminal, plain text into a pipe (as wide as $COLUMNS, else 150, so
-    rows are not cut); it honours NO_COLOR itself."""
+    """rich decides: colours on a terminal, plain text into a pipe; it honours NO_COLOR itself. A
+    pipe has no width: as kubectl does there, rows are not cut (unless $COLUMNS says otherwise)."""
     if Console().is_terminal:
         return Console(highlight=False)
-    return Console(highlight=False, width=int(os.environ.get("COLUMNS") or 150))
+    return Console(highlight=False, width=int(os.environ.get("COLUMNS") or 400))
 
 
 def _cmd_list(cluster: Cluster, args: argparse.Namespace, console: Console) -> int:
@@ -144,6 +144,7 @@ def _cmd_status(cluster: Cluster, args: argparse.Namespace, console: Console) ->
         # A pipe gets one full screen per change, so a log or a test can read it.
         seen = _fingerprint(view)
         console.print(status_view(view))
+        console.file.flush()
         while True:
             time.sleep(args.interval)
             view = _read(cluster, args.name)
