@@ -319,7 +319,7 @@ def test_svg_export_and_readme_screenshots(kube: Kube, crd: str, namespace: str,
         assert "Cluster" in text
         assert "UpgradeStarted" in text
         if os.environ.get("CCUPGRADE_UPDATE_SCREENSHOTS") == "1":
-            import cairosvg  # type: ignore[import-not-found]  # the docs extra: pip install -e '.[docs]'
+            import cairosvg  # the docs extra: pip install -e '.[docs]'
 
             out = REPO / "docs" / f"plugin-status-{'running' if source == 'running' else 'failed'}.png"
             out.parent.mkdir(exist_ok=True)
