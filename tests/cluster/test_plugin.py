@@ -206,6 +206,9 @@ def test_login_rules_are_kubectls(kube: Kube, fleet: dict[str, dict[str, Any]], 
         kube, "list", "--kubeconfig", str(kubeconfig), "--context", "platform-team", KUBECONFIG="/nonexistent"
     )
     assert "running" in listed.stdout
+    # flags before the command, as with kubectl
+    before = _run(kube, "--kubeconfig", str(kubeconfig), "--context", "platform-team", "list")
+    assert "running" in before.stdout
     # -n wins over the context's namespace
     empty = _run(kube, "list", "--kubeconfig", str(kubeconfig), "--context", "platform-team", "-n", "default")
     assert "No CceClusterUpgrade found in namespace default" in empty.stdout

@@ -79,6 +79,16 @@ class Cluster:
         return [self.core.api_client.sanitize_for_serialization(e) for e in events.items]
 
 
+def _login_flags(parser: argparse.ArgumentParser, default: Any) -> None:
+    parser.add_argument(
+        "--kubeconfig", default=default, help="the kubeconfig file (default: $KUBECONFIG or ~/.kube/config)"
+    )
+    parser.add_argument("--context", default=default, help="the kubeconfig context to use")
+    parser.add_argument(
+        "-n", "--namespace", default=default, help="the namespace (default: the context's, else default)"
+    )
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="kubectl ccupgrade",
@@ -87,10 +97,9 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"kubectl-ccupgrade {__version__}")
+    _login_flags(parser, default=None)
     login = argparse.ArgumentParser(add_help=False)
-    login.add_argument("--kubeconfig", help="path to the kubeconfig file (default: $KUBECONFIG or ~/.kube/config)")
-    login.add_argument("--context", help="the kubeconfig context to use")
-    login.add_argument("-n", "--namespace", help="the namespace (default: the context's, else default)")
+    _login_flags(login, default=argparse.SUPPRESS)  # after the command too, as kubectl allows
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     listing = commands.add_parser("list", parents=[login], help="the fleet at a glance", aliases=["ls"])
     listing.add_argument("-A", "--all-namespaces", action="store_true", help="list across all namespaces")
