@@ -177,34 +177,43 @@ def test_monitoring_objects_equal_manifests_monitoring(kube: Kube) -> None:
 
 
 @pytest.mark.parametrize("scope", ["default", "scoped", "everything"])
-def test_render_passes_server_side_dry_run(kube: Kube, scope: str, tmp_path: Path) -> None:
+def test_render_passes_server_side_dry_run(kube: Kube, namespace: str, scope: str, tmp_path: Path) -> None:
+    watched = [namespace, f"{namespace}-b"]  # fresh ones: RoleBindings need their namespaces to exist
     values = {
         "default": [],
-        "scoped": ["--set", f"watchNamespaces={{{','.join(SCOPED)}}}"],
+        "scoped": ["--set", f"watchNamespaces={{{','.join(watched)}}}"],
         "everything": ["--set", "serviceMonitor.enabled=true,prometheusRule.enabled=true,argocdHealth.enabled=true,"
                        "podDisruptionBudget.enabled=true"],
     }[scope]  # fmt: skip
-    for namespace in [RELEASE_NAMESPACE, *SCOPED]:
-        kube.kubectl("create", "namespace", namespace, check=False)
+    kube.kubectl("create", "namespace", RELEASE_NAMESPACE, check=False)  # shared with test_install; kept
     if scope == "everything":  # the Prometheus Operator's own CRDs, so ServiceMonitor and PrometheusRule are validated
         for crd in monitoring_crds():
-            kube.kubectl("apply", "--server-side", "-f", str(crd))
+            name = yaml.safe_load(crd.read_text())["metadata"]["name"]
+            if kube.kubectl("get", f"crd/{name}", check=False).returncode != 0:  # an existing cluster may have them
+                kube.kubectl("apply", "--server-side", "-f", str(crd))
         crds = ["crd/servicemonitors.monitoring.coreos.com", "crd/prometheusrules.monitoring.coreos.com"]
         kube.kubectl("wait", "--for=condition=Established", "--timeout=60s", *crds)
     rendered = tmp_path / "render.yaml"
     rendered.write_text(_helm("template", RELEASE, str(CHART), "--namespace", RELEASE_NAMESPACE, "--include-crds",
                               *values))  # fmt: skip
-    out = kube.kubectl("apply", "--server-side", "--dry-run=server", "--force-conflicts", "-f", str(rendered)).stdout
+    kube.kubectl("create", "namespace", watched[1])
+    try:
+        out = kube.kubectl("apply", "--server-side", "--dry-run=server", "--force-conflicts", "-f", str(rendered),
+                           "--output=name").stdout  # fmt: skip
+    finally:
+        kube.kubectl("delete", "namespace", watched[1], "--wait=false")
+    applied = out.split()
+    assert len(applied) == len([d for d in yaml.safe_load_all(rendered.read_text()) if d]), out  # all accepted
     for kind in ("serviceaccount/cce-upgrade-operator", "configmap/cce-upgrade-operator",
                  "deployment.apps/cce-upgrade-operator",
                  "customresourcedefinition.apiextensions.k8s.io/cceclusterupgrades.ccupgrade.dev"):  # fmt: skip
-        assert kind in out, out
+        assert kind in applied, out
     if scope == "scoped":
-        assert out.count("rolebinding.rbac.authorization.k8s.io/cce-upgrade-operator serverside-applied") == 2, out
+        assert applied.count("rolebinding.rbac.authorization.k8s.io/cce-upgrade-operator") == 2, out
     if scope == "everything":
-        assert "servicemonitor.monitoring.coreos.com/cce-upgrade-operator" in out
-        assert "prometheusrule.monitoring.coreos.com/cce-upgrade-operator" in out
-        assert "poddisruptionbudget.policy/cce-upgrade-operator" in out
+        assert "servicemonitor.monitoring.coreos.com/cce-upgrade-operator" in applied
+        assert "prometheusrule.monitoring.coreos.com/cce-upgrade-operator" in applied
+        assert "poddisruptionbudget.policy/cce-upgrade-operator" in applied
 
 
 @pytest.mark.parametrize(
