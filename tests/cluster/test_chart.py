@@ -92,6 +92,7 @@ def test_the_chart_crd_is_the_generated_one() -> None:
     assert chart_crd == render_crd(), "regenerate both with `make crds`"
 
 
+@pytest.mark.cluster
 def test_default_render_equals_manifests_object_for_object(kube: Kube) -> None:
     chart = {_key(o): o for o in _template()}
     manifests = {_key(o): o for o in _kustomize(kube.kubectl_path, REPO / "manifests")}
@@ -162,6 +163,7 @@ def test_several_replicas_without_leader_election_are_refused() -> None:
     assert next(o for o in single if o["kind"] == "ConfigMap")["data"]["CCUPGRADE_LEADER_ELECT"] == "false"
 
 
+@pytest.mark.cluster
 def test_monitoring_objects_equal_manifests_monitoring(kube: Kube) -> None:
     objects = _template("--set", "serviceMonitor.enabled=true,prometheusRule.enabled=true", crds=False)
     chart = {_key(o): _without_helm_metadata(o) for o in objects if o["kind"] in ("ServiceMonitor", "PrometheusRule")
@@ -176,6 +178,7 @@ def test_monitoring_objects_equal_manifests_monitoring(kube: Kube) -> None:
     assert snippet == patch
 
 
+@pytest.mark.cluster
 @pytest.mark.parametrize("scope", ["default", "scoped", "everything"])
 def test_render_passes_server_side_dry_run(kube: Kube, namespace: str, scope: str, tmp_path: Path) -> None:
     watched = [namespace, f"{namespace}-b"]  # fresh ones: RoleBindings need their namespaces to exist
