@@ -17,7 +17,10 @@ from urllib.parse import urlencode, urlsplit
 
 import aiohttp
 import pytest
+from huaweicloudsdkcce.v3 import CceClient, ListUpgradeWorkFlowsRequest
 from huaweicloudsdkcore.auth.credentials import BasicCredentials
+from huaweicloudsdkcore.exceptions.exceptions import ClientRequestException
+from huaweicloudsdkcore.http.http_config import HttpConfig
 from huaweicloudsdkcore.sdk_request import SdkRequest
 from yarl import URL
 
@@ -168,3 +171,54 @@ async def test_operator_client_signs_an_encoded_query_once(sim: Sim) -> None:
     headers = auth.signed_headers(AccessKeyCredentials(AK, SK), PROJECT, "GET", url)
     async with aiohttp.ClientSession() as session, session.get(URL(url, encoded=True), headers=headers) as response:
         assert response.status == 200, await response.text()
+
+
+# -- the official Python SDK's CCE client (huaweicloudsdkcce) ---------------------------------------
+# The SDK has no IAM-token login: its maintainers chose AK/SK only (huaweicloud-sdk-go-v3#48,
+# huaweicloud-sdk-java-v3#37). Its token-based form is temporary AK/SK with a security token.
+
+
+@pytest.fixture
+def no_proxy_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`requests` (under the SDK) would send even loopback traffic to a proxy named in the environment."""
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def _cce_client(sim: Sim, ak: str, sk: str, token: str | None = None) -> Any:
+    credentials = BasicCredentials(ak, sk, PROJECT)
+    if token is not None:
+        credentials = credentials.with_security_token(token)
+    config = HttpConfig.get_default_config()
+    config.timeout = (5, 20)
+    return (
+        CceClient.new_builder().with_http_config(config).with_credentials(credentials).with_endpoints([sim.url]).build()
+    )
+
+
+@pytest.mark.usefixtures("no_proxy_env")
+@pytest.mark.filterwarnings("ignore:Unable to convert string to date")  # the SDK's own date parsing
+@pytest.mark.parametrize(
+    ("ak", "sk", "token"), [(AK, SK, None), (TEMP_AK, TEMP_SK, SECURITY_TOKEN)], ids=["aksk", "temporary-aksk"]
+)
+async def test_python_cce_client_lists_workflows(sim: Sim, ak: str, sk: str, token: str | None) -> None:
+    client = _cce_client(sim, ak, sk, token)
+    response = await asyncio.to_thread(client.list_upgrade_work_flows, ListUpgradeWorkFlowsRequest(cluster_id=CLUSTER))
+    assert response.status_code == 200
+    expected = sim.state.clusters[(PROJECT, CLUSTER)].render_list()["items"]
+    assert [item.metadata.uid for item in response.items] == [w["metadata"]["uid"] for w in expected]
+    workflow = response.items[0]
+    assert (workflow.spec.cluster_version, workflow.spec.target_version) == ("v1.28.15-r20", "v1.29.13-r0")
+    assert [p.task_type for p in workflow.status.point_statuses] == ["PreCheck", "Snapshot", "Cluster", "PostCheck"]
+    # The SDK reads `critical` as a bool: "false" (a string) would come out True.
+    assert [line.critical for line in workflow.status.line_statuses] == [False, True, False]
+    assert sim.state.counters[(PROJECT, CLUSTER)].by_auth["aksk"] == 1
+
+
+@pytest.mark.usefixtures("no_proxy_env")
+async def test_python_cce_client_with_a_wrong_secret_key_is_refused(sim: Sim) -> None:
+    client = _cce_client(sim, AK, "not-the-secret")
+    with pytest.raises(ClientRequestException) as caught:
+        await asyncio.to_thread(client.list_upgrade_work_flows, ListUpgradeWorkFlowsRequest(cluster_id=CLUSTER))
+    assert (caught.value.status_code, caught.value.error_code) == (401, "APIGW.0301")
+    assert sim.requests_to() == 1
