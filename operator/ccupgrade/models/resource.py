@@ -21,7 +21,11 @@ DURATION_PATTERN = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"
 NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 ID_PATTERN = r"^[A-Za-z0-9]([A-Za-z0-9_-]{0,62}[A-Za-z0-9])?$"
 REGION_PATTERN = r"^[a-z]{2,}(-[a-z]+)+-[0-9]+$"
-ENDPOINT_PATTERN = r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?/?$"
+_LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_PORT = r"([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])"
+# scheme://host[:port][/]: host made of DNS labels (1-63 characters, no empty label) and a port in
+# 1-65535, so what the API server accepts is also what a URL parser and a resolver accept.
+ENDPOINT_PATTERN = rf"^https?://{_LABEL}(\.{_LABEL})*(:{_PORT})?/?$"
 REASON_PATTERN = r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$"
 
 
