@@ -46,7 +46,8 @@ def test_an_object_stored_under_an_older_schema_is_invalid_spec() -> None:
             "spec": {**BASE, "endpoint": "https://x.corp:99999"}}  # fmt: skip
     watched = Watched.from_body(body)
     assert watched.spec is None
-    assert watched.spec_error is not None and watched.spec_error.startswith("spec.endpoint")
+    assert watched.spec_error is not None
+    assert watched.spec_error.startswith("spec.endpoint")
 
 
 @pytest.mark.parametrize("endpoint", OUT_OF_RANGE)

@@ -192,7 +192,8 @@ def test_one_malformed_item_in_history_leaves_out_only_that_item(
     assert parsed.items[0].metadata.annotations == {"ok": "yes", "number": "3"}
     assert parsed.items[0].spec.target_version == "v1.29"
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
-    assert any("uid old" in m for m in warnings) and any("items[1]" in m for m in warnings)
+    assert any("uid old" in m for m in warnings)
+    assert any("items[1]" in m for m in warnings)
 
     # The same damage at the next poll is not logged at WARNING again.
     caplog.clear()

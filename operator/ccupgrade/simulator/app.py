@@ -123,8 +123,8 @@ async def _apply_fault(request: web.Request, fault: Fault, payload: dict[str, An
             payload["items"] = items[-1]
         return None
     if fault.kind == "malformedItem" and payload is not None:
-        # Every workflow but the last listed (the newest in the shipped scenarios) gets a point without taskType and an annotation that is
-        # an object: what one bad history item looks like to a client.
+        # Every workflow but the last listed (the newest in the shipped scenarios) gets a point
+        # without taskType and an annotation that is an object: one bad history item.
         for item in (payload.get("items") or [])[:-1]:
             item["status"]["pointStatuses"].insert(0, {"taskID": "no-task-type", "status": "Success"})
             item["metadata"]["annotations"] = {"ok": "text", "bad": {"nested": True}}
