@@ -297,14 +297,20 @@ def mirror(
 
 
 def suspended(old: UpgradeStatus | None, generation: int | None, now: datetime) -> Mirrored:
-    """spec.suspend: nothing is polled; the status says so and keeps the rest."""
+    """spec.suspend: nothing is polled; the status says so and keeps the rest of the last observation.
+
+    Suspended is at rest on purpose, so nothing is in progress and nothing failed: Reconciling and
+    Stalled are False (reason Suspended), and Ready is kept only when True (a finished upgrade stays
+    Ready). A Ready that is not True is withdrawn while suspended: nothing would ever move it, and
+    kstatus (Flux) would read it as InProgress until its timeout. Without it kstatus says Current,
+    Argo CD says Suspended, and `kubectl wait --for=condition=Ready` keeps waiting (it never passes
+    for an upgrade that has not finished). The first poll after resuming sets Ready again.
+    """
     previous = old or UpgradeStatus()
     ready = cond.find(previous.conditions, cond.READY)
-    kept_ready = ready or cond.set_condition(
-        [], cond.READY, cond.U, cond.SUSPENDED, "Polling is suspended", generation, now
-    )
+    kept_ready = [ready] if ready is not None and ready.status == cond.T else []
     message = "Polling is suspended by spec.suspend; the status shows the last observation"
     others = cond.apply_verdict(previous.conditions, cond.Verdict(cond.U, False, False, cond.SUSPENDED, message),
                                 generation, now)[1:]  # fmt: skip
-    status = previous.model_copy(update={"observed_generation": generation, "conditions": [kept_ready, *others]})
+    status = previous.model_copy(update={"observed_generation": generation, "conditions": [*kept_ready, *others]})
     return Mirrored(status, [], _dump(status) != _dump(previous))

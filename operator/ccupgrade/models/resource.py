@@ -220,7 +220,9 @@ PRINTER_COLUMNS: list[dict[str, Any]] = [
     {"name": "Progress", "type": "string", "jsonPath": ".status.progress"},
     {"name": "Ready", "type": "string", "jsonPath": '.status.conditions[?(@.type=="Ready")].status'},
     {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
-    {"name": "Current", "type": "string", "jsonPath": ".status.clusterVersion", "priority": 1},
+    # The version the followed workflow upgrades from: after a successful upgrade the cluster runs
+    # Target, not this, so it is not called "Current".
+    {"name": "From", "type": "string", "jsonPath": ".status.clusterVersion", "priority": 1},
     {"name": "Task", "type": "string", "jsonPath": ".status.currentTask", "priority": 1},
     {
         "name": "Message",
