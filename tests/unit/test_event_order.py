@@ -62,7 +62,7 @@ class _NamedWalk(Walk):
         self.ordered_names: list[str] = []
         self.per_poll: list[list[str]] = []
 
-    def apply(self, outcome, second, generation=1):  # type: ignore[no-untyped-def, override]
+    def apply(self, outcome, second, generation=1):  # type: ignore[no-untyped-def]
         result = super().apply(outcome, second, generation)
         names = [e.name_for("prod", "uid-1") for e in result.events]
         self.ordered_names += names
@@ -125,7 +125,7 @@ async def test_events_are_posted_one_after_another_with_microsecond_event_time()
     result = walk.observe(60)  # several transitions at once
     assert len(result.events) >= 3
     api = _RecordingApi()
-    io = KubeIO(api)  # type: ignore[arg-type]
+    io = KubeIO(api)
     watched = Watched.from_body({"metadata": {"name": "prod", "namespace": "ns", "uid": "uid-1", "generation": 1},
                                  "spec": {"region": "ap-southeast-1", "projectId": "p", "clusterId": "c",
                                           "credentialsSecretRef": {"name": "s"}}})  # fmt: skip

@@ -99,7 +99,7 @@ async def test_endpoint_error_that_passes_the_model_is_invalid_spec_not_a_traceb
                                  "spec": {**BASE, "endpoint": "https://x.corp"}})  # fmt: skip
     watched.spec = spec
     sink = _Sink()
-    scheduler = Scheduler(_NoCce(), _Secrets(), sink, SchedulerConfig(allow_list=AllowList.parse("*")))  # type: ignore[arg-type]
+    scheduler = Scheduler(_NoCce(), _Secrets(), sink, SchedulerConfig(allow_list=AllowList.parse("*")))
     scheduler.upsert(watched)
     with caplog.at_level(logging.DEBUG):
         task = asyncio.create_task(scheduler.run())

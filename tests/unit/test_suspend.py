@@ -26,8 +26,13 @@ def _object(status: Any, generation: int = 2) -> dict[str, Any]:
 
 @pytest.mark.parametrize(
     ("scenario", "second", "ready_kept"),
-    [("standard", 0, False), ("standard", 31, False), ("failing", 41, False), ("cancelled", 25, False),
-     ("standard", 60, True)],  # fmt: skip
+    [
+        ("standard", 0, False),
+        ("standard", 31, False),
+        ("failing", 41, False),
+        ("cancelled", 25, False),
+        ("standard", 60, True),
+    ],
 )
 def test_suspended_reads_current_in_kstatus_suspended_in_argocd(scenario: str, second: float, ready_kept: bool) -> None:
     walk = Walk(scenario)
