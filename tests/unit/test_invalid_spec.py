@@ -4,6 +4,7 @@ rejects what it can, and what it cannot (objects stored under an older schema) i
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 from datetime import UTC, datetime
 from typing import Any
@@ -13,8 +14,9 @@ import pytest
 from pydantic import ValidationError
 
 from ccupgrade import crd
+from ccupgrade.cce.credentials import TokenCredentials, from_secret_data
 from ccupgrade.cce.endpoints import AllowList
-from ccupgrade.cce.errors import InvalidEndpoint
+from ccupgrade.cce.errors import CredentialsError, InvalidEndpoint
 from ccupgrade.mirror.core import failed
 from ccupgrade.models.resource import UpgradeSpec
 from ccupgrade.scheduler.poller import Scheduler, SchedulerConfig, failure_of
@@ -114,3 +116,26 @@ async def test_endpoint_error_that_passes_the_model_is_invalid_spec_not_a_traceb
     assert (stalled.status, stalled.reason) == ("True", "InvalidSpec")
     assert "port" in stalled.message.lower() or "Port" in stalled.message
     assert not [r for r in caplog.records if r.exc_info], "no traceback in the log"
+
+
+@pytest.mark.parametrize(
+    ("data", "key"),
+    [
+        ({"token": "abc\ndef"}, "token"),
+        ({"accessKey": "AK\r1", "secretKey": "sk"}, "accessKey"),
+        ({"accessKey": "AK", "secretKey": "sk", "securityToken": "st\x00x"}, "securityToken"),
+        ({"token": b"\xff\xfe"}, "token"),
+    ],
+)
+def test_secret_values_that_cannot_go_into_a_header_are_invalid_credentials(data: dict[str, Any], key: str) -> None:
+    """aiohttp raises a bare ValueError for a control character in a header: it must be a typed error."""
+    encoded = {k: v if isinstance(v, bytes) else base64.b64encode(v.encode()).decode() for k, v in data.items()}
+    with pytest.raises(CredentialsError, match=key):
+        from_secret_data("s", encoded)
+    failure = failure_of(CredentialsError(f"Secret key {key!r} contains a control character"), "s")
+    assert (failure.transient, failure.reason) == (False, "InvalidCredentials")
+
+
+def test_a_trailing_line_break_is_still_fine() -> None:
+    credentials = from_secret_data("s", {"token": base64.b64encode(b"abc\n").decode()})
+    assert credentials == TokenCredentials("abc")
