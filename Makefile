@@ -4,20 +4,34 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: all venv controlplane test lint typecheck unit pytest demo crds bench clean cluster-up cluster-down
+.PHONY: all venv controlplane node-prereqs image cluster test lint typecheck unit pytest demo crds bench clean cluster-up cluster-down
 
 all: test
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -e '.[test]' -e ./testkit
 	touch $(STAMP)
 
 venv: $(STAMP)
 
 controlplane: $(STAMP)
 	$(PY) -m ccupgrade.testbed build
+
+# The node tests' prerequisites (root only): Debian's packages, the node's binaries, the image.
+# Elsewhere tests/node skips with one line saying why (CI sets CCUPGRADE_REQUIRE_NODE=1: a failure).
+node-prereqs: $(STAMP) controlplane
+	@if [ "$$(id -u)" = 0 ]; then \
+	  hack/node/install-packages.sh && $(PY) -m ccupgrade.testbed build --node && $(PY) -m ccupgrade.testbed image; \
+	else echo "node-prereqs: not root; tests/node will skip"; fi
+
+image: $(STAMP)
+	$(PY) -m ccupgrade.testbed image
+
+# A real single-node cluster running until Ctrl-C (root): then `kubectl apply -k tests/node/overlay`.
+cluster: node-prereqs
+	$(PY) -m ccupgrade.testbed node up --build-image
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check operator tests bench
@@ -28,7 +42,7 @@ typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 	$(VENV)/bin/mypy tests bench/run.py bench/naive_operator.py
 
-pytest: $(STAMP) controlplane
+pytest: $(STAMP) controlplane node-prereqs
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 test: lint typecheck pytest
@@ -41,7 +55,7 @@ crds: $(STAMP)
 	$(PY) -m ccupgrade.crd > crds/ccupgrade.dev_cceclusterupgrades.yaml
 
 demo: $(STAMP) controlplane
-	$(PY) -m ccupgrade.demo $(DEMO_ARGS)
+	$(PY) -m ccupgrade.testbed.demo $(DEMO_ARGS)
 
 cluster-up: $(STAMP) controlplane
 	$(PY) -m ccupgrade.testbed up

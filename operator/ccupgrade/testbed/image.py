@@ -19,6 +19,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -122,11 +123,18 @@ def _wheelhouse(root: Path) -> Iterator[Path]:
     shutil.rmtree(house, ignore_errors=True)
     house.mkdir()
     try:
-        done = subprocess.run(
-            [sys.executable, "-m", "pip", "wheel", "--quiet", "--disable-pip-version-check", "--wheel-dir",
-             str(house), str(root)],
-            capture_output=True, check=False,
-        )  # fmt: skip
+        with tempfile.TemporaryDirectory(prefix="ccupgrade-wheel-") as scratch:
+            # From a clean copy: setuptools' build/ directory in a checkout can carry stale modules.
+            source = Path(scratch) / "src"
+            source.mkdir()
+            for name in ("pyproject.toml", "README.md"):
+                shutil.copy(root / name, source / name)
+            shutil.copytree(root / "operator", source / "operator", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+            done = subprocess.run(
+                [sys.executable, "-m", "pip", "wheel", "--quiet", "--disable-pip-version-check", "--wheel-dir",
+                 str(house), str(source)],
+                capture_output=True, check=False,
+            )  # fmt: skip
         if done.returncode != 0:
             raise ImageError(f"pip wheel failed: {done.stderr.decode()[-3000:]}")
         yield house

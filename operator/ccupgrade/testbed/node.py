@@ -252,6 +252,9 @@ def teardown(workdir: Path) -> list[str]:
     for point in _mounts_under([str(workdir), "/run/netns/cni-"]):
         if _quiet("umount", "-l", point):
             undone.append(f"mount {point}")
+    for cached in Path("/var/lib/cni/results").glob("ccupgrade-*"):  # libcni's cache, named after our network
+        cached.unlink(missing_ok=True)
+        undone.append(f"CNI cache {cached.name}")
     for link in (BRIDGE, DUMMY):
         if _quiet("ip", "link", "delete", link):
             undone.append(f"link {link}")
@@ -607,6 +610,7 @@ state = "{base / "state"}"
             "authorization": {"mode": "Webhook"},
             "containerRuntimeEndpoint": f"unix://{self.workdir / 'containerd' / 'containerd.sock'}",
             "resolvConf": str(resolv),
+            "podLogsDir": str(self.workdir / "pod-logs"),  # not /var/log/pods: everything stays in the workdir
             "clusterDomain": "cluster.local",
             "evictionHard": {"memory.available": "50Mi", "nodefs.available": "1%", "imagefs.available": "1%"},
             "imageGCHighThresholdPercent": 100,
