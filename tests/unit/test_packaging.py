@@ -22,7 +22,8 @@ def _wheel(tmp_path: Path, project: str) -> tuple[list[str], str]:
         source.mkdir()
         for name in ("pyproject.toml", "README.md"):
             shutil.copy(REPO / name, source / name)
-        shutil.copytree(REPO / "operator", source / "operator", ignore=shutil.ignore_patterns("__pycache__"))
+        skip = shutil.ignore_patterns("__pycache__", "*.egg-info")
+        shutil.copytree(REPO / "operator", source / "operator", ignore=skip)
         shutil.copytree(REPO / "testkit", source / "testkit")
     out = tmp_path / f"wheels-{project.strip('./') or 'operator'}"
     done = subprocess.run(

@@ -129,7 +129,8 @@ def _wheelhouse(root: Path) -> Iterator[Path]:
             source.mkdir()
             for name in ("pyproject.toml", "README.md"):
                 shutil.copy(root / name, source / name)
-            shutil.copytree(root / "operator", source / "operator", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+            skip = shutil.ignore_patterns("__pycache__", "*.egg-info")
+            shutil.copytree(root / "operator", source / "operator", ignore=skip)
             done = subprocess.run(
                 [sys.executable, "-m", "pip", "wheel", "--quiet", "--disable-pip-version-check", "--wheel-dir",
                  str(house), str(source)],
