@@ -49,6 +49,15 @@ def skip_or_fail(reason: str) -> None:
     pytest.skip(f"node tests skipped: {reason} (set {REQUIRE_ENV}=1 to make this a failure)")
 
 
+def require_node() -> None:
+    """Skips (or, in CI, fails) unless this machine can run the node mode."""
+    from ccupgrade.testbed import node
+
+    reasons = node.missing_prerequisites()
+    if reasons:
+        skip_or_fail("; ".join(reasons))
+
+
 @dataclass
 class Cluster:
     """A cluster with a node, its kubeconfig and kubectl, and where its Pods reach the host."""
@@ -94,9 +103,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         return
     from ccupgrade.testbed import image, node
 
-    reasons = node.missing_prerequisites()
-    if reasons:
-        skip_or_fail("; ".join(reasons))
+    require_node()
     if shutil.which("docker") is None:
         skip_or_fail("no docker client to build the image (run hack/node/install-packages.sh)")
     started = time.monotonic()
