@@ -195,12 +195,17 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("command", nargs=argparse.REMAINDER)
     commands.add_parser("down", help="stop a control plane left running in --workdir")
     commands.add_parser("env", help="print the KUBECONFIG export for --workdir")
-    node = commands.add_parser("node", help="a real single-node cluster (root): up | run -- CMD | down")
-    node.add_argument("node_cmd", choices=["up", "run", "down"])
-    node.add_argument("--node-workdir", type=Path, default=None, help="default: ~/.cache/ccupgrade/node")
-    node.add_argument("--image", action="append", default=[], help="a `docker save` archive to load (repeatable)")
-    node.add_argument("--build-image", action="store_true", help="build the operator's image and load it")
-    node.add_argument("command", nargs=argparse.REMAINDER)
+    node = commands.add_parser("node", help="a real single-node cluster (root): up | run [options] -- CMD | down")
+    node_commands = node.add_subparsers(dest="node_cmd", required=True)
+    for name, text in (("up", "start it and keep it up until Ctrl-C"), ("run", "start it, run CMD, stop it"),
+                       ("down", "stop one left running, remove everything it left")):  # fmt: skip
+        sub = node_commands.add_parser(name, help=text)
+        sub.add_argument("--node-workdir", type=Path, default=None, help="default: ~/.cache/ccupgrade/node")
+        if name != "down":
+            sub.add_argument("--image", action="append", default=[], help="a `docker save` archive to load")
+            sub.add_argument("--build-image", action="store_true", help="build the operator's image and load it")
+        if name == "run":
+            sub.add_argument("command", nargs=argparse.REMAINDER)
     image = commands.add_parser("image", help="build the operator's image (debootstrap base, no registry needed)")
     image.add_argument("--rebuild", action="store_true")
     args = parser.parse_args(argv)

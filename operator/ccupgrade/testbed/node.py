@@ -42,7 +42,7 @@ from ccupgrade.testbed.pki import issue_client_pair
 
 NODE_NAME = "ccupgrade-node"
 NODE_IP = "10.213.0.1"  # on the dummy interface below; the API server, kubelet and simulator use it
-DUMMY = "ccup-node0"
+DUMMY = "ccup-node0"  # the node's own interface: `dummy` type, or a port-less bridge
 BRIDGE = "ccup-br0"
 CLUSTER_CIDR = "10.214.0.0/16"  # every Pod address; blackholed except the node's own subnet
 POD_SUBNET = "10.214.0.0/24"
@@ -345,6 +345,8 @@ class NodeControlPlane(ControlPlane):
             f"--service-account-key-file={pki.sa_pub}",
             f"--service-account-signing-key-file={pki.sa_key}",
             "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+            # Reach the kubelet (logs, exec) at the node's address: its name would go to DNS, off the machine.
+            "--kubelet-preferred-address-types=InternalIP",
             "--authorization-mode=Node,RBAC",
             "--enable-admission-plugins=NodeRestriction",
             f"--service-cluster-ip-range={SERVICE_CIDR}",
@@ -451,7 +453,10 @@ class NodeCluster:
             dst = str(route.get("dst", ""))
             if dst.startswith(("10.213.", "10.214.", "10.215.")):
                 raise NodeError(f"this machine already routes {dst}; the node's ranges would collide")
-        _run("ip", "link", "add", DUMMY, "type", "dummy")
+        # A `dummy` interface where the kernel has one; else a bridge with no ports, which holds a local
+        # address just as well (some VM kernels are built without the dummy driver).
+        if _run("ip", "link", "add", DUMMY, "type", "dummy", check=False).returncode != 0:
+            _run("ip", "link", "add", DUMMY, "type", "bridge")
         _run("ip", "addr", "add", f"{NODE_IP}/32", "dev", DUMMY)
         _run("ip", "link", "set", DUMMY, "up")
         # A packet for a Pod or Service address that no rule claims is dropped here, never routed out.
@@ -500,6 +505,8 @@ class NodeCluster:
             "plugins": [
                 {"type": "bridge", "bridge": BRIDGE, "isGateway": True, "ipMasq": False, "hairpinMode": True,
                  "ipam": {"type": "host-local", "ranges": [[{"subnet": POD_SUBNET, "gateway": POD_GATEWAY}]],
+                          # Routes to Services and the node only, no default: anything else is unreachable.
+                          "routes": [{"dst": SERVICE_CIDR}, {"dst": f"{NODE_IP}/32"}],
                           "dataDir": str(cni / "ipam")}},
                 {"type": "portmap", "capabilities": {"portMappings": True}},
                 # dockerd leaves FORWARD at DROP; this plugin lets Pod traffic through explicitly.
@@ -587,9 +594,23 @@ state = "{base / "state"}"
             "--v=1",
         ])  # fmt: skip
 
+    def _cgroup_root(self) -> None:
+        """The kubelet's --cgroup-root must exist in every hierarchy (cgroup v1) before it starts."""
+        root = Path("/sys/fs/cgroup")
+        hierarchies = [d for d in root.iterdir() if d.is_dir() and not d.is_symlink()]
+        if (root / "cgroup.controllers").exists():  # cgroup v2: one unified hierarchy
+            hierarchies = [root]
+        for hierarchy in hierarchies:
+            mine = hierarchy / CGROUP_ROOT
+            mine.mkdir(exist_ok=True)
+            for name in ("cpuset.cpus", "cpuset.mems"):  # a new cpuset is empty until given its parent's
+                if (mine / name).exists() and not (mine / name).read_text().strip():
+                    (mine / name).write_text((hierarchy / name).read_text())
+
     def _start_kubelet(self) -> None:
         assert self.node_binaries is not None
         assert self.plane is not None
+        self._cgroup_root()
         root = self.workdir / "kubelet"
         root.mkdir(parents=True, exist_ok=True)
         resolv = self.workdir / "resolv.conf"
