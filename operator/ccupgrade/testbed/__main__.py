@@ -142,7 +142,9 @@ def _cmd_node(args: argparse.Namespace) -> int:
     if args.node_cmd == "down":
         owner = _stop_owner(processes.OwnerLock(workdir), "node")
         lock = processes.OwnerLock(workdir)
-        lock.acquire(wait=True)
+        if not lock.acquire():
+            print(f"testbed: {workdir} is locked by a process that recorded no pid; see `fuser {lock.path}`")
+            return 1
         try:
             undone = node.teardown(workdir)
         finally:

@@ -441,7 +441,7 @@ class NodeCluster:
 
     def _clean_workdir(self) -> None:
         for child in self.workdir.iterdir():
-            if child.name in ("lock", "images"):
+            if child.name in ("lock", "owner.pid"):
                 continue
             if child.is_dir():
                 shutil.rmtree(child, ignore_errors=True)
