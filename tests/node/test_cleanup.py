@@ -87,6 +87,10 @@ def test_a_sigkilled_owner_leaves_nothing_behind(tmp_path: Path) -> None:
                                 timeout=120, check=False)  # fmt: skip
         assert second.returncode == 1
         assert f"already running (pid {owner.pid})" in second.stderr
+        during = machine_state()  # the refused run touched nothing of the running one
+        kubectl_ok("wait", "--for=condition=Ready", "pod/sleeper", "--timeout=10s")
+        assert during != before
+        assert (workdir / "state.json").exists()
 
         owner.kill()  # SIGKILL: no cleanup code of the owner runs; the watchdog must do it all
         owner.wait()

@@ -409,6 +409,8 @@ class NodeCluster:
         _log(f"node {NODE_NAME} Ready at {self.plane.url} after {time.monotonic() - started:.0f}s")
 
     def stop(self) -> None:
+        if not self._lock.held:
+            return  # never ours (another run owns the node): touch nothing of it
         for name in reversed(list(self._processes)):
             processes.stop(self._processes.pop(name), self.workdir / f"{name}.pid", grace=5)
         if self.plane is not None:
@@ -683,10 +685,18 @@ state = "{base / "state"}"
                 capture_output=True, text=True, check=False, timeout=30,
             )  # fmt: skip
             last = done.stdout.strip() or done.stderr.strip()
-            if last == "True":
+            # Ready for Pods: the node, and the default ServiceAccount (admission refuses Pods without it).
+            if last == "True" and self._has_default_service_account():
                 return
             time.sleep(0.5)
         raise NodeError(f"node not Ready after {timeout:.0f}s ({last}); see {self.workdir / 'kubelet.log'}")
+
+    def _has_default_service_account(self) -> bool:
+        done = subprocess.run(
+            [str(self.kubectl), "--kubeconfig", str(self.kubeconfig), "-n", "default", "get", "serviceaccount",
+             "default"], capture_output=True, check=False, timeout=30,
+        )  # fmt: skip
+        return done.returncode == 0
 
 
 def base64_file(path: Path) -> str:

@@ -101,6 +101,11 @@ class OwnerLock:
         self._fd = fd
         return True
 
+    @property
+    def held(self) -> bool:
+        """Whether this object holds the lock."""
+        return self._fd is not None
+
     def claim(self) -> None:
         """Records this process as the owner (after acquire)."""
         self.owner_path.write_text(str(os.getpid()))
