@@ -18,7 +18,8 @@ RUN python3 -m venv /opt/ccupgrade \
  && find /opt/ccupgrade -name '__pycache__' -prune -exec rm -rf {} +
 
 FROM ${BASE_IMAGE}
-RUN useradd --uid 65532 --user-group --no-create-home --shell /usr/sbin/nologin ccupgrade
+RUN groupadd --gid 65532 ccupgrade \
+ && useradd --uid 65532 --gid 65532 --no-create-home --shell /usr/sbin/nologin ccupgrade
 COPY --from=build /opt/ccupgrade /opt/ccupgrade
 ENV PATH=/opt/ccupgrade/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \

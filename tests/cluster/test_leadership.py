@@ -63,6 +63,7 @@ async def test_election_keeps_trying_until_the_api_server_answers(kube: Kube, na
         async with asyncio.timeout(30):
             await leadership.leading.wait()
         lease = client.CoordinationV1Api(kube.api).read_namespaced_lease("cce-upgrade-operator", namespace)
+        assert lease.spec is not None
         assert lease.spec.holder_identity == leadership.identity
     finally:
         if server is not None:
