@@ -58,6 +58,12 @@ def require_node() -> None:
         skip_or_fail("; ".join(reasons))
 
 
+@pytest.fixture(scope="session")
+def node_machine() -> None:
+    """This machine can run the node mode (else the one skip line, or a failure in CI)."""
+    require_node()
+
+
 @dataclass
 class Cluster:
     """A cluster with a node, its kubeconfig and kubectl, and where its Pods reach the host."""

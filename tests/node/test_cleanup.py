@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.node.conftest import require_node, wait_for
+from tests.node.conftest import wait_for
 
 pytestmark = [pytest.mark.node, pytest.mark.timeout(900)]
 
@@ -54,8 +54,8 @@ def processes_mentioning(text: str) -> list[int]:
     return found
 
 
+@pytest.mark.usefixtures("node_machine")
 def test_a_sigkilled_owner_leaves_nothing_behind(tmp_path: Path) -> None:
-    require_node()
     before = machine_state()
     workdir = tmp_path / "node"
     up = [sys.executable, "-m", "ccupgrade.testbed", "node"]
