@@ -70,7 +70,7 @@ class Leadership:
         """
         while True:
             try:
-                self._election.run()
+                self._election.run()  # type: ignore[no-untyped-call]
                 return  # run() returns only after leading ended; _on_stopped has been called
             except Exception as exc:  # any transport error: urllib3, OSError, ...
                 if self._started_leading.is_set():
