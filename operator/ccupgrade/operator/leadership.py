@@ -9,6 +9,7 @@ deterministic, so even a brief overlap during a handover cannot duplicate an Eve
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
 import threading
@@ -88,4 +89,5 @@ class Leadership:
 
     def _on_stopped(self) -> None:
         log.error("lost the Lease %s/%s: stopping", self.settings.namespace, self.settings.name)
-        self._loop.call_soon_threadsafe(self.lost.set)
+        with contextlib.suppress(RuntimeError):  # the loop already closed: nobody is left to tell
+            self._loop.call_soon_threadsafe(self.lost.set)
