@@ -16,12 +16,14 @@ start.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import hashlib
 import io
 import json
 import os
 import select
+import shlex
 import shutil
 import signal
 import subprocess
@@ -215,12 +217,11 @@ def _remove_chains() -> None:
                 chains.append(line[1:].split()[0])
             elif line.startswith("-A ") and not line.split()[1].startswith(_CHAIN_PREFIXES):
                 words = line.split()
-                if any(words[i] in ("-j", "-g") and words[i + 1].startswith(_CHAIN_PREFIXES)
-                       for i in range(len(words) - 1)):  # fmt: skip
-                    # iptables-save quotes comments; the shell would strip those quotes.
-                    spec = subprocess.run(["sh", "-c", f"iptables -t {table} -D {line[3:]}"], capture_output=True)
-                    if spec.returncode != 0:
-                        _log(f"teardown: could not delete rule in {table}: {line}")
+                jumps = any(words[i] in ("-j", "-g") and words[i + 1].startswith(_CHAIN_PREFIXES)
+                            for i in range(len(words) - 1))  # fmt: skip
+                # The rule as iptables-save wrote it (comments quoted), turned from -A into -D.
+                if jumps and not _quiet("iptables", "-t", table, "-D", *shlex.split(line)[1:]):
+                    _log(f"teardown: could not delete rule in {table}: {line}")
         for chain in chains:
             _quiet("iptables", "-t", table, "-F", chain)
         for chain in chains:
@@ -700,8 +701,6 @@ state = "{base / "state"}"
 
 
 def base64_file(path: Path) -> str:
-    import base64
-
     return base64.b64encode(path.read_bytes()).decode()
 
 
