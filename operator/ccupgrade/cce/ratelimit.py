@@ -12,6 +12,10 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 
+# A wait is never shorter than this: a clock with coarse resolution would otherwise wake before
+# the deadline, again and again, without moving.
+_MIN_WAIT = 0.001
+
 
 class EndpointGate:
     def __init__(
@@ -48,14 +52,14 @@ class EndpointGate:
             while True:
                 now = self._clock()
                 if now < self._hold_until:
-                    await self._sleep(self._hold_until - now)
+                    await self._sleep(max(_MIN_WAIT, self._hold_until - now))
                     continue
                 self._tokens = min(float(self.burst), self._tokens + (now - self._updated) * self.rate)
                 self._updated = now
                 if self._tokens >= 1.0:
                     self._tokens -= 1.0
                     return
-                await self._sleep((1.0 - self._tokens) / self.rate)
+                await self._sleep(max(_MIN_WAIT, (1.0 - self._tokens) / self.rate))
 
     async def admit(self) -> None:
         """Waits for a token (and any hold), then for a free in-flight place; pair with `done()`.

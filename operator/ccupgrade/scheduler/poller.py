@@ -84,7 +84,6 @@ class _Group:
     failures: int = 0
     running: bool = False
     rerun: bool = False  # a member's spec changed while a poll was under way
-    not_before: float = 0.0  # its credential was refused: no poll before this
 
 
 class Scheduler:
@@ -238,7 +237,7 @@ class Scheduler:
             elif retry_soon:
                 group.next_due = self._clock() + min(SECRET_RETRY, self._next_interval(group))
             else:
-                group.next_due = max(self._clock() + self._next_interval(group), group.not_before)
+                group.next_due = self._clock() + self._next_interval(group)
             group.rerun = False
             self._wake.set()
 
@@ -289,7 +288,6 @@ class Scheduler:
 
         credential = CredentialKey(key.namespace, key.secret_name, endpoint.iam, fingerprint(credentials))
         outcome, requested = await self._credential_health.call(credential, request)
-        group.not_before = self._credential_health.blocked_until(credential)
         return outcome, (_outcome_label(outcome) if requested else "credential_backoff")
 
     def _endpoint(self, spec: UpgradeSpec) -> Endpoint:
