@@ -79,7 +79,7 @@ class SchedulerConfig:
 @dataclass
 class _Group:
     key: PollKey
-    members: set[ObjectRef] = field(default_factory=set)
+    members: dict[ObjectRef, None] = field(default_factory=dict)  # a set that keeps arrival order
     next_due: float = 0.0
     failures: int = 0
     running: bool = False
@@ -134,7 +134,7 @@ class Scheduler:
         group = self._groups.get(key)
         if group is None:
             group = self._groups[key] = _Group(key, next_due=self._clock() + JOIN_DELAY)
-        group.members.add(ref)
+        group.members[ref] = None
         self._where[ref] = key
         if spec_changed:
             # A short delay gathers the objects that arrive together (the initial listing, a
@@ -154,7 +154,7 @@ class Scheduler:
         self._where.pop(ref, None)
         group = self._groups.get(key)
         if group is not None:
-            group.members.discard(ref)
+            group.members.pop(ref, None)
             if not group.members:
                 del self._groups[key]
 
