@@ -495,6 +495,26 @@ async def test_a_refused_credential_is_tried_once_per_round_not_once_per_cluster
     assert cce.count("ok") >= 50  # the healthy Secret is not slowed down
 
 
+async def test_a_credential_that_works_again_is_used_when_its_backoff_ends(running: Any) -> None:
+    """Polls that found the credential blocked (no request) do not lengthen the object's own
+    backoff: the next request goes out when the credential's wait is over."""
+    cce = FakeCce({"c1": fails(AuthenticationError("authentication refused", status=401))})
+    server = FakeApiServer()
+    scheduler = Scheduler(
+        cce, Secrets(), server, SchedulerConfig(policy=IntervalPolicy(jitter=0.0)),
+        clock=asyncio.get_running_loop().time,
+    )  # fmt: skip
+    scheduler.upsert(server.apply("a"))
+    running(scheduler)
+    await asyncio.sleep(10)
+    cce.answers["c1"] = lambda _: workflows(20)  # the key works again (unlocked, permission fixed)
+    await asyncio.sleep(60)
+    assert cce.times("c1") == [0.5, 60.5]
+    status = server.objects["a"].status
+    assert status is not None
+    assert status.phase == "Running"
+
+
 async def test_a_rotated_secret_is_tried_at_once(running: Any) -> None:
     refused = fails(AuthenticationError("authentication refused", status=401))
     cce = FakeCce({"c1": refused})

@@ -84,6 +84,7 @@ class _Group:
     failures: int = 0
     running: bool = False
     rerun: bool = False  # a member's spec changed while a poll was under way
+    credential_free_at: float = 0.0  # its credential is being left alone until then (after a refusal)
 
 
 class Scheduler:
@@ -219,7 +220,8 @@ class Scheduler:
                 retry_soon = True
                 return
             outcome, label = read
-            group.failures = 0 if isinstance(outcome, Observed) else group.failures + 1
+            if label != "credential_backoff":  # a poll that did not ask CCE is no new failure
+                group.failures = 0 if isinstance(outcome, Observed) else group.failures + 1
             self.observer.poll_finished(group.key, label, self._clock() - started)
             derive = self._deriver(outcome)
             fresh = isinstance(outcome, Observed)
@@ -238,6 +240,8 @@ class Scheduler:
                 group.next_due = self._clock() + min(SECRET_RETRY, self._next_interval(group))
             else:
                 group.next_due = self._clock() + self._next_interval(group)
+                if self._clock() < group.credential_free_at < group.next_due:
+                    group.next_due = group.credential_free_at  # try the credential as soon as it may be
             group.rerun = False
             self._wake.set()
 
@@ -288,6 +292,7 @@ class Scheduler:
 
         credential = CredentialKey(key.namespace, key.secret_name, endpoint.iam, fingerprint(credentials))
         outcome, requested = await self._credential_health.call(credential, request)
+        group.credential_free_at = self._credential_health.blocked_until(credential)
         return outcome, (_outcome_label(outcome) if requested else "credential_backoff")
 
     def _endpoint(self, spec: UpgradeSpec) -> Endpoint:
