@@ -66,6 +66,8 @@ def failure_of(error: errors.CceError, secret_name: str) -> PollFailed:
 
 @dataclass(frozen=True)
 class SchedulerConfig:
+    """What the operator's flags decide for the scheduler."""
+
     allow_list: AllowList = field(default_factory=AllowList)
     policy: IntervalPolicy = field(default_factory=IntervalPolicy)
     # Objects whose Events and status are being written at once. Bounding it is backpressure: in a
@@ -119,6 +121,7 @@ class Scheduler:
     # -- the watch stream feeds these --------------------------------------------------------
 
     def upsert(self, watched: Watched) -> None:
+        """A version from the watch: (re)joins its group; a new generation gets a poll soon."""
         ref = watched.ref
         taken, previous = self._writer.store(watched)
         if not taken:
@@ -145,6 +148,7 @@ class Scheduler:
             self._wake.set()
 
     def remove(self, ref: ObjectRef) -> None:
+        """The object is gone: nothing more is polled or written for it."""
         self._writer.forget(ref)
         key = self._where.get(ref)
         if key is not None:
@@ -188,6 +192,7 @@ class Scheduler:
         return len(self._writer)
 
     async def run(self) -> None:
+        """Starts each group's poll when it is due; on exit, cancels every task it started."""
         try:
             while True:
                 now = self._clock()

@@ -40,6 +40,7 @@ class Ticket:
 
     @classmethod
     def of(cls, watched: Watched) -> Ticket:
+        """The ticket for what this version asks to be polled (or not)."""
         return cls(watched.active_key, watched.generation)
 
     def matches(self, watched: Watched) -> bool:
@@ -90,6 +91,7 @@ class Writer:
         return len(self._records)
 
     def get(self, ref: ObjectRef) -> Watched | None:
+        """The latest version known (from the watch or from our own write)."""
         return self._records.get(ref)
 
     def store(self, watched: Watched) -> tuple[bool, Watched | None]:
@@ -102,6 +104,7 @@ class Writer:
         return True, previous
 
     def forget(self, ref: ObjectRef) -> None:
+        """The object was deleted: its record goes, and any pending retry stops."""
         self._records.pop(ref, None)
         self._written.pop(ref, None)
         self._latest.pop(ref, None)  # a pending retry sees this and stops
