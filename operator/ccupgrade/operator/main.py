@@ -115,7 +115,7 @@ async def run(settings: OperatorConfig, stop: asyncio.Event | None = None, *, ha
         total_timeout=settings.cce_timeout,
         connect_timeout=min(5.0, settings.cce_timeout),
     )
-    gates = GateRegistry(settings.requests_per_second, settings.burst)
+    gates = GateRegistry(settings.requests_per_second, settings.burst, settings.max_concurrent_polls)
     ready = asyncio.Event()
     health = None
     leadership: Leadership | None = None
@@ -129,11 +129,11 @@ async def run(settings: OperatorConfig, stop: asyncio.Event | None = None, *, ha
             SchedulerConfig(
                 allow_list=settings.allowed_endpoints,
                 policy=IntervalPolicy(resync=settings.resync),
-                max_concurrent_polls=settings.max_concurrent_polls,
                 max_concurrent_writes=settings.max_concurrent_writes,
             ),
             observer=metrics,
         )
+        metrics.count_objects(lambda: scheduler.watched)
         first_event = asyncio.Event()
         kopf_ready = asyncio.Event()
         registry = build_registry(scheduler, first_event, api.configuration)
