@@ -46,7 +46,10 @@ def _parser() -> argparse.ArgumentParser:
     run_cmd.add_argument("--secret-ttl", type=float, default=float(_env("SECRET_TTL", "30")),
                          help="seconds a credentials Secret is cached; an auth failure re-reads it")  # fmt: skip
     run_cmd.add_argument("--ca-bundle", default=_env("CA_BUNDLE", "") or None, help="PEM bundle to verify CCE TLS")
-    run_cmd.add_argument("--kubeconfig", default=os.environ.get("KUBECONFIG"), help="outside a cluster")
+    run_cmd.add_argument(
+        "--kubeconfig", default=os.environ.get("KUBECONFIG"),
+        help="for the watch and the writes alike; wins over the in-cluster service account (default $KUBECONFIG)",
+    )  # fmt: skip
     run_cmd.add_argument("--leader-elect", action="store_true", default=_env("LEADER_ELECT", "") == "true",
                          help="hold a Lease before doing anything: several replicas, one active")  # fmt: skip
     run_cmd.add_argument("--leader-election-namespace", default=os.environ.get("POD_NAMESPACE", "default"))

@@ -104,10 +104,15 @@ async def test_tampered_or_unsigned_headers_are_refused(sim: Sim) -> None:
         async with session.get(url, headers=tampered) as response:
             assert response.status == 401
         unsigned = dict(headers)
-        unsigned["Authorization"] = unsigned["Authorization"].replace("host;", "")
+        unsigned["Authorization"] = unsigned["Authorization"].replace(";x-sdk-date", "")
         async with session.get(url, headers=unsigned) as response:
             assert response.status == 401
-            assert "unsigned host" in (await response.json())["error_msg"]
+            assert "unsigned x-sdk-date" in (await response.json())["error_msg"]
+        unlisted = dict(headers)  # Host is optional, but a signature made over it must list it
+        unlisted["Authorization"] = unlisted["Authorization"].replace("host;", "")
+        async with session.get(url, headers=unlisted) as response:
+            assert response.status == 401
+            assert "verify aksk signature fail" in (await response.json())["error_msg"]
 
 
 async def test_password_auth_fetches_caches_and_renews_the_token_once(sim: Sim, client: CceClient) -> None:

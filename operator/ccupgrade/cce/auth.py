@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from huaweicloudsdkcore.sdk_request import SdkRequest
 from huaweicloudsdkcore.signer.signer import Signer
@@ -56,11 +56,7 @@ def signed_headers(
     }
     if credentials.security_token:
         header_params["X-Security-Token"] = credentials.security_token
-    query: list[tuple[str, Any]] = []
-    if parts.query:
-        for pair in parts.query.split("&"):
-            key, _, value = pair.partition("=")
-            query.append((key, value))
+    query: list[tuple[str, Any]] = list(parse_qsl(parts.query, keep_blank_values=True))  # signed decoded, once
     request = SdkRequest(
         method=method.upper(),
         schema=parts.scheme,

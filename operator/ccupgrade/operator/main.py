@@ -48,12 +48,19 @@ class OperatorConfig:
 
 
 def _kubernetes_client(kubeconfig: str | None) -> client.ApiClient:
-    """The official client: it resolves the login (in-cluster or kubeconfig) and runs leader election."""
+    """The official client: the one login (kubeconfig or in-cluster) for kopf's watch and our writes.
+
+    A kubeconfig that is named (`--kubeconfig`, or $KUBECONFIG behind it) wins over the in-cluster
+    service account, as with kubectl; without one, in-cluster first, then ~/.kube/config.
+    """
     configuration = client.Configuration()
+    if kubeconfig:
+        config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)  # type: ignore[no-untyped-call]
+        return client.ApiClient(configuration)
     try:
         config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
     except config.ConfigException:
-        config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)  # type: ignore[no-untyped-call]
+        config.load_kube_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
     return client.ApiClient(configuration)
 
 
@@ -125,7 +132,7 @@ async def run(settings: OperatorConfig, stop: asyncio.Event | None = None, *, ha
         )
         first_event = asyncio.Event()
         kopf_ready = asyncio.Event()
-        registry = build_registry(scheduler, first_event)
+        registry = build_registry(scheduler, first_event, api.configuration)
         if settings.health_port:
             health = await start_health_server(settings.health_host, settings.health_port, ready, metrics)
         if leadership is not None:

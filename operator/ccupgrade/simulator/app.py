@@ -14,15 +14,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
-from pydantic import TypeAdapter, ValidationError
+from pydantic import ValidationError
 
-from ccupgrade.simulator.faults import Fault, FaultList
+from ccupgrade.simulator.faults import Fault, FaultList, FaultsDocument
 from ccupgrade.simulator.gatekeeper import CredentialsDocument, Gatekeeper, Refused
 from ccupgrade.simulator.scenario import ClusterScenario, ScenarioClock, load_scenario
 
 CONTROL = "/_sim"
 WORKFLOWS = "/api/v3/projects/{project}/clusters/{cluster}/operation/upgradeworkflows"
-_FAULTS = TypeAdapter(list[Fault])
 
 
 @dataclass
@@ -139,7 +138,8 @@ def create_app(simulator: Simulator | None = None) -> web.Application:
         try:
             fault = sim.faults.get((project, cluster), FaultList()).take() or sim.global_faults.take()
             try:
-                auth = sim.gatekeeper.check(request.method, request.path, request.query_string, request.headers,
+                url = request.rel_url  # the path and query as sent, still percent-encoded: what was signed
+                auth = sim.gatekeeper.check(request.method, url.raw_path, url.raw_query_string, request.headers,
                                             body, project)  # fmt: skip
             except Refused as refused:
                 if fault is None or fault.kind in {"singleObject", "delay"}:
@@ -202,13 +202,25 @@ def create_app(simulator: Simulator | None = None) -> web.Application:
     async def healthz(_: web.Request) -> web.StreamResponse:
         return _json({"ok": True})
 
+    async def json_object(request: web.Request) -> dict[str, Any] | web.Response:
+        """The request's JSON object, or a 400 answer (never a 500 for the caller's mistake)."""
+        try:
+            document = await request.json()
+        except ValueError as exc:
+            return _json({"error": f"the body is not JSON: {exc}"}, 400)
+        if not isinstance(document, dict):
+            return _json({"error": f"the body must be a JSON object, not {type(document).__name__}"}, 400)
+        return document
+
     @routes.put(CONTROL + "/clusters/{project}/{cluster}")
     async def put_cluster(request: web.Request) -> web.StreamResponse:
-        document = await request.json()
+        document = await json_object(request)
+        if isinstance(document, web.Response):
+            return document
         try:
             loaded = sim.load(*cluster_key(request), document.get("scenario", "standard"),
                               float(document.get("speed", 1.0)), bool(document.get("paused", False)))  # fmt: skip
-        except (ValueError, ValidationError) as exc:
+        except (ValueError, TypeError, ValidationError) as exc:
             return _json({"error": str(exc)}, 400)
         uids = {w.uid: loaded.uid_of(w.uid) for w in loaded.scenario.workflows}
         return _json({"scenario": loaded.scenario.name, "workflowUids": uids, "epoch": loaded.epoch.isoformat()})
@@ -235,22 +247,32 @@ def create_app(simulator: Simulator | None = None) -> web.Application:
         scenario = sim.clusters.get(cluster_key(request))
         if scenario is None:
             return _json({"error": "no such cluster"}, 404)
-        clock_action(scenario.clock, await request.json())
+        document = await json_object(request)
+        if isinstance(document, web.Response):
+            return document
+        try:
+            clock_action(scenario.clock, document)
+        except (ValueError, TypeError) as exc:
+            return _json({"error": f"invalid time action: {exc}"}, 400)
         return _json({"now": scenario.clock.now(), "paused": scenario.clock.paused})
 
     @routes.post(CONTROL + "/time")
     async def all_time(request: web.Request) -> web.StreamResponse:
-        document = await request.json()
-        for scenario in sim.clusters.values():
-            clock_action(scenario.clock, document)
+        document = await json_object(request)
+        if isinstance(document, web.Response):
+            return document
+        try:
+            for scenario in sim.clusters.values():
+                clock_action(scenario.clock, document)
+        except (ValueError, TypeError) as exc:
+            return _json({"error": f"invalid time action: {exc}"}, 400)
         return _json({"clusters": len(sim.clusters)})
 
     async def read_faults(request: web.Request) -> list[Fault] | web.Response:
-        document = await request.json()
-        try:
-            return _FAULTS.validate_python(document.get("faults", []))
+        try:  # not JSON, a bare list, an unknown field or a bad fault: all the caller's mistake (400)
+            return FaultsDocument.model_validate_json(await request.read()).faults
         except ValidationError as exc:
-            return _json({"error": str(exc)}, 400)
+            return _json({"error": f"invalid faults document: {exc}"}, 400)
 
     @routes.put(CONTROL + "/clusters/{project}/{cluster}/faults")
     async def put_faults(request: web.Request) -> web.StreamResponse:

@@ -26,6 +26,14 @@ class Fault(BaseModel):
     size: int = Field(default=8 * 1024 * 1024, ge=0, description="for kind=oversized, in bytes")
 
 
+class FaultsDocument(BaseModel):
+    """What `PUT /_sim/faults` (and a cluster's `…/faults`) accepts: `{"faults": [...]}`, replacing the list."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    faults: list[Fault] = []
+
+
 class FaultList:
     """Faults in order; the first that is still active decides what a request gets."""
 
