@@ -283,7 +283,8 @@ def add_task_routes(routes: web.RouteTableDef, sim: Simulator) -> None:
         try:
             fault = sim.faults.get((project, cluster), FaultList()).take() or sim.global_faults.take()
             try:
-                auth = sim.gatekeeper.check(request.method, request.path, request.query_string, request.headers,
+                url = request.rel_url  # the path and query as sent, still percent-encoded: what was signed
+                auth = sim.gatekeeper.check(request.method, url.raw_path, url.raw_query_string, request.headers,
                                             body, project)  # fmt: skip
             except Refused as refused:
                 if fault is None or fault.kind in {"singleObject", "delay"}:
