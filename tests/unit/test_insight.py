@@ -167,13 +167,14 @@ def test_eta_from_own_history_is_start_plus_median_then_remaining_steps() -> Non
     assert eta.text == (eta.workflow_end or NOW).strftime("%H:%M UTC")
 
 
-def test_overdue_task_counts_the_rest_from_now() -> None:
+def test_an_overdue_estimate_says_so_and_does_not_move_with_the_clock() -> None:
     start = NOW - timedelta(hours=2)
     basis = timing.Basis(own=timing.samples_of(_recorded()), peers=[])
     eta = timing.estimate(_running(start), None, None, basis, NOW)
     assert eta.task_end == start + timedelta(minutes=42)
-    assert eta.workflow_end is not None
-    assert eta.workflow_end > NOW
+    assert eta.workflow_end == eta.task_end + timedelta(seconds=160)
+    assert eta.text == "overdue since 07:44 UTC"
+    assert timing.estimate(_running(start), None, None, basis, NOW + timedelta(minutes=7)) == eta
 
 
 def test_peers_between_the_same_versions_only_when_there_is_no_own_history() -> None:

@@ -11,11 +11,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
 
+import durationpy
+
 from ccupgrade.mirror import findings, timing
 from ccupgrade.mirror.events import EventIntent
 from ccupgrade.models.cce import UpgradeWorkflow
 from ccupgrade.models.insight import Eta, PreCheckView, Slowness, TaskProgress
-from ccupgrade.models.resource import TaskView
+from ccupgrade.models.resource import TaskView, UpgradeSpec
 from ccupgrade.models.tasks import PreCheckTask, SnapshotTask, UpgradeTask
 
 DetailKind = Literal["precheck", "upgrade", "snapshot"]
@@ -53,6 +55,15 @@ class Insight:
 class Settings:
     stall_after: timedelta = timing.DEFAULT_STALL_AFTER
     findings_cap: int = findings.DEFAULT_CAP
+
+
+def settings_for(spec: UpgradeSpec) -> Settings:
+    """The spec's stall threshold (the CRD's pattern admits only Go durations; a bad one falls back)."""
+    try:
+        stall_after = durationpy.from_str(spec.stall_after)
+    except (ValueError, TypeError):  # DurationError is a ValueError
+        stall_after = timing.DEFAULT_STALL_AFTER
+    return Settings(stall_after=stall_after)
 
 
 def wanted(workflow: UpgradeWorkflow, known_precheck: dict[str, str | None]) -> list[tuple[DetailKind, str]]:

@@ -3,8 +3,9 @@
 ETA method (also in the README): past task runs are turned into samples: for each task that
 succeeded with a start and an end, its run time (end - start) and its step time (end - the
 previous task's end, so queueing before it counts). The running task should end at its start plus
-the median run time of that task type; the workflow at that moment (or now, if it is overdue)
-plus the median step time of every task still to come. Samples come from this cluster's own past
+the median run time of that task type; the workflow at that moment plus the median step time of
+every task still to come. An estimate that has passed shows as `overdue since` it and does not move
+with the clock (a moving figure would rewrite status at every poll). Samples come from this cluster's own past
 workflows; only when it has none for a task type, from other followed objects that upgraded
 between the same versions. When any needed task type has no sample, the estimate is None and
 shows as `unknown`: nothing is ever invented.
@@ -102,12 +103,14 @@ def track_progress(
 
 
 def eta_text(moment: datetime | None, now: datetime) -> str:
-    """A UTC time (with the date when not today), or `unknown`."""
+    """A UTC time (with the date when not today), `overdue since` one, or `unknown`.
+
+    An absolute time, not "in 5m": it stays the same from poll to poll, so it costs no status write.
+    """
     if moment is None:
         return "unknown"
-    if moment.date() == now.date():
-        return moment.strftime("%H:%M UTC")
-    return moment.strftime("%Y-%m-%d %H:%M UTC")
+    shown = moment.strftime("%H:%M UTC") if moment.date() == now.date() else moment.strftime("%Y-%m-%d %H:%M UTC")
+    return f"overdue since {shown}" if moment < now else shown
 
 
 def estimate(
@@ -128,7 +131,7 @@ def estimate(
             task_end = running.start_time + run
             used += len(samples)
             kinds.add(kind)
-            anchor = max(task_end, now)
+            anchor = task_end
         else:
             anchor = None
     else:
