@@ -30,6 +30,7 @@ class Walk:
         self.events: list[tuple[float, str, str]] = []
         self.writes: list[float] = []
         self.known: dict[str, str | None] = {}
+        self.ended: list[tuple[float, str, str | None]] = []
 
     @property
     def status(self) -> UpgradeStatus:
@@ -54,6 +55,7 @@ class Walk:
         now = self.cluster.epoch + timedelta(seconds=second)
         result = mirror(old, Observed(workflows, details), SPEC, 1, now, resync=timedelta(hours=1))
         self.events.extend((second, e.reason, e.message) for e in result.events)
+        self.ended.extend((second, t.type, t.status) for t in result.ended)
         if result.changed:
             self.writes.append(second)
             self.stored = json.loads(
@@ -105,3 +107,14 @@ def test_failed_precheck_in_status_message_and_events() -> None:
     assert reasons.count("PreCheckFailed") == 1
     assert reasons.index("PreCheckFailed") > reasons.index("TaskFailed")
     assert status.eta is None  # nothing runs
+
+
+def test_tasks_that_end_are_reported_once_for_the_duration_metric() -> None:
+    walk = Walk("standard")
+    for second in (3, 12, 16, 26, 31, 46, 56, 80):
+        walk.at(second)
+    assert walk.ended == [(16, "PreCheck", "Success"), (26, "Snapshot", "Success"), (46, "Cluster", "Success"),
+                          (56, "PostCheck", "Success")]  # fmt: skip
+    late = Walk("standard")
+    late.at(80)  # first sight of a finished workflow: nothing seen ending
+    assert late.ended == []

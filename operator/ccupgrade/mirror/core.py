@@ -47,6 +47,7 @@ class Mirrored:
     status: UpgradeStatus
     events: list[EventIntent] = field(default_factory=list)
     changed: bool = False
+    ended: list[TaskView] = field(default_factory=list)  # tasks seen ending in this poll (metrics)
 
 
 def _dump(status: UpgradeStatus | None) -> dict[str, object]:
@@ -239,6 +240,14 @@ def failed(old: UpgradeStatus | None, failure: PollFailed, generation: int | Non
     return Mirrored(status, events, _dump(status) != _dump(old))
 
 
+def _ended(previous: UpgradeStatus, new: UpgradeStatus) -> list[TaskView]:
+    """Tasks of the followed workflow that ended since the stored status (not on first sight)."""
+    if previous.workflow is None or new.workflow is None or previous.workflow.uid != new.workflow.uid:
+        return []
+    before = {view.task_key(t): t.status for t in previous.tasks}
+    return [t for t in new.tasks if t.status in insight.ENDED and before.get(view.task_key(t)) != t.status]
+
+
 def _insight_of(status: UpgradeStatus) -> insight.Insight:
     return insight.Insight(status.pre_check, status.task_progress, status.eta, status.slow)
 
@@ -297,7 +306,7 @@ def mirror(
     if changed or previous.last_sync_time is None or now - previous.last_sync_time >= resync:
         new.last_sync_time = now
         changed = True
-    return Mirrored(new, events, changed)
+    return Mirrored(new, events, changed, _ended(previous, new))
 
 
 def suspended(old: UpgradeStatus | None, generation: int | None, now: datetime) -> Mirrored:
