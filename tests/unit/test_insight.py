@@ -248,3 +248,21 @@ def test_the_slow_scenario_stalls_at_63_percent() -> None:
         body = Renderer(cluster, details).upgrade_list()
         percents.append([i["status"]["progress"] for i in body["items"]])
     assert percents == [["100", "0"], ["100", "25"], ["100", "63"], ["100", "63"], ["100", "63"]]
+
+
+def test_the_running_tasks_percentage_moves_its_eta() -> None:
+    start = NOW - timedelta(minutes=10)
+    basis = timing.Basis(own=timing.samples_of(_recorded()), peers=[])
+    at = timing.estimate(
+        _running(start), None, None, basis, NOW, TaskProgress(task="Cluster", percent=0.0, since=start)
+    )
+    assert at.task_end == start + timedelta(minutes=42)  # 0% at its start: the usual run time
+    slow = TaskProgress(task="Cluster", percent=50.0, since=NOW - timedelta(minutes=1))
+    later = timing.estimate(_running(start), None, None, basis, NOW, slow)
+    assert later.task_end == NOW - timedelta(minutes=1) + timedelta(minutes=21)  # half of 42 m left from then
+    quick = TaskProgress(task="Cluster", percent=75.0, since=NOW - timedelta(minutes=2))
+    earlier = timing.estimate(_running(start), None, None, basis, NOW, quick)
+    assert earlier.task_end == NOW - timedelta(minutes=2) + timedelta(minutes=10.5)
+    other = TaskProgress(task="Snapshot", percent=50.0, since=NOW)
+    assert timing.estimate(_running(start), None, None, basis, NOW, other).task_end == at.task_end
+    assert timing.estimate(_running(start), "a", "b", timing.Basis([], []), NOW, slow).text == "unknown"

@@ -3,12 +3,15 @@
 ETA method (also in the README): past task runs are turned into samples: for each task that
 succeeded with a start and an end, its run time (end - start) and its step time (end - the
 previous task's end, so queueing before it counts). The running task should end at its start plus
-the median run time of that task type; the workflow at that moment plus the median step time of
-every task still to come. An estimate that has passed shows as `overdue since` it and does not move
-with the clock (a moving figure would rewrite status at every poll). Samples come from this cluster's own past
-workflows; only when it has none for a task type, from other followed objects that upgraded
-between the same versions. When any needed task type has no sample, the estimate is None and
-shows as `unknown`: nothing is ever invented.
+the median run time of that task type. Once CCE reports the task's percentage p, the rest of that
+median, (100 - p)%, counts from when p was first seen: a task running slower than before moves its
+ETA later, a faster one earlier, and the estimate changes only when the percentage does. The
+workflow should end at that moment plus the median step time of every task still to come. An
+estimate that has passed shows as `overdue since` it and does not move with the clock (a moving
+figure would rewrite status at every poll). Samples come from this cluster's own past workflows;
+only when it has none for a task type, from other followed objects that upgraded between the same
+versions. When any needed task type has no sample, the estimate is None and shows as `unknown`:
+nothing is ever invented.
 """
 
 from __future__ import annotations
@@ -114,7 +117,12 @@ def eta_text(moment: datetime | None, now: datetime) -> str:
 
 
 def estimate(
-    tasks: list[TaskView], from_version: str | None, to_version: str | None, basis: Basis, now: datetime
+    tasks: list[TaskView],
+    from_version: str | None,
+    to_version: str | None,
+    basis: Basis,
+    now: datetime,
+    progress: TaskProgress | None = None,
 ) -> Eta:
     """The running task's and the workflow's end, from past samples only (see the module's docstring)."""
     running = next((t for t in tasks if t.status == RUNNING), None)
@@ -129,6 +137,14 @@ def estimate(
         run = _median([s.run for s in samples])
         if run is not None and running.start_time is not None:
             task_end = running.start_time + run
+            if (
+                progress is not None
+                and progress.task == running.type
+                and progress.percent is not None
+                and progress.since is not None
+                and progress.since >= running.start_time
+            ):  # the rest of the usual run time, from when CCE last reported a new percentage
+                task_end = progress.since + run * (1 - progress.percent / 100)
             used += len(samples)
             kinds.add(kind)
             anchor = task_end
