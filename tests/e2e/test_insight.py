@@ -28,7 +28,7 @@ def test_failing_precheck_shows_its_findings_in_status_events_and_describe(env: 
     env.wait_status(lambda s: (s.get("preCheck") or {}).get("phase") == "Running", what="pre-check running")
     env.at(20)  # and fails
     status = env.wait_condition("Stalled", "True", "UpgradeTaskFailed")
-    pre = env.wait_status(lambda s: (s.get("preCheck") or {}).get("findings"), what="findings")["preCheck"]
+    pre = env.wait_status(lambda s: bool((s.get("preCheck") or {}).get("findings")), what="findings")["preCheck"]
     assert pre["phase"] == "Failed"
     assert [(f["name"], f["kind"], f["level"], f["where"]) for f in pre["findings"]] == [
         ("ClusterResourceQuotaCheck", "Exception", "Fatal", "cluster"),
