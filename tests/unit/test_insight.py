@@ -266,3 +266,11 @@ def test_the_running_tasks_percentage_moves_its_eta() -> None:
     other = TaskProgress(task="Snapshot", percent=50.0, since=NOW)
     assert timing.estimate(_running(start), None, None, basis, NOW, other).task_end == at.task_end
     assert timing.estimate(_running(start), "a", "b", timing.Basis([], []), NOW, slow).text == "unknown"
+
+
+def test_a_percentage_seen_before_the_start_time_counts_from_the_start() -> None:
+    """CCE's clock ahead of the operator's: the rest of the run counts from the task's own start."""
+    start = NOW + timedelta(minutes=3)
+    basis = timing.Basis(own=timing.samples_of(_recorded()), peers=[])
+    seen = TaskProgress(task="Cluster", percent=50.0, since=NOW)
+    assert timing.estimate(_running(start), None, None, basis, NOW, seen).task_end == start + timedelta(minutes=21)

@@ -142,9 +142,9 @@ def estimate(
                 and progress.task == running.type
                 and progress.percent is not None
                 and progress.since is not None
-                and progress.since >= running.start_time
             ):  # the rest of the usual run time, from when CCE last reported a new percentage
-                task_end = progress.since + run * (1 - progress.percent / 100)
+                seen = max(progress.since, running.start_time)  # never before the task began (clock skew)
+                task_end = seen + run * (1 - progress.percent / 100)
             used += len(samples)
             kinds.add(kind)
             anchor = task_end

@@ -20,9 +20,11 @@ from ccupgrade.cce import errors
 from ccupgrade.cce.client import CceClient, ClusterTarget
 from ccupgrade.cce.credentials import Credentials
 from ccupgrade.cce.endpoints import AllowList, Endpoint, for_region
+from ccupgrade.cce.tasks import TaskReader
 from ccupgrade.mirror import Mirrored, Observed, PollFailed, mirror
 from ccupgrade.mirror.core import Outcome, failed, suspended
 from ccupgrade.models.resource import UpgradeSpec
+from ccupgrade.scheduler.details import DetailFetcher, PeerBook
 from ccupgrade.scheduler.intervals import IntervalPolicy, parse_duration
 from ccupgrade.scheduler.registry import ObjectRef, PollKey, Watched
 
@@ -133,6 +135,8 @@ class Scheduler:
         self._slots = asyncio.Semaphore(self.config.max_concurrent_polls)
         self._write_slots = asyncio.Semaphore(self.config.max_concurrent_writes)
         self._tasks: set[asyncio.Task[None]] = set()
+        self._details = DetailFetcher(TaskReader(client))
+        self._peers = PeerBook()
 
     # -- the watch stream feeds these --------------------------------------------------------
 
@@ -259,7 +263,10 @@ class Scheduler:
             credentials = await self.credentials.credentials(key.namespace, key.secret_name)
             target = ClusterTarget(endpoint, key.project_id, key.cluster_id, credentials)
             listed = await self.client.list_upgrade_workflows(target)
-            return Observed(listed.items)
+            details = await self._details.fetch(target, listed.items)  # only what running tasks need
+            cluster = (endpoint.host, key.project_id, key.cluster_id)
+            self._peers.record(cluster, listed.items)
+            return Observed(listed.items, details, self._peers.peers_of(cluster))
         except errors.CceError as error:
             if isinstance(error, errors.AuthenticationError | errors.CredentialsError):
                 self.credentials.forget(key.namespace, key.secret_name)  # a rotated Secret is re-read next time
