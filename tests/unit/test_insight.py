@@ -58,7 +58,7 @@ def test_failed_precheck_lists_what_matters_most_severe_first() -> None:
         ("AddonVersionCheck", "Risk", "Warning", "add-on coredns"),
         ("NodeKernelCheck", "Risk", "Info", "node node-a-2"),  # every Risk, even at Info level
     ]  # the passed MasterNodeCheck and NodeStatusCheck are not findings
-    assert view.more_findings == 0
+    assert view.more_findings is None
     assert {(c.kind, c.level): c.count for c in view.counts} == {
         ("Exception", "Fatal"): 2, ("Risk", "Warning"): 2, ("Risk", "Info"): 1,
     }  # fmt: skip

@@ -72,9 +72,9 @@ def precheck_view(task: PreCheckTask, cap: int = DEFAULT_CAP) -> PreCheckView:
         phase=task.status.phase,
         expire_time=task.status.expire_time,
         message=task.status.message,
-        findings=everything[:cap],
-        more_findings=max(0, len(everything) - cap),
-        counts=[FindingCount(kind=k, level=lv, count=n) for (k, lv), n in sorted(counts.items())],
+        findings=everything[:cap] or None,  # absent rather than empty: status stays small
+        more_findings=len(everything) - cap if len(everything) > cap else None,
+        counts=[FindingCount(kind=k, level=lv, count=n) for (k, lv), n in sorted(counts.items())] or None,
     )
 
 
@@ -85,15 +85,16 @@ def is_expired(view: PreCheckView, upgrade_started: bool, now: datetime) -> bool
 
 def summary(view: PreCheckView, first: int = 3) -> str:
     """`2 Exceptions, 1 Risk: NodeDiskCheck (node n1), …`, for messages and Events."""
-    total = sum(c.count for c in view.counts)
+    total = sum(c.count for c in view.counts or [])
     if total == 0:
         return view.message or "no finding was reported"
     by_kind = Counter[str]()
-    for c in view.counts:
+    for c in view.counts or []:
         by_kind[c.kind] += c.count
     parts = ", ".join(f"{n} {_plural(kind, n)}" for kind, n in sorted(by_kind.items(), key=lambda kv: _rank(kv[0])))
-    named = "; ".join(f"{f.name} ({f.where}{', ' + f.level if f.level else ''})" for f in view.findings[:first])
-    rest = total - min(first, len(view.findings))
+    listed = view.findings or []
+    named = "; ".join(f"{f.name} ({f.where}{', ' + f.level if f.level else ''})" for f in listed[:first])
+    rest = total - min(first, len(listed))
     more = f"; and {rest} more" if rest > 0 else ""
     return f"{parts}: {named}{more}"
 

@@ -43,11 +43,11 @@ class PreCheckView(_Model):
     expire_time: datetime | None = Field(default=None, description="When the check's result expires.")
     expired: bool | None = Field(default=None, description="True when the result expired before the upgrade ran.")
     message: str | None = Field(default=None, description="CCE's message for the whole check.")
-    findings: list[Finding] = Field(
-        default_factory=list, description="Exceptions, Risks and Warning/Fatal items, most severe first, capped."
+    findings: list[Finding] | None = Field(
+        default=None, description="Exceptions, Risks and Warning/Fatal items, most severe first, capped."
     )
-    more_findings: int = Field(default=0, ge=0, description="Findings not listed because of the cap.")
-    counts: list[FindingCount] = Field(default_factory=list, description="All findings by kind and level.")
+    more_findings: int | None = Field(default=None, ge=0, description="Findings not listed because of the cap.")
+    counts: list[FindingCount] | None = Field(default=None, description="All findings by kind and level.")
     error: str | None = Field(default=None, description="Why the pre-check detail could not be read this time.")
 
 

@@ -354,7 +354,7 @@ def _findings(view: UpgradeView) -> RenderableType | None:
     table.title_style = "bold red" if pre.phase == "Failed" or pre.expired else "bold"
     for column in ("KIND", "LEVEL", "CHECK", "WHERE", "MESSAGE"):
         table.add_column(column, no_wrap=column != "MESSAGE")
-    for finding in pre.findings:
+    for finding in pre.findings or []:
         style = "red" if finding.kind == "Exception" else "yellow"
         table.add_row(
             Text(finding.kind or "-", style=style), finding.level or "-", finding.name, finding.where,
