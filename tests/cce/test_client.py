@@ -3,6 +3,7 @@ Retry-After and the endpoint allow-list."""
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -11,7 +12,7 @@ import aiohttp
 import pytest
 
 from ccupgrade.cce import auth
-from ccupgrade.cce.client import CceClient, ClusterTarget
+from ccupgrade.cce.client import CceClient, ClusterTarget, _Answer
 from ccupgrade.cce.credentials import AccessKeyCredentials, PasswordCredentials, TokenCredentials
 from ccupgrade.cce.endpoints import AllowList, Endpoint, for_region
 from ccupgrade.cce.errors import (
@@ -250,20 +251,48 @@ async def test_malformed_json(sim: Sim, client: CceClient) -> None:
         await client.list_upgrade_workflows(sim.target(TOKEN))
 
 
-async def test_wrong_content_type(sim: Sim, client: CceClient) -> None:
+async def test_wrong_content_type_is_not_retried_within_a_poll(sim: Sim, client: CceClient) -> None:
     _fault(sim, kind="contentType", times=1)
-    assert len((await client.list_upgrade_workflows(sim.target(TOKEN))).items) == 1  # retried once
-    assert sim.requests_to() == 2
-    _fault(sim, kind="contentType")
-    with pytest.raises(ResponseError, match="text/html"):
+    with pytest.raises(ResponseError, match="text/html") as caught:
         await client.list_upgrade_workflows(sim.target(TOKEN))
+    assert caught.value.retryable, "transient for the status (the last good one stays), only not retried now"
+    assert sim.requests_to() == 1, "one request, not 1 + max_retries"
+    assert len((await client.list_upgrade_workflows(sim.target(TOKEN))).items) == 1  # the next poll works
 
 
-async def test_oversized_body_is_cut_off(sim: Sim) -> None:
+async def test_oversized_body_is_cut_off_and_not_retried(sim: Sim) -> None:
     _fault(sim, kind="oversized", size=300_000)
-    async with CceClient(settings=replace(FAST, max_body_bytes=100_000, max_retries=0)) as client:
+    async with CceClient(settings=replace(FAST, max_body_bytes=100_000)) as client:
+        assert client.settings.max_retries > 0
         with pytest.raises(ResponseError, match="exceeds the 100000-byte limit"):
             await client.list_upgrade_workflows(sim.target(TOKEN))
+    assert sim.requests_to() == 1
+
+
+@pytest.mark.parametrize(
+    "expires_at", ["2099-01-01T00:00:00.000000", "2099-01-01T00:00:00.000000Z", "2099-01-01T08:00:00+08:00"]
+)
+async def test_iam_expires_at_with_or_without_a_zone(expires_at: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """IAM's expires_at read as UTC when it has no zone: the cached token is then compared with an
+    aware clock at every poll, which must not raise."""
+    async with CceClient(settings=FAST) as client:
+        answers = {
+            "POST": _Answer(201, {"x-subject-token": "issued", "content-type": "application/json"},
+                            json.dumps({"token": {"expires_at": expires_at}}).encode()),
+            "GET": _Answer(200, {"content-type": "application/json"}, b'{"kind": "List", "items": []}'),
+        }  # fmt: skip
+        calls: list[str] = []
+
+        async def exchange(method: str, url: str, headers: dict[str, str], body: bytes | None = None) -> _Answer:
+            calls.append(method)
+            return answers[method]
+
+        monkeypatch.setattr(client, "_exchange", exchange)
+        target = ClusterTarget(Endpoint("http://iam.test", "http://iam.test"), PROJECT, CLUSTER,
+                               PasswordCredentials(USER, PASSWORD, DOMAIN))  # fmt: skip
+        await client.list_upgrade_workflows(target)
+        await client.list_upgrade_workflows(target)  # the cached token's expiry is compared with now
+    assert calls == ["POST", "GET", "GET"], "one token, cached"
 
 
 async def test_single_object_items_quirk(sim: Sim, client: CceClient) -> None:

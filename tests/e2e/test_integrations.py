@@ -34,7 +34,7 @@ EXPECTED: dict[str, tuple[str, str]] = {
     "cloud-unreachable": ("Progressing", "InProgress"),
     "stale-generation": ("Progressing", "InProgress"),
     "secret-missing": ("Degraded", "Failed"),
-    "suspended": ("Suspended", "InProgress"),
+    "suspended": ("Suspended", "Current"),  # at rest on purpose: Flux does not wait for its timeout
     "precheck-failed": ("Degraded", "Failed"),
     "slow": ("Progressing", "InProgress"),
 }

@@ -51,7 +51,7 @@ def _failed_precheck() -> PreCheckTask:
 def test_failed_precheck_lists_what_matters_most_severe_first() -> None:
     view = findings.precheck_view(_failed_precheck())
     assert view.phase == "Failed"
-    assert [(f.name, f.kind, f.level, f.where) for f in view.findings] == [
+    assert [(f.name, f.kind, f.level, f.where) for f in view.findings or []] == [
         ("ClusterResourceQuotaCheck", "Exception", "Fatal", "cluster"),
         ("NodeDiskCheck", "Exception", "Fatal", "node node-a-1"),
         ("DeprecatedAPICheck", "Risk", "Warning", "cluster"),
@@ -59,7 +59,7 @@ def test_failed_precheck_lists_what_matters_most_severe_first() -> None:
         ("NodeKernelCheck", "Risk", "Info", "node node-a-2"),  # every Risk, even at Info level
     ]  # the passed MasterNodeCheck and NodeStatusCheck are not findings
     assert view.more_findings is None
-    assert {(c.kind, c.level): c.count for c in view.counts} == {
+    assert {(c.kind, c.level): c.count for c in view.counts or []} == {
         ("Exception", "Fatal"): 2, ("Risk", "Warning"): 2, ("Risk", "Info"): 1,
     }  # fmt: skip
     assert findings.summary(view) == (
@@ -78,6 +78,7 @@ def test_findings_are_capped_with_a_count_of_the_rest() -> None:
     view = findings.precheck_view(task, cap=10)
     assert len(view.findings) == 10
     assert view.more_findings == 15
+    assert view.counts is not None
     assert view.counts[0].count == 25
     assert findings.summary(view).endswith("and 22 more")
 

@@ -75,7 +75,7 @@ def test_failed_precheck_fetches_its_result_once_and_warns_once() -> None:
     pre = walk.state.pre_check
     assert pre is not None
     assert pre.phase == "Failed"
-    assert [f.name for f in pre.findings][:2] == ["ClusterResourceQuotaCheck", "NodeDiskCheck"]
+    assert [f.name for f in pre.findings or []][:2] == ["ClusterResourceQuotaCheck", "NodeDiskCheck"]
     assert [(s, r) for s, r, _ in walk.events] == [(15, "PreCheckFailed")]
     message = walk.events[0][2]
     assert "v1.28.15-r20 to v1.29.13-r0 failed: 2 Exceptions, 3 Risks: ClusterResourceQuotaCheck (cluster" in message

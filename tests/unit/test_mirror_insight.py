@@ -96,7 +96,7 @@ def test_failed_precheck_in_status_message_and_events() -> None:
     status = walk.status
     assert status.pre_check is not None
     assert status.pre_check.phase == "Failed"
-    assert [f.where for f in status.pre_check.findings] == [
+    assert [f.where for f in status.pre_check.findings or []] == [
         "cluster", "node node-a-1", "cluster", "add-on coredns", "node node-a-2",
     ]  # fmt: skip
     stalled = cond.find(status.conditions, cond.STALLED)

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from ccupgrade.cce import parser
 from ccupgrade.cce.errors import ParseError
 from ccupgrade.cce.parser import parse_workflow, parse_workflow_list
 from ccupgrade.models.cce import UpgradeWorkflowList, parse_timestamp
@@ -139,9 +140,7 @@ def test_unknown_enum_values_are_kept_verbatim() -> None:
         (b"[1, 2]", "JSON list, not an object"),
         (b'"List"', "JSON str, not an object"),
         (b'{"items": "many"}', "items"),
-        (b'{"items": [{"status": {"pointStatuses": [{"status": "Running"}]}}]}', "taskType"),
-        (b'{"items": [{"status": {"pointStatuses": [{"taskType": ""}]}}]}', "taskType"),
-        (b'{"items": [{"spec": {"clusterVersion": {"nested": 1}}}]}', "clusterVersion"),
+        (b'{"items": 42}', "items"),
         (b"\xff\xfe", "not valid JSON"),
         (b"[" * 100000, "not valid JSON"),
     ],
@@ -156,10 +155,68 @@ def test_invalid_responses_raise_one_typed_error(body: bytes, message: str) -> N
 def test_parse_error_never_echoes_the_body() -> None:
     secret = "sk-THIS-MUST-NOT-LEAK"
     with pytest.raises(ParseError) as caught:
-        parse_workflow_list(json.dumps({"items": [{"status": {"pointStatuses": [{"status": secret}]}}]}))
+        parse_workflow_list(json.dumps({"items": secret}))
     assert secret not in str(caught.value)
     assert caught.value.__cause__ is None
     assert caught.value.__suppress_context__
+
+
+def _raw_workflow(uid: str, created: str, **status: Any) -> dict[str, Any]:
+    return {"metadata": {"uid": uid, "creationTimestamp": created, "annotations": {"team": "ops"}},
+            "spec": {"clusterVersion": "v1.28", "targetVersion": "v1.29"},
+            "status": {"phase": "Running", "pointStatuses": [{"taskType": "PreCheck", "status": "Success"},
+                                                             {"taskType": "Cluster", "status": "Running"}],
+                       **status}}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        {"pointStatuses": [{"status": "Running"}, {"taskType": "Cluster", "status": "Running"}]},
+        {"pointStatuses": [{"taskType": ""}, "junk", None, {"taskType": {"nested": 1}}, {"taskType": "Cluster"}]},
+        {"lineStatuses": [5, {"startPoint": {"taskType": "A"}, "endPoint": {"taskType": "B"}}]},
+        {"phase": {"nested": 1}},
+    ],
+)
+def test_one_malformed_item_in_history_leaves_out_only_that_item(
+    damage: dict[str, Any], caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(parser, "_REPORTED", set())  # what earlier tests logged
+    old = _raw_workflow("old", "2026-01-01T00:00:00Z", **damage)
+    old["metadata"]["annotations"] = {"ok": "yes", "bad": {"nested": True}, "list": [1], "number": 3}
+    new = _raw_workflow("new", "2026-06-01T00:00:00Z")
+    with caplog.at_level("DEBUG", "ccupgrade.cce.parser"):
+        parsed = parse_workflow_list(json.dumps({"kind": "List", "items": [old, "not a workflow", new]}))
+    assert [w.metadata.uid for w in parsed.items] == ["old", "new"]
+    assert parsed.items[1] == parse_workflow_list(json.dumps({"items": [new]})).items[0]
+    assert parsed.items[0].metadata.annotations == {"ok": "yes", "number": "3"}
+    assert parsed.items[0].spec.target_version == "v1.29"
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any("uid old" in m for m in warnings)
+    assert any("items[1]" in m for m in warnings)
+
+    # The same damage at the next poll is not logged at WARNING again.
+    caplog.clear()
+    with caplog.at_level("DEBUG", "ccupgrade.cce.parser"):
+        parse_workflow_list(json.dumps({"kind": "List", "items": [old, "not a workflow", new]}))
+    assert not [r for r in caplog.records if r.levelname == "WARNING"]
+    assert caplog.records, "later sightings still go to DEBUG"
+
+
+def test_a_point_without_task_type_is_dropped_in_the_followed_workflow_too() -> None:
+    body = _raw_workflow("w", "2026-01-01T00:00:00Z", pointStatuses=[{"status": "Running"}, {"taskType": "Cluster"}])
+    workflow = parse_workflow_list(json.dumps({"items": [body]})).items[0]
+    assert [p.task_type for p in workflow.status.point_statuses] == ["Cluster"]
+    assert parse_workflow(json.dumps(body)).status.point_statuses == workflow.status.point_statuses
+
+
+def test_fields_of_the_wrong_kind_are_dropped_not_fatal() -> None:
+    body = {"items": [{"metadata": "x", "spec": {"clusterVersion": {"nested": 1}, "targetVersion": "v1.29"},
+                       "status": [1]}]}  # fmt: skip
+    workflow = parse_workflow_list(json.dumps(body)).items[0]
+    assert workflow.metadata.uid is None
+    assert (workflow.spec.cluster_version, workflow.spec.target_version) == (None, "v1.29")
+    assert workflow.status.point_statuses == []
 
 
 # -- property-based: generated and mangled responses ---------------------------------------------

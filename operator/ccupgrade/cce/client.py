@@ -1,6 +1,7 @@
 """The CCE upgrade-workflow client over aiohttp: one session, bounded retries, typed errors.
 
-Retries cover what can heal by itself (5xx, timeouts, dropped connections, 429). Authentication
+Retries cover what can heal by itself (5xx, timeouts, dropped connections, 429); an unusable
+answer (wrong Content-Type, oversized body) waits for the next poll instead. Authentication
 failures are never retried in a loop: five bad AK/SK attempts lock the key for five minutes. The
 one exception is an expired IAM token obtained from a password, which is renewed once.
 """
@@ -225,6 +226,8 @@ class CceClient:
                     log.info("token for %s expired; fetching a new one", target.endpoint.host)
                     continue
                 raise
+            except ResponseError:
+                raise  # a gateway's HTML page or an oversized body comes back the same at once: next poll
             except TransientError as exc:
                 attempt += 1
                 delay = self._retry_delay(exc, attempt, target)
@@ -338,7 +341,10 @@ class CceClient:
         expires_at = datetime.now(UTC) + timedelta(hours=23)
         try:
             raw = json.loads(answer.body)["token"]["expires_at"]
-            expires_at = datetime.fromisoformat(str(raw).replace("Z", "+00:00"))
+            parsed = datetime.fromisoformat(str(raw).replace("Z", "+00:00"))
+            # IAM writes UTC; a time without a zone is read as UTC (comparing it with an aware
+            # time would raise TypeError at every use of the cached token).
+            expires_at = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
         except (ValueError, KeyError, TypeError):
             log.debug("IAM token without a readable expires_at; assuming 23h")
         return _CachedToken(token, expires_at)

@@ -47,17 +47,24 @@ def fingerprint(credentials: Credentials) -> str:
     return hashlib.sha256(f"{credentials.mode}\0{material}".encode()).hexdigest()[:16]
 
 
+# Keys whose values travel in HTTP headers: a control character there (a line break pasted into
+# the middle of a token) makes the HTTP client raise ValueError at every poll.
+_HEADER_KEYS = ("token", "accessKey", "securityToken")
+
+
 def _decode(secret_data: Mapping[str, str | bytes]) -> dict[str, str]:
     """Secret `.data` values are base64 text; bytes are taken as already decoded."""
     values: dict[str, str] = {}
     for key, raw in secret_data.items():
-        if isinstance(raw, bytes):
-            values[key] = raw.decode("utf-8", errors="strict").strip()
-            continue
         try:
-            values[key] = base64.b64decode(raw, validate=True).decode("utf-8").strip()
+            if isinstance(raw, bytes):
+                values[key] = raw.decode("utf-8", errors="strict").strip()
+            else:
+                values[key] = base64.b64decode(raw, validate=True).decode("utf-8").strip()
         except (binascii.Error, UnicodeDecodeError) as exc:
             raise CredentialsError(f"Secret key {key!r} is not valid base64-encoded UTF-8") from exc
+        if key in _HEADER_KEYS and any(ord(c) < 32 or ord(c) == 127 for c in values[key]):
+            raise CredentialsError(f"Secret key {key!r} contains a control character (a line break inside the value?)")
     return values
 
 

@@ -6,7 +6,7 @@ import fnmatch
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from ccupgrade.cce.errors import EndpointNotAllowed
+from ccupgrade.cce.errors import EndpointNotAllowed, InvalidEndpoint
 
 # Regions whose hosts live under another domain (from the official SDK's region tables).
 _DOMAIN_BY_REGION = {"eu-west-101": "myhuaweicloud.eu"}
@@ -31,12 +31,24 @@ def for_region(region: str) -> Endpoint:
 
 
 def _origin(url: str) -> str:
-    parts = urlsplit(url.strip())
+    """`scheme://host:port`, or a typed error: urlsplit's ValueError (a port out of range) and the
+    resolver's UnicodeError (an empty or overlong host label) would otherwise surface at every poll."""
+    try:
+        parts = urlsplit(url.strip())
+        explicit_port = parts.port
+    except ValueError as exc:
+        raise InvalidEndpoint(f"spec.endpoint {url!r} is not a valid URL: {exc}") from None
     if parts.scheme not in {"http", "https"} or not parts.hostname:
         raise EndpointNotAllowed(f"endpoint {url!r} is not an http(s) URL")
     if parts.username or parts.password or parts.query or parts.fragment or parts.path not in {"", "/"}:
         raise EndpointNotAllowed(f"endpoint {url!r} must be scheme://host[:port] with nothing else")
-    port = parts.port or (443 if parts.scheme == "https" else 80)
+    if explicit_port == 0:
+        raise InvalidEndpoint(f"spec.endpoint {url!r}: port 0 is not a usable port (1-65535)")
+    try:
+        parts.hostname.encode("idna")
+    except UnicodeError:
+        raise InvalidEndpoint(f"spec.endpoint {url!r}: the host has an empty or overlong (>63) label") from None
+    port = explicit_port or (443 if parts.scheme == "https" else 80)
     return f"{parts.scheme}://{parts.hostname.lower()}:{port}"
 
 

@@ -52,6 +52,13 @@ class EndpointNotAllowed(ConfigurationError):
     """A custom endpoint that the operator's allow-list does not permit."""
 
 
+class InvalidEndpoint(ConfigurationError):
+    """spec.endpoint is not a usable URL (a port out of range, an empty or overlong host label).
+
+    The CRD's pattern rejects these; an object stored under an older schema can still hold one.
+    """
+
+
 class AuthenticationError(ConfigurationError):
     """CCE or IAM refused the credentials (401, APIGW.0301)."""
 

@@ -1,8 +1,13 @@
-"""Bytes from CCE to models, or one ParseError with a short message (never the body itself)."""
+"""Bytes from CCE to models, or one ParseError with a short message (never the body itself).
+
+A malformed item or field is left out by the models (and logged here once); only a body that is
+not JSON, not an object, or whose `items` is not a list at all is a ParseError.
+"""
 
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -11,6 +16,12 @@ from ccupgrade.cce.errors import ParseError
 from ccupgrade.models.cce import UpgradeWorkflow, UpgradeWorkflowList
 
 _M = TypeVar("_M", bound=BaseModel)
+log = logging.getLogger("ccupgrade.cce.parser")
+
+# What was already logged at WARNING: the same malformed item comes back at every poll, and one
+# line about it is enough (later sightings go to DEBUG). Bounded, so odd data cannot grow it.
+_REPORTED: set[str] = set()
+_REPORTED_MAX = 1000
 
 
 def _describe(error: ValidationError) -> str:
@@ -32,9 +43,24 @@ def _load(body: bytes | str) -> dict[str, Any]:
     return document
 
 
+def _report(dropped: list[str]) -> None:
+    """Logs what the tolerant models left out: once at WARNING per distinct problem, then DEBUG."""
+    for what in dropped:
+        if what in _REPORTED:
+            log.debug("CCE response: %s", what)
+            continue
+        if len(_REPORTED) >= _REPORTED_MAX:
+            _REPORTED.clear()
+        _REPORTED.add(what)
+        log.warning("CCE response: %s (the rest of the response is used)", what)
+
+
 def _validate(model: type[_M], document: dict[str, Any]) -> _M:
+    dropped: list[str] = []
     try:
-        return model.model_validate(document)
+        parsed = model.model_validate(document, context={"dropped": dropped})
+        _report(dropped)
+        return parsed
     except ValidationError as exc:
         raise ParseError(f"unexpected upgrade-workflow response: {_describe(exc)}") from None
     except (TypeError, ValueError, RecursionError) as exc:  # pragma: no cover - defensive

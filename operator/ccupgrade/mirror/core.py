@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from ccupgrade.mirror import conditions as cond
 from ccupgrade.mirror import insight, timing
 from ccupgrade.mirror import status as view
-from ccupgrade.mirror.events import EventIntent
+from ccupgrade.mirror.events import EventIntent, in_causal_order
 from ccupgrade.mirror.select import select_workflow
 from ccupgrade.models.cce import UpgradeWorkflow
 from ccupgrade.models.resource import TaskView, UpgradeSpec, UpgradeStatus
@@ -175,18 +175,44 @@ def _phase_event(old: UpgradeStatus, new: UpgradeStatus, uid: str) -> EventInten
     return EventIntent("Normal", "PhaseChanged", f"Workflow {uid} went from phase {old.phase} to {new.phase}", key)
 
 
+# What first sight of a workflow posts besides WorkflowDetected: what a user watching would need
+# to hear about the state it is already in. Running: UpgradeStarted (an upgrade is under way now).
+# Pending: TaskFailed for each failed task and UpgradeBlocked, the same Warnings as when the failure
+# is seen happening. Cancel: UpgradeCancelled (Warning): the object is Stalled and Warning-based
+# tools are how users hear of that. Success and Init: nothing more; a success that happened before
+# the operator looked is not news, and Ready=True already says so.
+_FIRST_SIGHT_PHASES = {"Running", "Pending", "Cancel"}
+
+
+def _first_sight_events(old: UpgradeStatus, new: UpgradeStatus, uid: str) -> list[EventIntent]:
+    message = f"Following upgrade workflow {uid}: {_versions(new)}, phase {new.phase}"
+    if old.workflow is not None and old.workflow.uid:
+        message += f" (workflow {old.workflow.uid} moved to history)"
+    events = [EventIntent("Normal", "WorkflowDetected", message, f"detected/{uid}/{_revision(old)}")]
+    if new.phase not in _FIRST_SIGHT_PHASES:
+        return events
+    # Compared with nothing: the tasks and phase in `old` belong to another workflow (or none).
+    blank = old.model_copy(update={"tasks": [], "phase": None})
+    if new.phase == "Pending":
+        events += [e for e in _task_events(blank, new, uid) if e.reason == "TaskFailed"]
+    phase = _phase_event(blank, new, uid)
+    if phase is not None:
+        events.append(phase)
+    return events
+
+
 def _workflow_events(old: UpgradeStatus, new: UpgradeStatus) -> list[EventIntent]:
+    """In causal order: an upgrade starts (or resumes) before its tasks move, and ends after them."""
     if new.workflow is None or new.workflow.uid is None:
         return []
     uid = new.workflow.uid
     if old.workflow is None or old.workflow.uid != uid:
-        message = f"Following upgrade workflow {uid}: {_versions(new)}, phase {new.phase}"
-        if old.workflow is not None and old.workflow.uid:
-            message += f" (workflow {old.workflow.uid} moved to history)"
-        return [EventIntent("Normal", "WorkflowDetected", message, f"detected/{uid}/{_revision(old)}")]
+        return _first_sight_events(old, new, uid)
     events = _task_events(old, new, uid)
     phase = _phase_event(old, new, uid)
-    return [*events, phase] if phase else events
+    if phase is None:
+        return events
+    return [phase, *events] if new.phase == "Running" else [*events, phase]
 
 
 def _ready_since(old: UpgradeStatus) -> str:
@@ -203,6 +229,14 @@ def _revision(old: UpgradeStatus) -> str:
     """
     synced = old.last_sync_time.isoformat() if old.last_sync_time else "never"
     return f"{synced}/{_ready_since(old)}"
+
+
+def _recorded_moment(old: UpgradeStatus) -> datetime | None:
+    """The latest moment the stored status records: where this poll's Events sort after."""
+    moments = [c.last_transition_time for c in old.conditions]
+    if old.last_sync_time is not None:
+        moments.append(old.last_sync_time)
+    return max(moments, default=None)
 
 
 def _was_unavailable(old: UpgradeStatus) -> bool:
@@ -237,7 +271,7 @@ def failed(old: UpgradeStatus | None, failure: PollFailed, generation: int | Non
         )  # fmt: skip
         if previous is None or previous.reason != failure.reason or previous.status != cond.T:
             events.append(EventIntent("Warning", failure.reason, failure.message, f"config/{_revision(old)}"))
-    return Mirrored(status, events, _dump(status) != _dump(old))
+    return Mirrored(status, in_causal_order(events, _recorded_moment(old)), _dump(status) != _dump(old))
 
 
 def _ended(previous: UpgradeStatus, new: UpgradeStatus) -> list[TaskView]:
@@ -306,18 +340,24 @@ def mirror(
     if changed or previous.last_sync_time is None or now - previous.last_sync_time >= resync:
         new.last_sync_time = now
         changed = True
-    return Mirrored(new, events, changed, _ended(previous, new))
+    return Mirrored(new, in_causal_order(events, _recorded_moment(previous)), changed, _ended(previous, new))
 
 
 def suspended(old: UpgradeStatus | None, generation: int | None, now: datetime) -> Mirrored:
-    """spec.suspend: nothing is polled; the status says so and keeps the rest."""
+    """spec.suspend: nothing is polled; the status says so and keeps the rest of the last observation.
+
+    Suspended is at rest on purpose, so nothing is in progress and nothing failed: Reconciling and
+    Stalled are False (reason Suspended), and Ready is kept only when True (a finished upgrade stays
+    Ready). A Ready that is not True is withdrawn while suspended: nothing would ever move it, and
+    kstatus (Flux) would read it as InProgress until its timeout. Without it kstatus says Current,
+    Argo CD says Suspended, and `kubectl wait --for=condition=Ready` keeps waiting (it never passes
+    for an upgrade that has not finished). The first poll after resuming sets Ready again.
+    """
     previous = old or UpgradeStatus()
     ready = cond.find(previous.conditions, cond.READY)
-    kept_ready = ready or cond.set_condition(
-        [], cond.READY, cond.U, cond.SUSPENDED, "Polling is suspended", generation, now
-    )
+    kept_ready = [ready] if ready is not None and ready.status == cond.T else []
     message = "Polling is suspended by spec.suspend; the status shows the last observation"
     others = cond.apply_verdict(previous.conditions, cond.Verdict(cond.U, False, False, cond.SUSPENDED, message),
                                 generation, now)[1:]  # fmt: skip
-    status = previous.model_copy(update={"observed_generation": generation, "conditions": [kept_ready, *others]})
+    status = previous.model_copy(update={"observed_generation": generation, "conditions": [*kept_ready, *others]})
     return Mirrored(status, [], _dump(status) != _dump(previous))

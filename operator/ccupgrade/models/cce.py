@@ -4,6 +4,13 @@ Real responses differ from the reference page: `items` may be one object instead
 every field but `taskType` may be missing, timestamps come in Go's `time.String()` form,
 `critical` is a string or a boolean, and new enum values appear. All of that is accepted here;
 enum-like values stay plain strings so a value CCE adds tomorrow is mirrored, not rejected.
+
+Tolerance is per item: a field that holds the wrong kind of value (an annotation that is an
+object, a phase that is a list) is dropped, and an item that cannot stand without it (a point with
+no `taskType`, a workflow that is not an object) is dropped from its list; the rest is kept. What
+was dropped is collected in the validation context's `dropped` list (when the caller gives one),
+so the parser can log it without the models doing I/O. Only a document whose `items` is not a
+list (or one object) at all fails.
 """
 
 from __future__ import annotations
@@ -12,7 +19,16 @@ import re
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    ValidatorFunctionWrapHandler,
+    field_validator,
+)
 
 # Go's time.Time.String(): "2023-11-24 08:39:15.894417 +0000 UTC", maybe with " m=+0.000123".
 _GO_TIME = re.compile(
@@ -56,6 +72,66 @@ def _text(value: Any) -> Any:
     return value
 
 
+def _drop(info: ValidationInfo, what: str) -> None:
+    """Notes a dropped field or item in the caller's context (the parser logs it)."""
+    context = info.context
+    if isinstance(context, dict) and isinstance(context.get("dropped"), list):
+        where = context.get("item")
+        context["dropped"].append(f"{where}: {what}" if where else what)
+
+
+def _optional_text(value: Any, info: ValidationInfo) -> Any:
+    """Like _text, but a structure where text belongs is dropped (None) instead of failing the item."""
+    value = _text(value)
+    if value is None or isinstance(value, str):
+        return value
+    _drop(info, f"{info.field_name}: a JSON {type(value).__name__} where text belongs")
+    return None
+
+
+def _object_or_empty(value: Any, info: ValidationInfo) -> Any:
+    """null is an empty object; anything else that is not an object is dropped as one."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        _drop(info, f"{info.field_name}: a JSON {type(value).__name__}, not an object")
+        return {}
+    return value
+
+
+def _workflow_label(index: int, item: Any) -> str:
+    """`items[2] (uid …)`: names a workflow in what the parser logs."""
+    metadata = item.get("metadata") if isinstance(item, dict) else None
+    uid = metadata.get("uid") if isinstance(metadata, dict) else None
+    return f"items[{index}]" + (f" (uid {uid[:64]})" if isinstance(uid, str) and uid else "")
+
+
+def _each_item(
+    value: Any, handler: ValidatorFunctionWrapHandler, info: ValidationInfo, *, workflows: bool = False
+) -> list[Any]:
+    """Validates a list item by item and leaves out the items that fail, noting each one."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        _drop(info, f"{info.field_name}: a JSON {type(value).__name__}, not a list")
+        return []
+    context = info.context if isinstance(info.context, dict) else {}
+    kept: list[Any] = []
+    for index, item in enumerate(value):
+        if workflows:
+            context["item"] = _workflow_label(index, item)
+        try:
+            kept.extend(handler([item]))
+        except ValidationError as exc:
+            first = exc.errors(include_input=False, include_url=False)[0]
+            where = ".".join(str(part) for part in first["loc"][1:])
+            what = "left out" if workflows else f"{info.field_name}[{index}] left out"
+            _drop(info, f"{what}: {where + ': ' if where else ''}{first['msg']}")
+    if workflows:
+        context.pop("item", None)
+    return kept
+
+
 def _optional_bool(value: Any) -> bool | None:
     if isinstance(value, bool):
         return value
@@ -69,12 +145,9 @@ def _optional_bool(value: Any) -> bool | None:
 
 
 Text = Annotated[str, BeforeValidator(_text)]
+OptionalText = Annotated[str | None, BeforeValidator(_optional_text)]
 Timestamp = Annotated[datetime | None, BeforeValidator(parse_timestamp)]
 LooseBool = Annotated[bool | None, BeforeValidator(_optional_bool)]
-
-
-def _none_as_empty(value: Any) -> Any:
-    return {} if value is None else value
 
 
 class _Model(BaseModel):
@@ -83,16 +156,16 @@ class _Model(BaseModel):
 
 class PointStatus(_Model):
     task_type: Text = Field(alias="taskType", min_length=1)
-    task_id: Text | None = Field(default=None, alias="taskID")
-    status: Text | None = None
+    task_id: OptionalText = Field(default=None, alias="taskID")
+    status: OptionalText = None
     start_time: Timestamp = Field(default=None, alias="startTimeStamp")
     end_time: Timestamp = Field(default=None, alias="endTimeStamp")
     expire_time: Timestamp = Field(default=None, alias="expireTimeStamp")
 
 
 class LineStatus(_Model):
-    start_point: Text | None = Field(default=None, alias="startPoint")
-    end_point: Text | None = Field(default=None, alias="endPoint")
+    start_point: OptionalText = Field(default=None, alias="startPoint")
+    end_point: OptionalText = Field(default=None, alias="endPoint")
     critical: LooseBool = None
 
     @field_validator("start_point", "end_point", mode="before")
@@ -104,53 +177,68 @@ class LineStatus(_Model):
 
 
 class WorkflowMetadata(_Model):
-    uid: Text | None = None
-    name: Text | None = None
-    annotations: dict[str, Text] = Field(default_factory=dict)
+    uid: OptionalText = None
+    name: OptionalText = None
+    annotations: dict[str, str] = Field(default_factory=dict)
     creation_timestamp: Timestamp = Field(default=None, alias="creationTimestamp")
     update_timestamp: Timestamp = Field(default=None, alias="updateTimestamp")
 
     @field_validator("annotations", mode="before")
     @classmethod
-    def _annotations(cls, value: Any) -> Any:
-        return value if isinstance(value, dict) else {}
+    def _annotations(cls, value: Any, info: ValidationInfo) -> Any:
+        """Text values are kept (scalars as text); an object or list as a value drops that one key."""
+        if not isinstance(value, dict):
+            if value is not None:
+                _drop(info, f"annotations: a JSON {type(value).__name__}, not an object")
+            return {}
+        kept: dict[str, str] = {}
+        for key, raw in value.items():
+            text = _text(raw)
+            if isinstance(text, str):
+                kept[str(key)] = text
+            else:
+                _drop(info, f"annotations[{str(key)[:63]!r}]: a JSON {type(raw).__name__} where text belongs")
+        return kept
 
 
 class WorkflowSpec(_Model):
-    cluster_id: Text | None = Field(default=None, alias="clusterID")
-    cluster_version: Text | None = Field(default=None, alias="clusterVersion")
-    target_version: Text | None = Field(default=None, alias="targetVersion")
+    cluster_id: OptionalText = Field(default=None, alias="clusterID")
+    cluster_version: OptionalText = Field(default=None, alias="clusterVersion")
+    target_version: OptionalText = Field(default=None, alias="targetVersion")
 
 
 class WorkflowStatus(_Model):
-    phase: Text | None = None
+    phase: OptionalText = None
     point_statuses: list[PointStatus] = Field(default_factory=list, alias="pointStatuses")
     line_statuses: list[LineStatus] = Field(default_factory=list, alias="lineStatuses")
 
-    @field_validator("point_statuses", "line_statuses", mode="before")
+    @field_validator("point_statuses", "line_statuses", mode="wrap")
     @classmethod
-    def _null_is_empty(cls, value: Any) -> Any:
-        return [] if value is None else value
+    def _tolerant_lists(cls, value: Any, handler: ValidatorFunctionWrapHandler, info: ValidationInfo) -> list[Any]:
+        return _each_item(value, handler, info)
 
 
 class UpgradeWorkflow(_Model):
-    kind: Text | None = None
-    api_version: Text | None = Field(default=None, alias="apiVersion")
-    metadata: Annotated[WorkflowMetadata, BeforeValidator(_none_as_empty)] = Field(default_factory=WorkflowMetadata)
-    spec: Annotated[WorkflowSpec, BeforeValidator(_none_as_empty)] = Field(default_factory=WorkflowSpec)
-    status: Annotated[WorkflowStatus, BeforeValidator(_none_as_empty)] = Field(default_factory=WorkflowStatus)
+    kind: OptionalText = None
+    api_version: OptionalText = Field(default=None, alias="apiVersion")
+    metadata: Annotated[WorkflowMetadata, BeforeValidator(_object_or_empty)] = Field(default_factory=WorkflowMetadata)
+    spec: Annotated[WorkflowSpec, BeforeValidator(_object_or_empty)] = Field(default_factory=WorkflowSpec)
+    status: Annotated[WorkflowStatus, BeforeValidator(_object_or_empty)] = Field(default_factory=WorkflowStatus)
 
 
 class UpgradeWorkflowList(_Model):
-    kind: Text | None = None
-    api_version: Text | None = Field(default=None, alias="apiVersion")
+    kind: OptionalText = None
+    api_version: OptionalText = Field(default=None, alias="apiVersion")
     items: list[UpgradeWorkflow] = Field(default_factory=list)
 
-    @field_validator("items", mode="before")
+    @field_validator("items", mode="wrap")
     @classmethod
-    def _items_as_list(cls, value: Any) -> Any:
+    def _items_as_list(cls, value: Any, handler: ValidatorFunctionWrapHandler, info: ValidationInfo) -> list[Any]:
+        """One bad workflow is left out; `items` that is neither a list nor one object fails the list."""
         if value is None or value == {}:
             return []
         if isinstance(value, dict):
-            return [value]  # the reference page's own example sends a single object
-        return value
+            value = [value]  # the reference page's own example sends a single object
+        if not isinstance(value, list):
+            return list(handler(value))  # raises: this is not the list shape at all
+        return _each_item(value, handler, info, workflows=True)

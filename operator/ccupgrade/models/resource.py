@@ -23,7 +23,11 @@ DURATION_PATTERN = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"
 NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 ID_PATTERN = r"^[A-Za-z0-9]([A-Za-z0-9_-]{0,62}[A-Za-z0-9])?$"
 REGION_PATTERN = r"^[a-z]{2,}(-[a-z]+)+-[0-9]+$"
-ENDPOINT_PATTERN = r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?/?$"
+_LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_PORT = r"([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])"
+# scheme://host[:port][/]: host made of DNS labels (1-63 characters, no empty label) and a port in
+# 1-65535, so what the API server accepts is also what a URL parser and a resolver accept.
+ENDPOINT_PATTERN = rf"^https?://{_LABEL}(\.{_LABEL})*(:{_PORT})?/?$"
 REASON_PATTERN = r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$"
 
 
@@ -240,7 +244,9 @@ PRINTER_COLUMNS: list[dict[str, Any]] = [
     {"name": "ETA", "type": "string", "jsonPath": ".status.eta.text"},
     {"name": "Ready", "type": "string", "jsonPath": '.status.conditions[?(@.type=="Ready")].status'},
     {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
-    {"name": "Current", "type": "string", "jsonPath": ".status.clusterVersion", "priority": 1},
+    # The version the followed workflow upgrades from: after a successful upgrade the cluster runs
+    # Target, not this, so it is not called "Current".
+    {"name": "From", "type": "string", "jsonPath": ".status.clusterVersion", "priority": 1},
     {"name": "Task", "type": "string", "jsonPath": ".status.currentTask", "priority": 1},
     {
         "name": "Message",

@@ -6,12 +6,11 @@ bounded by its connection pool and, above it, by the scheduler's write slots.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import socket
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ccupgrade.cce.credentials import Credentials, from_secret_data
@@ -24,6 +23,7 @@ from ccupgrade.scheduler.registry import Watched
 
 log = logging.getLogger("ccupgrade.kube")
 COMPONENT = "cce-upgrade-operator"
+_MICROSECOND = timedelta(microseconds=1)
 
 
 def _objects_path(namespace: str | None) -> str:
@@ -90,7 +90,12 @@ class KubeIO:
         status again, so no Event is lost and none is doubled.
         """
         try:
-            await asyncio.gather(*(self._post_event(watched, event) for event in result.events))
+            # One after another, in the mirror's (causal) order: watchers such as event exporters
+            # and Botkube see them in the order they are created.
+            moment = datetime.now(UTC)
+            for event in result.events:
+                moment = max(datetime.now(UTC), moment + _MICROSECOND)
+                await self._post_event(watched, event, moment)
             if not result.changed:
                 return watched
             return await self._write_status(watched, result)
@@ -100,8 +105,11 @@ class KubeIO:
             log.warning("status of %s not written, will retry at the next poll: %s", watched.ref, exc)
             return None
 
-    async def _post_event(self, watched: Watched, event: EventIntent) -> None:
-        now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    async def _post_event(self, watched: Watched, event: EventIntent, moment: datetime) -> None:
+        """`eventTime` (microseconds; it requires the reporting fields and `action`) orders the Events
+        of one poll where the one-second first/lastTimestamp tie; names sort the same way for the
+        listings that only read lastTimestamp."""
+        seconds = moment.strftime("%Y-%m-%dT%H:%M:%SZ")
         ref = watched.ref
         body = {
             "metadata": {"name": event.name_for(ref.name, ref.uid), "namespace": ref.namespace},
@@ -113,8 +121,9 @@ class KubeIO:
             "source": {"component": COMPONENT},
             "reportingComponent": f"{GROUP}/operator",
             "reportingInstance": self._instance[:128],
-            "firstTimestamp": now,
-            "lastTimestamp": now,
+            "eventTime": moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            "firstTimestamp": seconds,
+            "lastTimestamp": seconds,
             "count": 1,
             "action": "Mirror",
         }  # fmt: skip

@@ -69,6 +69,7 @@ _REASONS: list[tuple[type[errors.CceError], str, str]] = [
     (errors.SecretNotFound, "SecretNotFound", "create it, or fix spec.credentialsSecretRef.name"),
     (errors.CredentialsError, "InvalidCredentials", "put a complete set of keys into the Secret"),
     (errors.EndpointNotAllowed, "EndpointNotAllowed", "use spec.region or ask the admin to allow the endpoint"),
+    (errors.InvalidEndpoint, "InvalidSpec", "fix spec.endpoint (scheme://host[:port], port 1-65535)"),
     (errors.AuthenticationError, "AuthenticationFailed", "check or rotate the credentials in the Secret"),
     (errors.PermissionDenied, "PermissionDenied", "grant the credentials read access to CCE in this project"),
     (errors.NotFound, "ClusterNotFound", "check spec.projectId and spec.clusterId"),

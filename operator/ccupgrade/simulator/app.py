@@ -121,6 +121,13 @@ async def _apply_fault(request: web.Request, fault: Fault, payload: dict[str, An
         if len(items) >= 1:
             payload["items"] = items[-1]
         return None
+    if fault.kind == "malformedItem" and payload is not None:
+        # Every workflow but the last listed (the newest in the shipped scenarios) gets a point
+        # without taskType and an annotation that is an object: one bad history item.
+        for item in (payload.get("items") or [])[:-1]:
+            item["status"]["pointStatuses"].insert(0, {"taskID": "no-task-type", "status": "Success"})
+            item["metadata"]["annotations"] = {"ok": "text", "bad": {"nested": True}}
+        return None
     return None
 
 
@@ -142,7 +149,7 @@ def create_app(simulator: Simulator | None = None) -> web.Application:
                 auth = sim.gatekeeper.check(request.method, url.raw_path, url.raw_query_string, request.headers,
                                             body, project)  # fmt: skip
             except Refused as refused:
-                if fault is None or fault.kind in {"singleObject", "delay"}:
+                if fault is None or fault.kind in {"singleObject", "delay", "malformedItem"}:
                     response = _error(refused.status, refused.code, refused.message)
                     status = response.status
                     return response

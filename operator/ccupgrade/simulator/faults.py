@@ -6,7 +6,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-FaultKind = Literal["status", "throttle", "delay", "malformed", "contentType", "oversized", "drop", "singleObject"]
+FaultKind = Literal[
+    "status", "throttle", "delay", "malformed", "contentType", "oversized", "drop", "singleObject", "malformedItem"
+]
 
 
 class Fault(BaseModel):
