@@ -158,6 +158,11 @@ def scrape(url: str) -> dict[str, float]:
                 picked[sample.name] += sample.value
             if sample.name == "ccupgrade_upgrade_phase" and sample.value:
                 picked[f"phase_{sample.labels['phase']}"] += 1
+            if sample.name == "ccupgrade_task_progress_percent":
+                picked["progress_sum"] += sample.value
+                picked["progress_objects"] += 1
+            if sample.name == "ccupgrade_task_duration_seconds_count":
+                picked[f"tasks_ended_{sample.labels['task']}"] += sample.value
     return dict(picked)
 
 
@@ -486,7 +491,7 @@ def dashboard(results: list[Figures], directory: Path) -> None:
             max(0.0, (values[i] - values[i - 1]) / max(1e-6, t[i] - t[i - 1])) for i in range(1, len(values))
         ]
 
-    figure, axes = plt.subplots(2, 2, figsize=(11, 6))
+    figure, axes = plt.subplots(2, 3, figsize=(16, 6))
     axes[0][0].plot(t, rate("ccupgrade_polls_total"))
     axes[0][0].set_title("rate(ccupgrade_polls_total)")
     axes[0][1].plot(t, rate("ccupgrade_cce_requests_total"), color="tab:green")
@@ -499,6 +504,13 @@ def dashboard(results: list[Figures], directory: Path) -> None:
         axes[1][1].plot(t, [s.get(f"phase_{phase}", 0.0) for s in series], label=phase)
     axes[1][1].legend()
     axes[1][1].set_title("sum by (phase) (ccupgrade_upgrade_phase)")
+    axes[0][2].plot(t, [s["progress_sum"] / s["progress_objects"] if s.get("progress_objects") else 0.0 for s in series],
+                    color="tab:purple")  # fmt: skip
+    axes[0][2].set_title("avg(ccupgrade_task_progress_percent)")
+    for task in ("PreCheck", "Snapshot", "Cluster", "PostCheck"):
+        axes[1][2].plot(t, [s.get(f"tasks_ended_{task}", 0.0) for s in series], label=task)
+    axes[1][2].legend()
+    axes[1][2].set_title("sum by (task) (ccupgrade_task_duration_seconds_count)")
     for axis in axes.flat:
         axis.set_xlabel("seconds since operator start")
     figure.suptitle(
