@@ -8,7 +8,7 @@ from typing import Any
 
 from rich.console import Console
 
-from ccupgrade.plugin.view import UpgradeView, status_view
+from ccupgrade.plugin.view import UpgradeView, list_table, status_view
 from tests.plugin_states import state
 
 NOW = datetime(2026, 11, 27, 8, 0, tzinfo=UTC)
@@ -75,3 +75,15 @@ def test_no_insight_no_sections() -> None:
     out = _render(state("success", NOW))
     assert "Pre-check" not in out
     assert "ETA" not in out
+
+
+def test_list_has_an_eta_column() -> None:
+    running = state("running", NOW)
+    running["status"]["eta"] = {"task": "Cluster", "basis": "history", "text": "08:32 UTC"}
+    views = [UpgradeView.from_api(obj, now=NOW) for obj in (running, state("success", NOW))]
+    buffer = io.StringIO()
+    Console(file=buffer, width=220, color_system=None).print(list_table(views, all_namespaces=False))
+    header, first, second = buffer.getvalue().splitlines()[:3]
+    assert header.split()[6:9] == ["PROGRESS", "ETA", "TASK"]  # after NAME CLUSTER FROM → TO PHASE
+    assert "08:32 UTC" in first
+    assert header.index("ETA") == second.index("-  ", header.index("PROGRESS") + 4)

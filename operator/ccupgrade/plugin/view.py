@@ -164,7 +164,7 @@ def list_table(views: Sequence[UpgradeView], all_namespaces: bool) -> Table:
     table = Table(box=None, pad_edge=False, header_style="bold", show_edge=False)
     if all_namespaces:
         table.add_column("NAMESPACE")
-    for column in ("NAME", "CLUSTER", "FROM → TO", "PHASE", "PROGRESS", "TASK", "SYNCED", "REASON", "AGE"):
+    for column in ("NAME", "CLUSTER", "FROM → TO", "PHASE", "PROGRESS", "ETA", "TASK", "SYNCED", "REASON", "AGE"):
         table.add_column(column, no_wrap=column != "REASON")
     for view in views:
         status = view.status
@@ -176,6 +176,7 @@ def list_table(views: Sequence[UpgradeView], all_namespaces: bool) -> Table:
             versions,
             _phase_text(status.phase),
             status.progress or "-",
+            Text(status.eta.text, style="yellow" if status.slow else "") if status.eta else "-",
             status.current_task or "-",
             _ago(view.now, status.last_sync_time) if status.last_sync_time else "-",
             Text(reason, style="bold red" if view.stalled else "yellow"),
