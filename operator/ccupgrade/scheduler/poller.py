@@ -23,6 +23,7 @@ from ccupgrade.cce.endpoints import AllowList, Endpoint, for_region
 from ccupgrade.cce.tasks import TaskReader
 from ccupgrade.mirror import Mirrored, Observed, PollFailed, mirror
 from ccupgrade.mirror.core import Outcome, failed, suspended
+from ccupgrade.models.cce import UpgradeWorkflow
 from ccupgrade.models.resource import UpgradeSpec
 from ccupgrade.scheduler.details import DetailFetcher, PeerBook
 from ccupgrade.scheduler.intervals import IntervalPolicy, parse_duration
@@ -120,6 +121,7 @@ class Scheduler:
         observer: PollObserver | None = None,
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
+        details: DetailFetcher | None = None,
     ) -> None:
         self.client = client
         self.credentials = credentials
@@ -136,7 +138,10 @@ class Scheduler:
         self._slots = asyncio.Semaphore(self.config.max_concurrent_polls)
         self._write_slots = asyncio.Semaphore(self.config.max_concurrent_writes)
         self._tasks: set[asyncio.Task[None]] = set()
-        self._details = DetailFetcher(TaskReader(client))
+        # The task details running tasks need (progress, pre-check findings), read with the same client.
+        if details is None and isinstance(client, CceClient):
+            details = DetailFetcher(TaskReader(client))
+        self._details = details
         self._peers = PeerBook()
 
     # -- the watch stream feeds these --------------------------------------------------------
@@ -264,15 +269,21 @@ class Scheduler:
             credentials = await self.credentials.credentials(key.namespace, key.secret_name)
             target = ClusterTarget(endpoint, key.project_id, key.cluster_id, credentials)
             listed = await self.client.list_upgrade_workflows(target)
-            details = await self._details.fetch(target, listed.items)  # only what running tasks need
-            cluster = (endpoint.host, key.project_id, key.cluster_id)
-            self._peers.record(cluster, listed.items)
-            return Observed(listed.items, details, self._peers.peers_of(cluster))
+            return await self._observed(target, listed.items)
         except errors.CceError as error:
             if isinstance(error, errors.AuthenticationError | errors.CredentialsError):
                 self.credentials.forget(key.namespace, key.secret_name)  # a rotated Secret is re-read next time
             log.info("poll of %s/%s: %s", key.project_id, key.cluster_id, error)
             return failure_of(error, key.secret_name)
+
+    async def _observed(self, target: ClusterTarget, workflows: list[UpgradeWorkflow]) -> Observed:
+        """The workflows, the details their running tasks need (each call failing on its own) and peers."""
+        cluster = (target.endpoint.host, target.project_id, target.cluster_id)
+        self._peers.record(cluster, workflows)
+        if self._details is None:
+            return Observed(workflows, peers=self._peers.peers_of(cluster))
+        details = await self._details.fetch(target, workflows)
+        return Observed(workflows, details, self._peers.peers_of(cluster))
 
     def _endpoint(self, spec: UpgradeSpec) -> Endpoint:
         if spec.region:
