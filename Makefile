@@ -4,14 +4,14 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: all venv controlplane tools test lint typecheck unit pytest demo crds bench clean cluster-up cluster-down
+.PHONY: all venv controlplane tools node-prereqs image cluster test lint typecheck unit pytest demo crds bench clean cluster-up cluster-down
 
 all: test
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -e '.[test]' -e ./testkit
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -24,6 +24,20 @@ controlplane: $(STAMP)
 tools: $(STAMP)
 	$(PY) -m ccupgrade.testbed.tools
 
+# The node tests' prerequisites (root only): Debian's packages, the node's binaries, the image.
+# Elsewhere tests/node skips with one line saying why (CI sets CCUPGRADE_REQUIRE_NODE=1: a failure).
+node-prereqs: $(STAMP) controlplane
+	@if [ "$$(id -u)" = 0 ]; then \
+	  hack/node/install-packages.sh && $(PY) -m ccupgrade.testbed build --node && $(PY) -m ccupgrade.testbed image; \
+	else echo "node-prereqs: not root; tests/node will skip"; fi
+
+image: $(STAMP)
+	$(PY) -m ccupgrade.testbed image
+
+# A real single-node cluster running until Ctrl-C (root): then `kubectl apply -k tests/node/overlay`.
+cluster: node-prereqs
+	$(PY) -m ccupgrade.testbed node up --build-image
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check operator tests bench
 	$(VENV)/bin/ruff format --check operator tests bench
@@ -33,7 +47,7 @@ typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 	$(VENV)/bin/mypy tests bench/run.py bench/naive_operator.py
 
-pytest: $(STAMP) controlplane tools
+pytest: $(STAMP) controlplane tools node-prereqs
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 test: lint typecheck pytest
@@ -47,7 +61,7 @@ crds: $(STAMP)
 	cp crds/ccupgrade.dev_cceclusterupgrades.yaml charts/cce-upgrade-operator/crds/
 
 demo: $(STAMP) controlplane
-	$(PY) -m ccupgrade.demo $(DEMO_ARGS)
+	$(PY) -m ccupgrade.testbed.demo $(DEMO_ARGS)
 
 cluster-up: $(STAMP) controlplane
 	$(PY) -m ccupgrade.testbed up

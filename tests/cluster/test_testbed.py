@@ -174,3 +174,60 @@ def test_killed_owner_leaves_no_process_behind(kube: Kube, tmp_path: Path) -> No
         if owner.poll() is None:
             owner.kill()
         time.sleep(0)
+
+
+def _start_up(workdir: Path) -> subprocess.Popen[str]:
+    """`testbed up` in `workdir`, returned once it says its control plane is ready."""
+    owner = subprocess.Popen(
+        [sys.executable, "-m", "ccupgrade.testbed", "--workdir", str(workdir), "up"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert owner.stdout is not None
+    for line in owner.stdout:
+        if line.startswith("export KUBECONFIG="):
+            return owner
+    owner.wait()
+    raise AssertionError(f"`up` exited {owner.returncode} before it was ready")
+
+
+def test_a_second_up_in_the_same_workdir_refuses_and_down_stops_the_first(kube: Kube, tmp_path: Path) -> None:
+    if kube.control_plane is None:
+        pytest.skip("about the local control plane only")
+    workdir = tmp_path / "plane"
+    up = [sys.executable, "-m", "ccupgrade.testbed", "--workdir", str(workdir)]
+    first = _start_up(workdir)
+    try:
+        apiserver = int((workdir / "kube-apiserver.pid").read_text())
+        second = subprocess.run([*up, "up"], capture_output=True, text=True, timeout=60, check=False)
+        assert second.returncode == 1, second
+        assert f"already up (pid {first.pid})" in second.stderr
+        assert _alive(apiserver), "the second `up` stopped the first one's control plane"
+        assert first.poll() is None
+
+        down = subprocess.run([*up, "down"], capture_output=True, text=True, timeout=90, check=False)
+        assert down.returncode == 0, down
+        assert f"up (pid {first.pid})" in down.stdout, down.stdout
+        assert first.wait(timeout=30) == 0  # `up` stopped its own control plane and exited
+        assert not _alive(apiserver)
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.wait()
+
+
+def test_up_exits_when_its_control_plane_is_stopped_underneath(kube: Kube, tmp_path: Path) -> None:
+    if kube.control_plane is None:
+        pytest.skip("about the local control plane only")
+    workdir = tmp_path / "plane"
+    first = _start_up(workdir)
+    try:
+        os.kill(int((workdir / "kube-apiserver.pid").read_text()), signal.SIGKILL)
+        assert first.wait(timeout=30) == 1
+        assert first.stdout is not None
+        assert "kube-apiserver stopped; exiting" in first.stdout.read()
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.wait()

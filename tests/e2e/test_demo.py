@@ -12,7 +12,7 @@ pytestmark = [pytest.mark.e2e]
 
 def test_demo_runs_an_upgrade_to_success_and_cleans_up() -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "ccupgrade.demo", "--speed", "6"],
+        [sys.executable, "-m", "ccupgrade.testbed.demo", "--speed", "6"],
         capture_output=True,
         text=True,
         timeout=300,

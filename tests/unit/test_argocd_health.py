@@ -30,3 +30,10 @@ def test_every_fixture_has_a_case_and_all_phases_are_covered() -> None:
 def test_argocd_cm_snippet_carries_the_same_script() -> None:
     snippet = yaml.safe_load((REPO / "manifests/argocd/argocd-cm-patch.yaml").read_text())
     assert snippet["data"]["resource.customizations.health.ccupgrade.dev_CceClusterUpgrade"] == HEALTH_LUA.read_text()
+
+
+def test_the_charts_health_check_is_the_tested_one() -> None:
+    """Helm reads files only from inside the chart, so the chart carries a copy of health.lua; the
+    copy must be the script these fixtures test, or a Helm install would ship an untested one."""
+    chart_copy = REPO / "charts" / "cce-upgrade-operator" / "files" / "health.lua"
+    assert chart_copy.read_text() == HEALTH_LUA.read_text()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import logging
 from datetime import UTC, datetime
 from typing import Any
@@ -99,7 +100,7 @@ async def test_endpoint_error_that_passes_the_model_is_invalid_spec_not_a_traceb
     spec = spec.model_copy(update={"endpoint": "https://x.corp:99999"})  # model_copy does not validate
     watched = Watched.from_body({"metadata": {"name": "x", "namespace": "n", "uid": "u", "generation": 1},
                                  "spec": {**BASE, "endpoint": "https://x.corp"}})  # fmt: skip
-    watched.spec = spec
+    watched = dataclasses.replace(watched, spec=spec)
     sink = _Sink()
     scheduler = Scheduler(_NoCce(), _Secrets(), sink, SchedulerConfig(allow_list=AllowList.parse("*")))
     scheduler.upsert(watched)

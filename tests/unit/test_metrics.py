@@ -24,9 +24,9 @@ def _lines(metrics: Metrics, prefix: str) -> list[str]:
 def test_phase_series_move_with_the_object_and_leave_with_it() -> None:
     metrics = Metrics()
     synced = datetime(2026, 1, 1, tzinfo=UTC)
-    metrics.object_mirrored(_watched("a"), Mirrored(UpgradeStatus(phase="Running", last_sync_time=synced)))
-    metrics.object_mirrored(_watched("b"), Mirrored(UpgradeStatus(phase="Init")))
-    metrics.object_mirrored(_watched("a"), Mirrored(UpgradeStatus(phase="Success", last_sync_time=synced)))
+    metrics.object_mirrored(_watched("a"), Mirrored(UpgradeStatus(phase="Running", last_sync_time=synced)), True)
+    metrics.object_mirrored(_watched("b"), Mirrored(UpgradeStatus(phase="Init")), False)
+    metrics.object_mirrored(_watched("a"), Mirrored(UpgradeStatus(phase="Success", last_sync_time=synced)), True)
 
     assert _lines(metrics, "ccupgrade_upgrade_phase{") == [
         'ccupgrade_upgrade_phase{name="a",namespace="ns",phase="Success"} 1.0',

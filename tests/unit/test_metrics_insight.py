@@ -26,7 +26,7 @@ def _lines(metrics: Metrics, prefix: str) -> list[str]:
 
 
 def _mirrored(metrics: Metrics, name: str, result: Mirrored) -> None:
-    metrics.object_mirrored(_watched(name), result)
+    metrics.object_mirrored(_watched(name), result, True)
 
 
 def test_task_durations_are_counted_once_per_task() -> None:

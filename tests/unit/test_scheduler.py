@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import Counter
+from dataclasses import replace
 from typing import Any
 
 from ccupgrade.cce.client import ClusterTarget
@@ -53,10 +54,7 @@ class FakeSink:
         self.version += 1
         body = _body(watched.ref.name, spec=None, generation=watched.generation)
         body["metadata"]["resourceVersion"] = str(self.version)
-        stored = Watched.from_body(body)
-        stored.spec = watched.spec
-        stored.status = result.status
-        return stored
+        return replace(Watched.from_body(body), spec=watched.spec, status=result.status)
 
 
 def _body(

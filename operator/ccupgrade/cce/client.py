@@ -260,7 +260,8 @@ class CceClient:
 
     async def _exchange(self, method: str, url: str, headers: dict[str, str], body: bytes | None = None) -> _Answer:
         host = auth.host_header(url)
-        await self._gates(host).acquire()
+        gate = self._gates(host)
+        await gate.admit()  # rate, Retry-After hold, then a place among this endpoint's requests in flight
         started = time.monotonic()
         outcome = "error"
         try:
@@ -291,6 +292,7 @@ class CceClient:
         except aiohttp.ClientError as exc:
             raise TransportError(f"HTTP error talking to {host}: {type(exc).__name__}") from None
         finally:
+            gate.done()
             if self._observer is not None:
                 self._observer(host, outcome, time.monotonic() - started)
 

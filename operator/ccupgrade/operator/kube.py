@@ -19,6 +19,7 @@ from ccupgrade.mirror import EventIntent, Mirrored
 from ccupgrade.models.resource import GROUP, KIND, PLURAL, VERSION
 from ccupgrade.operator.kubeapi import KubeApi, KubeApiError, path_of
 from ccupgrade.operator.patching import merge_patch
+from ccupgrade.scheduler.ports import WriteFailed
 from ccupgrade.scheduler.registry import Watched
 
 log = logging.getLogger("ccupgrade.kube")
@@ -86,8 +87,8 @@ class KubeIO:
         """Events first, then status: a crash in between re-derives the same Events (same names).
 
         If the API server cannot be reached (or throttles, or fails), nothing more is written for
-        this object now; the next poll computes the same Events (posted ones answer 409) and the
-        status again, so no Event is lost and none is doubled.
+        this object now (`WriteFailed`): the scheduler's retry computes the same Events (posted ones
+        answer 409) and the status again, so no Event is lost and none is doubled.
         """
         try:
             # One after another, in the mirror's (causal) order: watchers such as event exporters
@@ -102,8 +103,7 @@ class KubeIO:
         except KubeApiError as exc:
             if not exc.retryable:
                 raise
-            log.warning("status of %s not written, will retry at the next poll: %s", watched.ref, exc)
-            return None
+            raise WriteFailed(str(exc), str(exc.status) if exc.status else "unreachable") from None
 
     async def _post_event(self, watched: Watched, event: EventIntent, moment: datetime) -> None:
         """`eventTime` (microseconds; it requires the reporting fields and `action`) orders the Events

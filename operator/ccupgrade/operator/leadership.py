@@ -9,9 +9,11 @@ deterministic, so even a brief overlap during a handover cannot duplicate an Eve
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
 import threading
+import time
 import uuid
 from dataclasses import dataclass
 
@@ -52,17 +54,40 @@ class Leadership:
             onstopped_leading=self._on_stopped,
         )
         self._election = leaderelection.LeaderElection(config)  # type: ignore[no-untyped-call]
-        self._thread = threading.Thread(target=self._election.run, name="leader-election", daemon=True)
+        self._thread = threading.Thread(target=self._elect, name="leader-election", daemon=True)
+        self._started_leading = threading.Event()
 
     def start(self) -> None:
         log.info("waiting to lead (Lease %s/%s) as %s", self.settings.namespace, self.settings.name, self.identity)
         self._thread.start()
 
+    def _elect(self) -> None:
+        """The library's election loop, kept alive through errors it does not handle.
+
+        Its lock catches only API errors: a refused connection (a Pod starting before its node's
+        Service rules exist) killed the thread, leaving a replica that looked ready but could never
+        lead; raised while leading, it stopped the renewals without saying so. So: retry while
+        following, and give up leadership (and exit) once it was leading.
+        """
+        while True:
+            try:
+                self._election.run()  # type: ignore[no-untyped-call]
+                return  # run() returns only after leading ended; _on_stopped has been called
+            except Exception as exc:  # any transport error: urllib3, OSError, ...
+                if self._started_leading.is_set():
+                    log.error("leader election failed while leading (%s: %s)", type(exc).__name__, exc)
+                    self._on_stopped()
+                    return
+                log.warning("leader election: cannot reach the API server (%s); retrying", type(exc).__name__)
+                time.sleep(self.settings.retry_period)
+
     def _on_started(self) -> None:
+        self._started_leading.set()
         log.info("leading as %s", self.identity)
         self._loop.call_soon_threadsafe(self.leading.set)
         self._release.wait()  # the protected work runs in the event loop; this thread only renews
 
     def _on_stopped(self) -> None:
         log.error("lost the Lease %s/%s: stopping", self.settings.namespace, self.settings.name)
-        self._loop.call_soon_threadsafe(self.lost.set)
+        with contextlib.suppress(RuntimeError):  # the loop already closed: nobody is left to tell
+            self._loop.call_soon_threadsafe(self.lost.set)

@@ -96,6 +96,10 @@ async def run(settings: OperatorConfig, stop: asyncio.Event | None = None, *, ha
     """Runs until `stop` is set (or, with handle_signals, SIGINT/SIGTERM arrive)."""
     if handle_signals and stop is None:
         stop = asyncio.Event()
+    if handle_signals and stop is not None:
+        # At once, not only once kopf runs: as a container's PID 1 an unhandled SIGTERM is ignored,
+        # so a standby replica (or one still starting) would wait out the whole grace period.
+        _stop_on_signals(stop)
     metrics = Metrics()
     api = _kubernetes_client(settings.kubeconfig)
     kube = KubeIO(
@@ -111,7 +115,7 @@ async def run(settings: OperatorConfig, stop: asyncio.Event | None = None, *, ha
         total_timeout=settings.cce_timeout,
         connect_timeout=min(5.0, settings.cce_timeout),
     )
-    gates = GateRegistry(settings.requests_per_second, settings.burst)
+    gates = GateRegistry(settings.requests_per_second, settings.burst, settings.max_concurrent_polls)
     ready = asyncio.Event()
     health = None
     leadership: Leadership | None = None
@@ -125,11 +129,11 @@ async def run(settings: OperatorConfig, stop: asyncio.Event | None = None, *, ha
             SchedulerConfig(
                 allow_list=settings.allowed_endpoints,
                 policy=IntervalPolicy(resync=settings.resync),
-                max_concurrent_polls=settings.max_concurrent_polls,
                 max_concurrent_writes=settings.max_concurrent_writes,
             ),
             observer=metrics,
         )
+        metrics.count_objects(lambda: scheduler.watched)
         first_event = asyncio.Event()
         kopf_ready = asyncio.Event()
         registry = build_registry(scheduler, first_event, api.configuration)
@@ -153,9 +157,7 @@ async def run(settings: OperatorConfig, stop: asyncio.Event | None = None, *, ha
                 return
             await kopf_ready.wait()
             if handle_signals:  # kopf installs its own handlers at start-up; ours must come last
-                loop = asyncio.get_running_loop()
-                for sig in (signal.SIGINT, signal.SIGTERM):
-                    loop.add_signal_handler(sig, stop.set)
+                _stop_on_signals(stop)
             await stop.wait()
             polling.cancel()
             readiness.cancel()
@@ -195,6 +197,13 @@ async def run(settings: OperatorConfig, stop: asyncio.Event | None = None, *, ha
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
             await _shutdown(health, kube, api)
+
+
+def _stop_on_signals(stop: asyncio.Event) -> None:
+    """SIGINT and SIGTERM set `stop` (replacing any handler installed before)."""
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
 
 
 async def _wait_to_lead(leadership: Leadership, stop: asyncio.Event | None) -> bool:

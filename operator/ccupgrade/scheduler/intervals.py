@@ -24,15 +24,18 @@ def parse_duration(text: str) -> float:
 
 @dataclass(frozen=True)
 class IntervalPolicy:
+    """How often each object's cluster is read, as a function of what the stored status says."""
+
     resync: timedelta = timedelta(minutes=10)
     pending_factor: float = 4.0
     error_cap: float = 300.0
     jitter: float = 0.1
+    credential_base: float = 60.0  # first wait after a credential was refused; doubles up to credential_cap
+    credential_cap: float = 600.0
 
-    def for_status(self, poll_interval: float, status: UpgradeStatus | None, failures: int) -> float:
+    def normal(self, poll_interval: float, status: UpgradeStatus | None) -> float:
+        """The interval for the state the status shows, as if the last poll had worked."""
         resync = self.resync.total_seconds()
-        if failures > 0:
-            return min(self.error_cap, poll_interval * 2.0 ** min(failures - 1, 16))
         phase = status.phase if status else None
         stalled = cond.find(status.conditions, cond.STALLED) if status else None
         if phase in {"Success", "Cancel"}:
@@ -40,6 +43,19 @@ class IntervalPolicy:
         if phase == "Pending" or (stalled is not None and stalled.status == cond.T):
             return min(resync, poll_interval * self.pending_factor)
         return poll_interval
+
+    def for_status(self, poll_interval: float, status: UpgradeStatus | None, failures: int) -> float:
+        """After `failures` failed polls in a row the wait doubles up to `error_cap`, but it is never
+        shorter than the normal interval for the last good state: a cloud API that is failing must
+        not get more requests than one that works (a finished object stays at its resync)."""
+        normal = self.normal(poll_interval, status)
+        if failures <= 0:
+            return normal
+        return max(normal, min(self.error_cap, poll_interval * 2.0 ** min(failures - 1, 16)))
+
+    def credential_backoff(self, failures: int) -> float:
+        """How long a refused credential is left alone: CCE locks an AK/SK after a few bad attempts."""
+        return min(self.credential_cap, self.credential_base * 2.0 ** min(max(failures - 1, 0), 16))
 
     def jittered(self, seconds: float, rng: random.Random | None = None) -> float:
         """± jitter, so objects created together do not poll in lock-step forever."""

@@ -1,7 +1,8 @@
-"""The poll loop: one CCE request per distinct cluster per interval, fanned out to every object.
+"""The poll loop: when to read which cluster. One CCE request per distinct cluster per interval.
 
-Kubernetes I/O is behind two small protocols (`CredentialSource`, `StatusSink`) that the
-operator layer implements, so this module only decides *when* and *what*.
+Objects naming the same endpoint, project, cluster and Secret form a group that shares one read;
+the result goes to the write fan-out (`writes.Writer`), which writes it only to the objects that
+still match what was read. CCE, Secrets and Kubernetes writes are behind protocols (`ports`).
 """
 
 from __future__ import annotations
@@ -11,60 +12,38 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
 
 from ccupgrade.cce import errors
 from ccupgrade.cce.client import CceClient, ClusterTarget
-from ccupgrade.cce.credentials import Credentials
+from ccupgrade.cce.credentials import fingerprint
 from ccupgrade.cce.endpoints import AllowList, Endpoint, for_region
 from ccupgrade.cce.tasks import TaskReader
 from ccupgrade.mirror import Mirrored, Observed, PollFailed, mirror
 from ccupgrade.mirror.core import Outcome, failed, suspended
 from ccupgrade.models.cce import UpgradeWorkflow
 from ccupgrade.models.resource import UpgradeSpec
+from ccupgrade.scheduler.credentials import CredentialHealth, CredentialKey
 from ccupgrade.scheduler.details import DetailFetcher, PeerBook
 from ccupgrade.scheduler.intervals import IntervalPolicy, parse_duration
+from ccupgrade.scheduler.ports import (
+    CredentialSource,
+    NoObserver,
+    PollObserver,
+    StatusSink,
+    WorkflowSource,
+)
 from ccupgrade.scheduler.registry import ObjectRef, PollKey, Watched
+from ccupgrade.scheduler.tasks import Supervisor
+from ccupgrade.scheduler.writes import Derive, Ticket, Writer
 
 log = logging.getLogger("ccupgrade.scheduler")
 JOIN_DELAY = 0.5
+SECRET_RETRY = 10.0  # the API server could not be asked for a Secret: try again this soon
 
-
-class CredentialSource(Protocol):
-    async def credentials(self, namespace: str, secret_name: str) -> Credentials: ...
-
-    def forget(self, namespace: str, secret_name: str) -> None: ...
-
-
-class StatusSink(Protocol):
-    async def publish(self, watched: Watched, result: Mirrored) -> Watched | None:
-        """Posts the Events, then writes the status. Returns the object as now stored (None if gone)."""
-        ...
-
-
-class PollObserver(Protocol):
-    """Metrics hooks; the default does nothing."""
-
-    def poll_finished(self, key: PollKey, outcome: str, seconds: float) -> None: ...
-
-    def object_mirrored(self, watched: Watched, result: Mirrored) -> None: ...
-
-    def object_removed(self, ref: ObjectRef) -> None: ...
-
-
-class _NoObserver:
-    def poll_finished(self, key: PollKey, outcome: str, seconds: float) -> None:
-        pass
-
-    def object_mirrored(self, watched: Watched, result: Mirrored) -> None:
-        pass
-
-    def object_removed(self, ref: ObjectRef) -> None:
-        pass
-
+__all__ = ["CredentialSource", "PollObserver", "Scheduler", "SchedulerConfig", "StatusSink", "failure_of"]
 
 _REASONS: list[tuple[type[errors.CceError], str, str]] = [
     (errors.SecretNotFound, "SecretNotFound", "create it, or fix spec.credentialsSecretRef.name"),
@@ -79,6 +58,7 @@ _REASONS: list[tuple[type[errors.CceError], str, str]] = [
 
 
 def failure_of(error: errors.CceError, secret_name: str) -> PollFailed:
+    """The condition reason and message a user acts on, for a failed read."""
     if isinstance(error, errors.TransientError):
         return PollFailed(True, "CloudAPIUnavailable", str(error))
     for kind, reason, hint in _REASONS:
@@ -90,30 +70,35 @@ def failure_of(error: errors.CceError, secret_name: str) -> PollFailed:
 
 @dataclass(frozen=True)
 class SchedulerConfig:
+    """What the operator's flags decide for the scheduler."""
+
     allow_list: AllowList = field(default_factory=AllowList)
     policy: IntervalPolicy = field(default_factory=IntervalPolicy)
-    max_concurrent_polls: int = 20
     # Objects whose Events and status are being written at once. Bounding it is backpressure: in a
     # burst (every object changes at once) the writes queue here as small waiting coroutines, in
     # poll order, instead of as thousands of request bodies inside the I/O layer; and a cluster is
-    # not polled again until its objects are written.
+    # not polled again until its objects are written. (How many CCE requests are in flight is
+    # bounded per endpoint by the client's gates, so one slow endpoint cannot starve another.)
     max_concurrent_writes: int = 64
 
 
 @dataclass
 class _Group:
     key: PollKey
-    members: dict[ObjectRef, Watched] = field(default_factory=dict)
+    members: dict[ObjectRef, None] = field(default_factory=dict)  # a set that keeps arrival order
     next_due: float = 0.0
     failures: int = 0
     running: bool = False
-    rerun: bool = False  # a spec changed while a poll was under way
+    rerun: bool = False  # a member's spec changed while a poll was under way
+    credential_free_at: float = 0.0  # its credential is being left alone until then (after a refusal)
 
 
 class Scheduler:
+    """Decides when each group is read; hands every read to the writer."""
+
     def __init__(
         self,
-        client: CceClient,
+        client: WorkflowSource,
         credentials: CredentialSource,
         sink: StatusSink,
         config: SchedulerConfig | None = None,
@@ -125,19 +110,18 @@ class Scheduler:
     ) -> None:
         self.client = client
         self.credentials = credentials
-        self.sink = sink
         self.config = config or SchedulerConfig()
-        self.observer: PollObserver = observer or _NoObserver()
+        self.observer: PollObserver = observer or NoObserver()
         self._clock = clock
         self._rng = rng or random.Random()
         self._groups: dict[PollKey, _Group] = {}
         self._where: dict[ObjectRef, PollKey] = {}
-        self._objects: dict[ObjectRef, Watched] = {}
-        self._written: dict[ObjectRef, set[str]] = {}
         self._wake = asyncio.Event()
-        self._slots = asyncio.Semaphore(self.config.max_concurrent_polls)
-        self._write_slots = asyncio.Semaphore(self.config.max_concurrent_writes)
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = Supervisor()
+        self._writer = Writer(
+            sink, self.observer, self._tasks, max_concurrent=self.config.max_concurrent_writes, rng=self._rng
+        )
+        self._credential_health = CredentialHealth(self.config.policy, clock)
         # The task details running tasks need (progress, pre-check findings), read with the same client.
         if details is None and isinstance(client, CceClient):
             details = DetailFetcher(TaskReader(client))
@@ -147,24 +131,24 @@ class Scheduler:
     # -- the watch stream feeds these --------------------------------------------------------
 
     def upsert(self, watched: Watched) -> None:
+        """A version from the watch: (re)joins its group; a new generation gets a poll soon."""
         ref = watched.ref
-        previous = self._objects.get(ref)
-        if previous is not None and self._is_stale_echo(previous, watched):
+        taken, previous = self._writer.store(watched)
+        if not taken:
             return
-        self._objects[ref] = watched
         spec_changed = previous is None or previous.generation != watched.generation
-        key = None if watched.spec is None or watched.spec.suspend else watched.poll_key
+        key = watched.active_key
         old_key = self._where.get(ref)
         if old_key is not None and old_key != key:
             self._leave(ref, old_key)
         if key is None:
             if spec_changed:
-                self._spawn(self._mirror_without_polling(watched))
+                self._write_unpolled(watched)
             return
         group = self._groups.get(key)
         if group is None:
             group = self._groups[key] = _Group(key, next_due=self._clock() + JOIN_DELAY)
-        group.members[ref] = watched
+        group.members[ref] = None
         self._where[ref] = key
         if spec_changed:
             # A short delay gathers the objects that arrive together (the initial listing, a
@@ -174,8 +158,8 @@ class Scheduler:
             self._wake.set()
 
     def remove(self, ref: ObjectRef) -> None:
-        self._objects.pop(ref, None)
-        self._written.pop(ref, None)
+        """The object is gone: nothing more is polled or written for it."""
+        self._writer.forget(ref)
         key = self._where.get(ref)
         if key is not None:
             self._leave(ref, key)
@@ -189,14 +173,22 @@ class Scheduler:
             if not group.members:
                 del self._groups[key]
 
-    def _is_stale_echo(self, current: Watched, incoming: Watched) -> bool:
-        """A watch event for one of our own earlier writes, arriving after a later one: ignore it."""
-        ours = self._written.get(current.ref, set())
-        return (
-            incoming.resource_version in ours
-            and incoming.resource_version != current.resource_version
-            and incoming.generation == current.generation
-        )
+    def _write_unpolled(self, watched: Watched) -> None:
+        """Suspended objects and invalid specs: the status says so, nothing is polled. The write is
+        retried like any other until it lands or the object changes."""
+        derive: Derive
+        if watched.spec is None:
+            problem = PollFailed(False, "InvalidSpec", f"{watched.spec_error or 'invalid spec'}: fix the object")
+
+            def derive(current: Watched) -> Mirrored:
+                return failed(current.status, problem, current.generation, datetime.now(UTC))
+        else:
+
+            def derive(current: Watched) -> Mirrored:
+                return suspended(current.status, current.generation, datetime.now(UTC))
+
+        write = self._writer.write(watched.ref, Ticket.of(watched), derive, fresh=False)
+        self._tasks.spawn(write, name=f"write of {watched.ref}")
 
     # -- the loop -------------------------------------------------------------------------------
 
@@ -204,7 +196,13 @@ class Scheduler:
     def groups(self) -> int:
         return len(self._groups)
 
+    @property
+    def watched(self) -> int:
+        """Every object known, polled or not (suspended, invalid spec)."""
+        return len(self._writer)
+
     async def run(self) -> None:
+        """Starts each group's poll when it is due; on exit, cancels every task it started."""
         try:
             while True:
                 now = self._clock()
@@ -214,7 +212,7 @@ class Scheduler:
                         continue
                     if group.next_due <= now:
                         group.running = True
-                        self._spawn(self._poll(group))
+                        self._tasks.spawn(self._poll(group), name=f"poll of {_describe(group.key)}")
                     elif soonest is None or group.next_due < soonest:
                         soonest = group.next_due
                 self._wake.clear()
@@ -222,59 +220,95 @@ class Scheduler:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout)
         finally:
-            for task in list(self._tasks):
-                task.cancel()
-            await asyncio.gather(*self._tasks, return_exceptions=True)
-
-    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.create_task(coroutine)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+            await self._tasks.close()
 
     async def _poll(self, group: _Group) -> None:
         started = self._clock()
+        retry_soon = False
         try:
-            async with self._slots:
-                outcome = await self._read_cce(group)
-            group.failures = 0 if isinstance(outcome, Observed) else group.failures + 1
-            self.observer.poll_finished(group.key, _outcome_label(outcome), self._clock() - started)
-            await asyncio.gather(*(self._mirror_one(watched, outcome) for watched in list(group.members.values())))
+            # What is read is for these objects as they are now; one that changes meanwhile
+            # (another cluster, suspend, a new generation) is left to its own poll.
+            tickets = {ref: Ticket.of(w) for ref in group.members if (w := self._writer.get(ref)) is not None}
+            spec = next((w.spec for ref in group.members if (w := self._writer.get(ref)) and w.spec), None)
+            read = await self._read(group, spec)
+            if read is None:
+                retry_soon = True
+                return
+            outcome, label = read
+            if label != "credential_backoff":  # a poll that did not ask CCE is no new failure
+                group.failures = 0 if isinstance(outcome, Observed) else group.failures + 1
+            self.observer.poll_finished(group.key, label, self._clock() - started)
+            derive = self._deriver(outcome)
+            fresh = isinstance(outcome, Observed)
+            await asyncio.gather(
+                *(self._writer.write(ref, ticket, derive, fresh=fresh) for ref, ticket in tickets.items())
+            )
         except asyncio.CancelledError:
             raise
-        except Exception:  # the loop must survive anything; the next poll tries again
-            log.exception("poll of %s/%s failed unexpectedly", group.key.project_id, group.key.cluster_id)
-            group.failures += 1
+        except Exception:  # a bug, not a CCE or Kubernetes failure: the loop survives, the next poll retries
+            log.exception("poll of %s failed unexpectedly", _describe(group.key))
         finally:
             group.running = False
-            group.next_due = self._clock() + (JOIN_DELAY if group.rerun else self._next_interval(group))
+            if group.rerun:
+                group.next_due = self._clock() + JOIN_DELAY
+            elif retry_soon:
+                group.next_due = self._clock() + min(SECRET_RETRY, self._next_interval(group))
+            else:
+                group.next_due = self._clock() + self._next_interval(group)
+                if self._clock() < group.credential_free_at < group.next_due:
+                    group.next_due = group.credential_free_at  # try the credential as soon as it may be
             group.rerun = False
             self._wake.set()
+
+    def _deriver(self, outcome: Outcome) -> Derive:
+        resync = self.config.policy.resync
+
+        def derive(current: Watched) -> Mirrored:
+            assert current.spec is not None  # the ticket matched: the spec is valid
+            return mirror(current.status, outcome, current.spec, current.generation, datetime.now(UTC), resync)
+
+        return derive
 
     def _next_interval(self, group: _Group) -> float:
         intervals = [
             self.config.policy.for_status(_poll_seconds(w.spec), w.status, group.failures)
-            for w in group.members.values()
-            if w.spec is not None
+            for ref in group.members
+            if (w := self._writer.get(ref)) is not None and w.spec is not None
         ]
         return self.config.policy.jittered(min(intervals, default=60.0), self._rng)
 
-    async def _read_cce(self, group: _Group) -> Outcome:
+    async def _read(self, group: _Group, spec: UpgradeSpec | None) -> tuple[Outcome, str] | None:
+        """(outcome, metrics label), or None if the Secret could not be read from the API server."""
         key = group.key
-        members = list(group.members.values())
-        spec = members[0].spec if members else None
         if spec is None:
-            return PollFailed(False, "InvalidSpec", "no valid spec")
+            return PollFailed(False, "InvalidSpec", "no valid spec"), "configuration_error"
         try:
             endpoint = self._endpoint(spec)
             credentials = await self.credentials.credentials(key.namespace, key.secret_name)
-            target = ClusterTarget(endpoint, key.project_id, key.cluster_id, credentials)
-            listed = await self.client.list_upgrade_workflows(target)
-            return await self._observed(target, listed.items)
         except errors.CceError as error:
-            if isinstance(error, errors.AuthenticationError | errors.CredentialsError):
-                self.credentials.forget(key.namespace, key.secret_name)  # a rotated Secret is re-read next time
-            log.info("poll of %s/%s: %s", key.project_id, key.cluster_id, error)
-            return failure_of(error, key.secret_name)
+            log.info("poll of %s: %s", _describe(key), error)
+            return failure_of(error, key.secret_name), "configuration_error"
+        except ValueError as error:  # an endpoint the schema let through but no URL parser takes
+            return PollFailed(False, "InvalidSpec", f"spec.endpoint: {error}: fix the object"), "configuration_error"
+        except Exception as error:  # the API server, not CCE: nothing to mirror, try again soon
+            log.warning("poll of %s: Secret %r not read: %s", _describe(key), key.secret_name, error)
+            return None
+        target = ClusterTarget(endpoint, key.project_id, key.cluster_id, credentials)
+
+        async def request() -> Outcome:
+            try:
+                listed = await self.client.list_upgrade_workflows(target)
+                return await self._observed(target, listed.items)
+            except errors.CceError as error:
+                if isinstance(error, errors.AuthenticationError | errors.CredentialsError):
+                    self.credentials.forget(key.namespace, key.secret_name)  # a rotated Secret is re-read next time
+                log.info("poll of %s: %s", _describe(key), error)
+                return failure_of(error, key.secret_name)
+
+        credential = CredentialKey(key.namespace, key.secret_name, endpoint.iam, fingerprint(credentials))
+        outcome, requested = await self._credential_health.call(credential, request)
+        group.credential_free_at = self._credential_health.blocked_until(credential)
+        return outcome, (_outcome_label(outcome) if requested else "credential_backoff")
 
     async def _observed(self, target: ClusterTarget, workflows: list[UpgradeWorkflow]) -> Observed:
         """The workflows, the details their running tasks need (each call failing on its own) and peers."""
@@ -290,55 +324,9 @@ class Scheduler:
             return for_region(spec.region)
         return self.config.allow_list.custom(spec.endpoint or "")
 
-    async def _mirror_one(self, watched: Watched, outcome: Outcome) -> None:
-        # The new status is computed inside the write slot: thousands of objects waiting in a burst
-        # then hold only the shared poll outcome, not a status each, and each one starts from the
-        # latest stored status.
-        async with self._write_slots:
-            current = self._objects.get(watched.ref)
-            if current is None or current.spec is None:
-                return
-            for _ in range(2):  # a write conflict means the stored status moved: recompute from it once
-                result = mirror(
-                    current.status, outcome, current.spec, current.generation, datetime.now(UTC),
-                    self.config.policy.resync,
-                )  # fmt: skip
-                self.observer.object_mirrored(current, result)
-                if not result.changed and not result.events:
-                    return
-                stored = await self.sink.publish(current, result)
-                if stored is None:
-                    return
-                self._remember_write(stored)
-                if stored.status == result.status and stored.generation == current.generation:
-                    return
-                current = stored
 
-    async def _mirror_without_polling(self, watched: Watched) -> None:
-        """Suspended objects and invalid specs: the status says so, nothing is polled."""
-        now = datetime.now(UTC)
-        if watched.spec is None:
-            problem = PollFailed(False, "InvalidSpec", f"{watched.spec_error or 'invalid spec'}: fix the object")
-            result = failed(watched.status, problem, watched.generation, now)
-        else:
-            result = suspended(watched.status, watched.generation, now)
-        if result.changed or result.events:
-            async with self._write_slots:
-                stored = await self.sink.publish(watched, result)
-            if stored is not None:
-                self._remember_write(stored)
-
-    def _remember_write(self, stored: Watched) -> None:
-        if stored.resource_version:
-            written = self._written.setdefault(stored.ref, set())
-            if len(written) > 32:
-                written.clear()
-            written.add(stored.resource_version)
-        if stored.ref in self._objects:
-            previous = self._objects[stored.ref]
-            if previous.generation == stored.generation:
-                previous.status = stored.status
-                previous.resource_version = stored.resource_version
+def _describe(key: PollKey) -> str:
+    return f"{key.project_id}/{key.cluster_id}"
 
 
 def _poll_seconds(spec: UpgradeSpec | None) -> float:

@@ -31,8 +31,14 @@ class PollKey:
     secret_name: str
 
 
-@dataclass
+@dataclass(frozen=True)
 class Watched:
+    """One version of an object as the watch (or one of our writes) delivered it.
+
+    Frozen: a pending write keeps the exact version it derived its status from, and its
+    resourceVersion precondition can only be that version; newer versions replace the record.
+    """
+
     ref: ObjectRef
     generation: int | None
     resource_version: str | None
@@ -60,6 +66,13 @@ class Watched:
             spec_error=spec_error,
             status=parse_status(body.get("status")),
         )
+
+    @property
+    def active_key(self) -> PollKey | None:
+        """The poll key if this version is polled at all (valid spec, not suspended)."""
+        if self.spec is None or self.spec.suspend:
+            return None
+        return self.poll_key
 
     @property
     def poll_key(self) -> PollKey | None:

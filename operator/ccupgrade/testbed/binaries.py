@@ -1,4 +1,4 @@
-"""Finds or builds the pinned etcd, kube-apiserver and kubectl.
+"""Finds or builds the pinned etcd, kube-apiserver and kubectl (and, for the node mode, the node's).
 
 The versions live in `hack/controlplane/go.mod` (checksummed by its go.sum); this module only
 reads them, builds once with the local Go toolchain and caches the result keyed by version, so a
@@ -23,7 +23,16 @@ _PACKAGES = {
     "etcd": "go.etcd.io/etcd/server/v3",
     "kube-apiserver": "k8s.io/kubernetes/cmd/kube-apiserver",
     "kubectl": "k8s.io/kubernetes/cmd/kubectl",
+    "kube-controller-manager": "k8s.io/kubernetes/cmd/kube-controller-manager",
+    "kube-scheduler": "k8s.io/kubernetes/cmd/kube-scheduler",
+    "kubelet": "k8s.io/kubernetes/cmd/kubelet",
+    "kube-proxy": "k8s.io/kubernetes/cmd/kube-proxy",
+    "pause": "./pause",
 }
+# The node mode's extra commands: cached in their own directory, so the fast loopback tests never
+# wait for them (a cold build of these four is ~9 minutes on 2 cores).
+NODE_COMMANDS = ("kube-controller-manager", "kube-scheduler", "kubelet", "kube-proxy", "pause")
+NODE_ASSETS_ENV = "CCUPGRADE_NODE_ASSETS"
 
 
 class BinariesError(RuntimeError):
@@ -84,8 +93,34 @@ def _log(message: str) -> None:
     print(f"[testbed] {message}", file=sys.stderr, flush=True)
 
 
-def build(versions: PinnedVersions, target: Path, module_dir: Path | None = None) -> Binaries:
+@dataclass(frozen=True)
+class NodeBinaries:
+    """The node mode's commands, built from the same pinned `k8s.io/kubernetes` as the control plane."""
+
+    kube_controller_manager: Path
+    kube_scheduler: Path
+    kubelet: Path
+    kube_proxy: Path
+    pause: Path
+
+    @classmethod
+    def in_directory(cls, directory: Path) -> NodeBinaries:
+        paths = {name: directory / name for name in NODE_COMMANDS}
+        missing = [str(p) for p in paths.values() if not os.access(p, os.X_OK)]
+        if missing:
+            raise BinariesError(f"missing or not executable: {', '.join(missing)}")
+        return cls(*(paths[name] for name in NODE_COMMANDS))
+
+
+def build(
+    versions: PinnedVersions, target: Path, module_dir: Path | None = None, commands: tuple[str, ...] = COMMANDS
+) -> Binaries:
     """Builds the three commands into `target`; atomic, so an interrupted build is never cached."""
+    _build_commands(versions, target, module_dir, commands)
+    return Binaries.in_directory(target)
+
+
+def _build_commands(versions: PinnedVersions, target: Path, module_dir: Path | None, commands: tuple[str, ...]) -> None:
     go = shutil.which("go")
     if go is None:
         raise BinariesError(
@@ -106,7 +141,7 @@ def build(versions: PinnedVersions, target: Path, module_dir: Path | None = None
     staging = Path(tempfile.mkdtemp(prefix=".build-", dir=target.parent))
     env = dict(os.environ, CGO_ENABLED="0", GOFLAGS="-mod=readonly -buildvcs=false")
     try:
-        for name in COMMANDS:
+        for name in commands:
             _log(f"building {name} ({_PACKAGES[name]}) for {versions.cache_key}; minutes on a cold cache")
             subprocess.run(
                 [go, "build", "-trimpath", "-ldflags", ldflags, "-o", str(staging / name), _PACKAGES[name]],
@@ -123,7 +158,6 @@ def build(versions: PinnedVersions, target: Path, module_dir: Path | None = None
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
-    return Binaries.in_directory(target)
 
 
 def ensure_binaries() -> Binaries:
@@ -137,3 +171,17 @@ def ensure_binaries() -> Binaries:
         return Binaries.in_directory(target)
     except BinariesError:
         return build(versions, target)
+
+
+def ensure_node_binaries() -> NodeBinaries:
+    """The node mode's commands: $CCUPGRADE_NODE_ASSETS if set, else the cache, else a fresh build."""
+    assets = os.environ.get(NODE_ASSETS_ENV)
+    if assets:
+        return NodeBinaries.in_directory(Path(assets))
+    versions = pinned_versions()
+    target = cache_dir() / "bin" / f"{versions.cache_key}_node"
+    try:
+        return NodeBinaries.in_directory(target)
+    except BinariesError:
+        _build_commands(versions, target, None, NODE_COMMANDS)
+        return NodeBinaries.in_directory(target)

@@ -47,9 +47,12 @@ class ControlPlane:
         self._apiserver: Popen[bytes] | None = None
         self._pki: Pki | None = None
 
+    #: Where kube-apiserver listens and what it advertises (the node mode uses a run-made address).
+    address = "127.0.0.1"
+
     @property
     def url(self) -> str:
-        return f"https://127.0.0.1:{self.apiserver_port}"
+        return f"https://{self.address}:{self.apiserver_port}"
 
     @property
     def kubeconfig(self) -> Path:
@@ -63,7 +66,7 @@ class ControlPlane:
 
     def start(self, timeout: float = 120.0) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self._pki = create_pki(self.workdir / "pki")
+        self._pki = create_pki(self.workdir / "pki", self.serving_names())
         self._start_etcd()
         self.start_apiserver(timeout)
         self._write_admin_kubeconfig()
@@ -90,11 +93,14 @@ class ControlPlane:
             self.workdir / "etcd.pid",
         )
 
-    def start_apiserver(self, timeout: float = 120.0) -> None:
-        """(Re)starts kube-apiserver on the same port, so clients reconnect to the same URL."""
+    def serving_names(self) -> list[str]:
+        """Extra names and addresses for the API server's serving certificate."""
+        return []
+
+    def apiserver_args(self) -> list[str]:
+        """kube-apiserver's flags: node-less, loopback only, no ServiceAccount admission."""
         pki = self.pki
-        self._apiserver = processes.spawn(
-            [
+        return [
                 str(self.binaries.kube_apiserver),
                 f"--etcd-servers=http://127.0.0.1:{self.etcd_port}",
                 "--bind-address=127.0.0.1",
@@ -113,11 +119,21 @@ class ControlPlane:
                 "--disable-admission-plugins=ServiceAccount",
                 "--endpoint-reconciler-type=none",
                 "--v=1",
-            ],
+            ]  # fmt: skip
+
+    def start_apiserver(self, timeout: float = 120.0) -> None:
+        """(Re)starts kube-apiserver on the same port, so clients reconnect to the same URL."""
+        self._apiserver = processes.spawn(
+            self.apiserver_args(),
             self.workdir / "kube-apiserver.log",
             self.workdir / "kube-apiserver.pid",
         )
         self._wait_ready(timeout)
+
+    def dead(self) -> list[str]:
+        """Which of etcd and kube-apiserver are not running (an `up` exits when they are stopped)."""
+        pairs = (("etcd", self._etcd), ("kube-apiserver", self._apiserver))
+        return [name for name, process in pairs if process is None or process.poll() is not None]
 
     def stop_apiserver(self) -> None:
         if self._apiserver is not None:

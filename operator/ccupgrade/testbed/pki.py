@@ -124,10 +124,12 @@ def create_ca(directory: Path, common_name: str) -> tuple[Path, Path]:
     )
 
 
-def create_pki(directory: Path) -> Pki:
+def create_pki(directory: Path, extra_names: list[str] | None = None) -> Pki:
+    """A fresh CA and every credential the control plane needs; `extra_names` join the serving SANs."""
     directory.mkdir(parents=True, exist_ok=True)
     ca_cert, ca_key = create_ca(directory, "ccupgrade-testbed-ca")
     names = ["127.0.0.1", "localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc"]
+    names += [n for n in extra_names or [] if n not in names]
     issue_serving_pair(ca_cert, ca_key, names, directory / "apiserver.crt", directory / "apiserver.key")
 
     ca = x509.load_pem_x509_certificate(ca_cert.read_bytes())
@@ -151,3 +153,16 @@ def create_pki(directory: Path) -> Pki:
         sa_key=_write(directory / "sa.key", _pem_key(sa_key)),
         sa_pub=_write(directory / "sa.pub", sa_pub),
     )
+
+
+def issue_client_pair(
+    ca_cert_path: Path, ca_key_path: Path, common_name: str, organization: str | None, cert_path: Path, key_path: Path
+) -> None:
+    """A client certificate signed by an existing CA (the node mode's kubelet, scheduler, proxy...)."""
+    ca_cert = x509.load_pem_x509_certificate(ca_cert_path.read_bytes())
+    ca_key = serialization.load_pem_private_key(ca_key_path.read_bytes(), password=None)
+    assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = _issue(_name(common_name, organization), ca_cert.subject, key.public_key(), ca_key, client=True)
+    _write(cert_path, _pem_cert(cert))
+    _write(key_path, _pem_key(key))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import fcntl
 import os
 import signal
 import subprocess
@@ -75,3 +76,55 @@ def kill_from_pid_file(pid_path: Path, grace: float = 10.0) -> bool:
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGKILL)
     return True
+
+
+class OwnerLock:
+    """Who owns a work directory: an flock held for the owner's whole life.
+
+    The kernel drops it when the owner dies, however it dies, so a stale lock cannot exist; the
+    owner's pid is written beside it for messages and for `down`.
+    """
+
+    def __init__(self, workdir: Path) -> None:
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.path = workdir / "lock"
+        self.owner_path = workdir / "owner.pid"
+        self._fd: int | None = None
+
+    def acquire(self, wait: bool = False) -> bool:
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        self._fd = fd
+        return True
+
+    @property
+    def held(self) -> bool:
+        """Whether this object holds the lock."""
+        return self._fd is not None
+
+    def claim(self) -> None:
+        """Records this process as the owner (after acquire)."""
+        self.owner_path.write_text(str(os.getpid()))
+
+    def owner(self) -> int | None:
+        """The recorded owner's pid, if one holds the lock right now."""
+        try:
+            pid = int(self.owner_path.read_text().strip())
+        except (FileNotFoundError, ValueError):
+            return None
+        if self.acquire():  # nobody holds it: the record is stale
+            self.release()
+            return None
+        return pid
+
+    def release(self) -> None:
+        if self._fd is not None:
+            with contextlib.suppress(FileNotFoundError):
+                if self.owner_path.read_text().strip() == str(os.getpid()):
+                    self.owner_path.unlink()
+            os.close(self._fd)
+            self._fd = None

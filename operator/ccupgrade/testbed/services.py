@@ -55,15 +55,16 @@ def _wait_http(url: str, service: Service, timeout: float, context: ssl.SSLConte
 
 def start_simulator(
     workdir: Path, port: int | None = None, extra: list[str] | None = None, scheme: str = "http",
-    ca_file: Path | None = None,
+    ca_file: Path | None = None, host: str = "127.0.0.1",
 ) -> Service:  # fmt: skip
     port = port or free_port()
     workdir.mkdir(parents=True, exist_ok=True)
     log, pid = workdir / f"simulator-{port}.log", workdir / f"simulator-{port}.pid"
     process = processes.spawn(
-        [sys.executable, "-m", "ccupgrade.simulator", "serve", "--port", str(port), *(extra or [])], log, pid
-    )
-    service = Service(process, log, pid, f"{scheme}://127.0.0.1:{port}")
+        [sys.executable, "-m", "ccupgrade.simulator", "serve", "--host", host, "--port", str(port), *(extra or [])],
+        log, pid,
+    )  # fmt: skip
+    service = Service(process, log, pid, f"{scheme}://{host}:{port}")
     context = ssl.create_default_context(cafile=str(ca_file)) if ca_file else None
     _wait_http(f"{service.url}/_sim/healthz", service, 30, context)
     return service

@@ -1,4 +1,4 @@
-"""`make demo`: a whole upgrade, watched live, on this machine alone.
+"""`make demo` (`python -m ccupgrade.testbed.demo`): a whole upgrade, watched live, on this machine alone.
 
 Local control plane + CCE simulator (standard scenario) + the operator, then the example Secret
 and CceClusterUpgrade from examples/, `kubectl get ccupgrades -w` until it succeeds, its Events,

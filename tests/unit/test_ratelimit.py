@@ -1,0 +1,44 @@
+"""The per-endpoint gate on fake time: the in-flight bound and the Retry-After hold belong to one endpoint."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from ccupgrade.cce.ratelimit import GateRegistry
+
+pytestmark = pytest.mark.looptime
+
+
+async def test_requests_in_flight_are_bounded_per_endpoint_and_a_hold_is_waited_out() -> None:
+    loop = asyncio.get_running_loop()
+    gates = GateRegistry(100.0, 100, max_in_flight=2, clock=loop.time)
+    slow, other = gates("slow.example"), gates("other.example")
+    entered: list[tuple[str, float]] = []
+
+    async def request(gate_name: str, seconds: float) -> None:
+        gate = gates(gate_name)
+        await gate.admit()
+        entered.append((gate_name, loop.time()))
+        try:
+            await asyncio.sleep(seconds)
+        finally:
+            gate.done()
+
+    hanging = [asyncio.create_task(request("slow.example", 100)) for _ in range(3)]
+    await asyncio.sleep(1)
+    assert [t for name, t in entered if name == "slow.example"] == [0, 0]  # the third waits for a place
+    await request("other.example", 1)  # another endpoint is not affected
+    assert ("other.example", 1) in entered
+
+    other.hold_until(loop.time() + 60)  # a Retry-After on the other endpoint...
+    waiting = asyncio.create_task(request("other.example", 1))
+    await asyncio.sleep(1)
+    assert not waiting.done()
+    assert other.held_for == pytest.approx(59)
+    await waiting  # ...is waited out, then the request goes
+    assert entered[-1] == ("other.example", 62)
+    await asyncio.gather(*hanging)
+    assert [t for name, t in entered if name == "slow.example"] == [0, 0, 100]
+    assert slow.held_for == 0

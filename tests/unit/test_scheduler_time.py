@@ -1,0 +1,598 @@
+"""The scheduler on fake time (looptime): what is written where and when, under change and failure.
+
+CCE and the API server are in-memory stand-ins; the clock is the event loop's, which looptime
+moves forward instantly, so hours of polling run in well under a second and every assertion is
+about exact times and counts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import pytest
+from prometheus_client import generate_latest
+
+from ccupgrade.cce.client import ClusterTarget
+from ccupgrade.cce.credentials import Credentials, TokenCredentials
+from ccupgrade.cce.errors import AuthenticationError, NotFound, ServerError
+from ccupgrade.cce.parser import parse_workflow_list
+from ccupgrade.cce.ratelimit import GateRegistry
+from ccupgrade.mirror import Mirrored
+from ccupgrade.models.cce import UpgradeWorkflowList
+from ccupgrade.models.resource import UpgradeStatus
+from ccupgrade.operator.metrics import Metrics
+from ccupgrade.scheduler.intervals import IntervalPolicy
+from ccupgrade.scheduler.poller import Scheduler, SchedulerConfig
+from ccupgrade.scheduler.ports import NoObserver, WriteFailed
+from ccupgrade.scheduler.registry import ObjectRef, Watched
+from ccupgrade.scheduler.tasks import Supervisor
+from ccupgrade.scheduler.writes import Ticket, Writer
+from ccupgrade.simulator.scenario import ClusterScenario, ScenarioClock, load_scenario
+
+pytestmark = pytest.mark.looptime
+
+
+def now() -> float:
+    return asyncio.get_running_loop().time()
+
+
+def workflows(at: float) -> UpgradeWorkflowList:
+    """The standard scenario at scenario second `at` (60: Success)."""
+    cluster = ClusterScenario("p", "c", load_scenario("standard"), ScenarioClock(paused=True, start=at))
+    return parse_workflow_list(json.dumps(cluster.render_list()))
+
+
+NO_WORKFLOWS = parse_workflow_list(json.dumps({"items": []}))
+
+Answer = Callable[[ClusterTarget], UpgradeWorkflowList]
+
+
+class FakeCce:
+    """Answers per cluster (a list, or an exception to raise); can hold a cluster's calls."""
+
+    def __init__(self, answers: dict[str, Answer] | None = None) -> None:
+        self.answers = answers or {}
+        self.calls: list[tuple[float, str]] = []
+        self.held: dict[str, asyncio.Event] = {}
+        self.started = asyncio.Event()
+
+    def count(self, cluster: str) -> int:
+        return sum(1 for _, c in self.calls if c == cluster)
+
+    def times(self, cluster: str) -> list[float]:
+        return [t for t, c in self.calls if c == cluster]
+
+    async def list_upgrade_workflows(self, target: ClusterTarget) -> UpgradeWorkflowList:
+        self.calls.append((now(), target.cluster_id))
+        self.started.set()
+        hold = self.held.get(target.cluster_id)
+        if hold is not None:
+            await hold.wait()
+        answer: Answer = self.answers.get(target.cluster_id, lambda _: workflows(20))
+        return answer(target)
+
+
+def fails(error: Exception) -> Answer:
+    def answer(_: ClusterTarget) -> UpgradeWorkflowList:
+        raise error
+
+    return answer
+
+
+class Secrets:
+    """Secret name -> token; a missing name is an incomplete test."""
+
+    def __init__(self, tokens: dict[str, str] | None = None) -> None:
+        self.tokens = tokens or {"s": "good"}
+
+    async def credentials(self, namespace: str, secret_name: str) -> Credentials:
+        return TokenCredentials(self.tokens[secret_name])
+
+    def forget(self, namespace: str, secret_name: str) -> None:
+        pass
+
+
+@dataclass
+class Write:
+    name: str
+    generation: int | None
+    result: Mirrored
+    at: float
+
+
+@dataclass
+class FakeApiServer:
+    """The API server's side of the objects: versions, merge patches with a resourceVersion
+    precondition (a mismatch answers with the object as re-read, as `KubeIO` does after a 409)."""
+
+    objects: dict[str, Watched] = field(default_factory=dict)
+    writes: list[Write] = field(default_factory=list)
+    attempts: int = 0
+    failures: list[Exception] = field(default_factory=list)  # raised by the next publishes, in order
+    meddle: bool = False  # someone else writes the status just before each of ours
+    before: Callable[[Watched, Mirrored], Awaitable[None]] | None = None  # runs first in each publish
+    version: int = 100
+
+    def _next_version(self) -> str:
+        self.version += 1
+        return str(self.version)
+
+    def apply(self, name: str, **spec: Any) -> Watched:
+        """Creates or changes an object's spec (generation + 1), as `kubectl apply` would."""
+        old = self.objects.get(name)
+        generation = 1 if old is None else (old.generation or 0) + 1
+        full = {"region": "ap-southeast-1", "projectId": "p", "clusterId": "c1",
+                "credentialsSecretRef": {"name": "s"}, "pollInterval": "30s", **spec}  # fmt: skip
+        body = {"metadata": {"name": name, "namespace": "ns", "uid": f"uid-{name}", "generation": generation,
+                             "resourceVersion": self._next_version()}, "spec": full}  # fmt: skip
+        watched = replace(Watched.from_body(body), status=old.status if old else None)
+        self.objects[name] = watched
+        return watched
+
+    def writes_of(self, name: str) -> list[Write]:
+        return [w for w in self.writes if w.name == name]
+
+    async def publish(self, watched: Watched, result: Mirrored) -> Watched | None:
+        self.attempts += 1
+        if self.before is not None:
+            await self.before(watched, result)
+        await asyncio.sleep(0.01)
+        if self.failures:
+            raise self.failures.pop(0)
+        stored = self.objects.get(watched.ref.name)
+        if stored is None:
+            return None
+        if self.meddle:
+            stored = self.objects[watched.ref.name] = replace(stored, resource_version=self._next_version())
+        if not result.changed:
+            return watched
+        if watched.resource_version != stored.resource_version:
+            return stored  # 409, then re-read
+        new = replace(stored, status=result.status, resource_version=self._next_version())
+        self.objects[watched.ref.name] = new
+        self.writes.append(Write(watched.ref.name, watched.generation, result, now()))
+        return new
+
+
+@pytest.fixture
+async def running() -> AsyncIterator[Callable[[Scheduler], None]]:
+    tasks: list[asyncio.Task[None]] = []
+
+    def start(scheduler: Scheduler) -> None:
+        tasks.append(asyncio.create_task(scheduler.run()))
+
+    yield start
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def scheduler_for(cce: FakeCce, server: FakeApiServer, secrets: Secrets | None = None, **config: Any) -> Scheduler:
+    return Scheduler(
+        cce, secrets or Secrets(), server, SchedulerConfig(**config), clock=asyncio.get_running_loop().time
+    )
+
+
+# -- item 1: a result goes only to objects that still match what was polled ----------------------
+
+
+async def test_a_cluster_change_mid_poll_never_gets_the_old_clusters_workflow(running: Any) -> None:
+    cce = FakeCce({"c1": lambda _: workflows(60), "c2": lambda _: NO_WORKFLOWS})
+    server = FakeApiServer()
+    scheduler = scheduler_for(cce, server)
+    scheduler.upsert(server.apply("a"))
+    cce.held["c1"] = asyncio.Event()
+    running(scheduler)
+    await cce.started.wait()
+    scheduler.upsert(server.apply("a", clusterId="c2"))  # generation 2, while c1 is being read
+    await asyncio.sleep(1)
+    cce.held["c1"].set()
+    await asyncio.sleep(5)
+
+    assert cce.count("c1") == 1
+    assert cce.count("c2") == 1
+    writes = server.writes_of("a")
+    assert [w.generation for w in writes] == [2]
+    status = server.objects["a"].status
+    assert status is not None
+    assert (status.observed_generation, status.workflow, status.phase) == (2, None, None)
+    assert not any(e.reason == "WorkflowDetected" for w in writes for e in w.result.events)
+
+
+async def test_a_key_change_seen_only_after_a_conflict_stops_the_write(running: Any) -> None:
+    """The object changed on the server and our write answers 409: the re-read shows a new
+    generation, and the old poll's result is not recomputed onto it."""
+    cce = FakeCce({"c1": lambda _: workflows(60), "c2": lambda _: NO_WORKFLOWS})
+    server = FakeApiServer()
+    scheduler = scheduler_for(cce, server)
+    scheduler.upsert(server.apply("a"))
+    cce.held["c1"] = asyncio.Event()
+    running(scheduler)
+    await cce.started.wait()
+    server.apply("a", clusterId="c2")  # the watch has not delivered it yet
+    cce.held["c1"].set()
+    await asyncio.sleep(2)
+    assert server.writes == []
+    scheduler.upsert(server.objects["a"])  # now it has
+    await asyncio.sleep(2)
+    assert [(w.generation, w.result.status.workflow) for w in server.writes] == [(2, None)]
+
+
+async def test_suspend_arriving_mid_poll_gets_suspended_not_the_poll(running: Any) -> None:
+    cce = FakeCce({"c1": lambda _: workflows(60)})
+    server = FakeApiServer()
+    scheduler = scheduler_for(cce, server)
+    scheduler.upsert(server.apply("a"))
+    cce.held["c1"] = asyncio.Event()
+    running(scheduler)
+    await cce.started.wait()
+    scheduler.upsert(server.apply("a", suspend=True))
+    await asyncio.sleep(1)
+    cce.held["c1"].set()
+    await asyncio.sleep(120)
+    assert cce.count("c1") == 1
+    status = server.objects["a"].status
+    assert status is not None
+    assert status.workflow is None
+    reconciling = next(c for c in status.conditions if c.type == "Reconciling")
+    assert (status.observed_generation, reconciling.reason) == (2, "Suspended")
+
+
+async def test_a_spec_change_mid_poll_reruns_the_poll_for_the_new_generation(running: Any) -> None:
+    cce = FakeCce()
+    server = FakeApiServer()
+    scheduler = scheduler_for(cce, server)
+    scheduler.upsert(server.apply("a"))
+    cce.held["c1"] = asyncio.Event()
+    running(scheduler)
+    await cce.started.wait()
+    scheduler.upsert(server.apply("a", pollInterval="20s"))  # same cluster, new generation
+    await asyncio.sleep(1)
+    cce.held.pop("c1").set()
+    await asyncio.sleep(3)
+    assert cce.times("c1") == [pytest.approx(0.5), pytest.approx(2.0)]  # the rerun: join delay after the first
+    assert [w.generation for w in server.writes] == [2]
+
+
+# -- item 2: records are frozen; a pending write keeps the version it read ----------------------
+
+
+def test_a_watched_record_cannot_be_changed_in_place() -> None:
+    watched = FakeApiServer().apply("a")
+    with pytest.raises(AttributeError):
+        watched.resource_version = "1"  # type: ignore[misc]
+
+
+async def test_a_write_under_way_keeps_its_precondition_when_another_write_lands() -> None:
+    """Two results for one object in flight at once: the slower one was derived from the version
+    before the faster one's write, so it must meet a 409 and be recomputed, not overwrite it."""
+    server = FakeApiServer()
+    watched = server.apply("a")
+    tasks = Supervisor()
+    writer = Writer(server, NoObserver(), tasks, max_concurrent=4)
+    writer.store(watched)
+    release = asyncio.Event()
+
+    async def hold_a(w: Watched, result: Mirrored) -> None:
+        if result.status.progress == "A":
+            await release.wait()  # derived from the first version; held on its way to the server
+
+    server.before = hold_a
+
+    def mark(letter: str) -> Callable[[Watched], Mirrored]:
+        def derive(current: Watched) -> Mirrored:
+            status = current.status or UpgradeStatus()
+            return Mirrored(status.model_copy(update={"progress": (status.progress or "") + letter}), changed=True)
+
+        return derive
+
+    first = asyncio.create_task(writer.write(watched.ref, Ticket.of(watched), mark("A"), fresh=True))
+    await asyncio.sleep(0.1)
+    await writer.write(watched.ref, Ticket.of(watched), mark("B"), fresh=True)
+    release.set()
+    await first
+    await tasks.close()
+    status = server.objects["a"].status
+    assert status is not None
+    assert status.progress == "BA"  # B kept, A recomputed on top of it
+
+
+# -- item 3: suspended and invalid objects are retried like the rest ----------------------------
+
+
+async def test_a_suspended_objects_failed_write_is_retried_until_it_lands(running: Any) -> None:
+    cce = FakeCce()
+    server = FakeApiServer(failures=[WriteFailed("HTTP 503", "503"), WriteFailed("HTTP 409?", "503")])
+    scheduler = scheduler_for(cce, server)
+    scheduler.upsert(server.apply("paused", suspend=True))
+    server.objects["broken"] = replace(server.apply("broken"), spec=None, spec_error="spec.region: bad")
+    scheduler.upsert(server.objects["broken"])
+    running(scheduler)
+    await asyncio.sleep(30)
+    assert cce.calls == []
+    assert {w.name for w in server.writes} == {"paused", "broken"}
+    for name in ("paused", "broken"):
+        status = server.objects[name].status
+        assert status is not None
+        assert status.observed_generation == 1
+
+
+# -- item 4: failures stay with their object, on the right side ---------------------------------
+
+
+class Recorder(NoObserver):
+    def __init__(self) -> None:
+        self.polls: list[str] = []
+        self.write_failures: list[tuple[str, str]] = []
+
+    def poll_finished(self, key: Any, outcome: str, seconds: float) -> None:
+        self.polls.append(outcome)
+
+    def write_failed(self, ref: ObjectRef, code: str) -> None:
+        self.write_failures.append((ref.name, code))
+
+
+async def test_one_objects_write_error_is_logged_once_retried_and_not_a_cce_failure(
+    running: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    cce = FakeCce()
+    server = FakeApiServer()
+    recorder = Recorder()
+    scheduler = Scheduler(cce, Secrets(), server, clock=asyncio.get_running_loop().time, observer=recorder)
+    for name in ("a", "b", "c"):
+        scheduler.upsert(server.apply(name))
+    broken = {"b": 3}
+
+    async def break_b(w: Watched, result: Mirrored) -> None:
+        if broken.get(w.ref.name, 0) > 0:
+            broken[w.ref.name] -= 1
+            raise RuntimeError("boom")  # not even a declared failure
+
+    server.before = break_b
+    caplog.set_level(logging.INFO, "ccupgrade")
+    running(scheduler)
+    await asyncio.sleep(20)
+
+    assert {w.name for w in server.writes} == {"a", "b", "c"}  # b after its retries, before the next poll
+    assert cce.count("c1") == 1
+    assert recorder.polls == ["success"]
+    assert recorder.write_failures == [("b", "RuntimeError")] * 3
+    errors = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(errors) == 1
+    assert "ns/b" in errors[0].getMessage()
+
+
+async def test_the_group_is_not_polled_again_while_its_writes_are_under_way(running: Any) -> None:
+    cce = FakeCce()
+    server = FakeApiServer()
+    scheduler = scheduler_for(cce, server, max_concurrent_writes=1)
+    for name in ("a", "b"):
+        scheduler.upsert(server.apply(name))
+
+    async def slow(w: Watched, result: Mirrored) -> None:
+        await asyncio.sleep(100)
+
+    server.before = slow
+    running(scheduler)
+    await asyncio.sleep(150)
+    assert cce.count("c1") == 1  # 30 s interval, but b's write only finished at ~200 s
+    await asyncio.sleep(100)
+    assert cce.count("c1") == 2
+
+
+async def test_a_write_that_keeps_conflicting_is_bounded_and_retried_later(
+    running: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    cce = FakeCce()
+    server = FakeApiServer(meddle=True)
+    scheduler = scheduler_for(cce, server)
+    scheduler.upsert(server.apply("a"))
+    caplog.set_level(logging.WARNING, "ccupgrade")
+    running(scheduler)
+    await asyncio.sleep(8)
+    assert server.writes == []
+    assert 6 <= server.attempts <= 12  # 3 per try: at ~0.5 s, then after about 1, 2 (and maybe 4) s
+    assert len(caplog.records) == 1
+    server.meddle = False
+    await asyncio.sleep(10)  # well before the next poll (30 s)
+    assert [w.generation for w in server.writes] == [1]
+    assert cce.count("c1") == 1
+
+
+async def test_a_late_echo_does_not_move_the_precondition_back(running: Any) -> None:
+    cce = FakeCce({"c1": lambda _: workflows(20)})
+    server = FakeApiServer()
+    scheduler = scheduler_for(cce, server)
+    scheduler.upsert(server.apply("a"))
+    running(scheduler)
+    await asyncio.sleep(1)
+    echo = server.objects["a"]
+    cce.answers["c1"] = lambda _: workflows(40)
+    await asyncio.sleep(40)
+    scheduler.upsert(echo)  # stale: its status is the first write's
+    attempts = server.attempts
+    cce.answers["c1"] = lambda _: workflows(60)
+    await asyncio.sleep(40)
+    assert server.attempts == attempts + 1  # one write, no 409 from a precondition moved back
+    status = server.objects["a"].status
+    assert status is not None
+    assert status.phase == "Success"
+
+
+# -- item 5: errors never poll faster than the last good state would -----------------------------
+
+
+async def test_a_finished_object_keeps_its_resync_during_an_outage(running: Any) -> None:
+    cce = FakeCce({"c1": lambda _: workflows(60)})
+    server = FakeApiServer()
+    scheduler = scheduler_for(cce, server)
+    scheduler.upsert(server.apply("a"))
+    running(scheduler)
+    await asyncio.sleep(10)
+    assert server.objects["a"].status is not None
+    assert server.objects["a"].status.phase == "Success"
+    cce.answers["c1"] = fails(ServerError("CCE unavailable", status=503))
+    await asyncio.sleep(3600)
+    times = cce.times("c1")
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    assert len(times) <= 8  # the first + one per 10-min resync (± 10 % jitter)
+    assert min(gaps) >= 540
+
+
+async def test_a_running_object_backs_off_on_errors_up_to_the_cap(running: Any) -> None:
+    cce = FakeCce({"c1": fails(ServerError("CCE unavailable", status=503))})
+    server = FakeApiServer()
+    scheduler = Scheduler(
+        cce, Secrets(), server, SchedulerConfig(policy=IntervalPolicy(jitter=0.0)),
+        clock=asyncio.get_running_loop().time,
+    )  # fmt: skip
+    scheduler.upsert(server.apply("a"))
+    running(scheduler)
+    await asyncio.sleep(1500)
+    times = cce.times("c1")
+    gaps = [round(b - a) for a, b in itertools.pairwise(times)]
+    assert gaps[:6] == [30, 60, 120, 240, 300, 300]
+
+
+def test_the_error_interval_is_never_below_the_normal_one() -> None:
+    policy = IntervalPolicy()
+    done = UpgradeStatus(phase="Success")
+    assert [policy.for_status(30, done, n) for n in range(4)] == [600, 600, 600, 600]
+    assert [policy.for_status(30, None, n) for n in range(7)] == [30, 30, 60, 120, 240, 300, 300]
+
+
+# -- item 6: one bad credential, many clusters ----------------------------------------------------
+
+
+async def test_a_refused_credential_is_tried_once_per_round_not_once_per_cluster(running: Any) -> None:
+    refused = fails(AuthenticationError("authentication refused", status=401, code="APIGW.0301"))
+    clusters = [f"c{i}" for i in range(10)]
+    cce = FakeCce(dict.fromkeys(clusters, refused) | {"ok": lambda _: workflows(20)})
+    server = FakeApiServer()
+    scheduler = scheduler_for(cce, server, secrets=Secrets({"s": "bad", "other": "good"}))
+    for cluster in clusters:
+        scheduler.upsert(server.apply(f"o-{cluster}", clusterId=cluster))
+    scheduler.upsert(server.apply("fine", clusterId="ok", credentialsSecretRef={"name": "other"}))
+    running(scheduler)
+    await asyncio.sleep(30)
+    bad = [t for t, c in cce.calls if c != "ok"]
+    assert len(bad) == 1  # the first round: one attempt for ten clusters
+    for cluster in clusters:  # and every object says why
+        status = server.objects[f"o-{cluster}"].status
+        assert status is not None
+        assert next(c for c in status.conditions if c.type == "Stalled").reason == "AuthenticationFailed"
+    await asyncio.sleep(1800)
+    bad = [t for t, c in cce.calls if c != "ok"]
+    gaps = [b - a for a, b in itertools.pairwise(bad)]
+    assert len(bad) <= 6  # 60 s, 120 s, 240 s, 480 s, 600 s apart: CCE's lockout is never reached
+    assert all(gap >= 60 for gap in gaps)
+    assert cce.count("ok") >= 50  # the healthy Secret is not slowed down
+
+
+async def test_a_credential_that_works_again_is_used_when_its_backoff_ends(running: Any) -> None:
+    """Polls that found the credential blocked (no request) do not lengthen the object's own
+    backoff: the next request goes out when the credential's wait is over."""
+    cce = FakeCce({"c1": fails(AuthenticationError("authentication refused", status=401))})
+    server = FakeApiServer()
+    scheduler = Scheduler(
+        cce, Secrets(), server, SchedulerConfig(policy=IntervalPolicy(jitter=0.0)),
+        clock=asyncio.get_running_loop().time,
+    )  # fmt: skip
+    scheduler.upsert(server.apply("a"))
+    running(scheduler)
+    await asyncio.sleep(10)
+    cce.answers["c1"] = lambda _: workflows(20)  # the key works again (unlocked, permission fixed)
+    await asyncio.sleep(60)
+    assert cce.times("c1") == [0.5, 60.5]
+    status = server.objects["a"].status
+    assert status is not None
+    assert status.phase == "Running"
+
+
+async def test_a_rotated_secret_is_tried_at_once(running: Any) -> None:
+    refused = fails(AuthenticationError("authentication refused", status=401))
+    cce = FakeCce({"c1": refused})
+    secrets = Secrets({"s": "bad"})
+    server = FakeApiServer()
+    scheduler = scheduler_for(cce, server, secrets=secrets)
+    scheduler.upsert(server.apply("a"))
+    running(scheduler)
+    await asyncio.sleep(200)
+    secrets.tokens["s"] = "new"
+    cce.answers["c1"] = lambda target: workflows(20)
+    await asyncio.sleep(310)  # the group's own error interval (at most 300 s), not the old key's backoff
+    status = server.objects["a"].status
+    assert status is not None
+    assert status.phase == "Running"
+
+
+# -- item 7: a throttled or hanging endpoint beside a healthy one --------------------------------
+
+
+async def test_a_throttled_and_a_hanging_endpoint_do_not_starve_a_healthy_one(running: Any) -> None:
+    gates = GateRegistry(10.0, 10, max_in_flight=5, clock=asyncio.get_running_loop().time)
+
+    class GatedCce(FakeCce):
+        async def list_upgrade_workflows(self, target: ClusterTarget) -> UpgradeWorkflowList:
+            gate = gates(target.endpoint.host)
+            await gate.admit()
+            try:
+                self.calls.append((now(), target.cluster_id))
+                if target.cluster_id.startswith("throttled"):
+                    gate.hold_until(now() + 60)  # 429 with Retry-After: 60, every time
+                    raise ServerError("throttled", status=429)
+                answered = any(c.startswith("hanging") for _, c in self.calls[:-1])
+                if target.cluster_id.startswith("hanging") and answered:
+                    await asyncio.sleep(3600)  # never answers (in this test) after its first answer
+                return workflows(20)
+            finally:
+                gate.done()
+
+    cce = GatedCce()
+    server = FakeApiServer()
+    scheduler = scheduler_for(cce, server)
+    for i in range(30):
+        scheduler.upsert(server.apply(f"t{i}", clusterId=f"throttled{i}", region="ap-southeast-1"))
+        scheduler.upsert(server.apply(f"h{i}", clusterId=f"hanging{i}", region="ap-southeast-3"))
+    scheduler.upsert(server.apply("fresh", clusterId="healthy", region="eu-west-101"))
+    running(scheduler)
+    await asyncio.sleep(600)
+    healthy = cce.times("healthy")
+    gaps = [b - a for a, b in itertools.pairwise(healthy)]
+    assert len(healthy) >= 18
+    assert max(gaps) <= 33  # every 30 s (± 10 %), as if alone
+    assert sum(1 for _, c in cce.calls if c.startswith("hanging")) == 1 + 5  # its own places only
+
+
+# -- item 14: metrics ----------------------------------------------------------------------------
+
+
+async def test_metrics_count_every_object_and_do_not_call_a_configuration_failure_a_success(running: Any) -> None:
+    cce = FakeCce({"c1": lambda _: workflows(20)})
+    server = FakeApiServer()
+    metrics = Metrics()
+    scheduler = Scheduler(cce, Secrets(), server, clock=asyncio.get_running_loop().time, observer=metrics)
+    metrics.count_objects(lambda: scheduler.watched)
+    scheduler.upsert(server.apply("a"))
+    scheduler.upsert(server.apply("paused", suspend=True))
+    scheduler.upsert(replace(server.apply("broken"), spec=None, spec_error="spec.region: bad"))
+    running(scheduler)
+    await asyncio.sleep(5)
+    ref = server.objects["a"].ref
+    assert ref in metrics.per_object.last_success
+    metrics.per_object.last_success[ref] = 1.0  # a marker: any later update replaces it
+    cce.answers["c1"] = fails(NotFound("project or cluster not found", status=404))
+    await asyncio.sleep(200)
+    status = server.objects["a"].status
+    assert status is not None
+    assert next(c for c in status.conditions if c.type == "Stalled").reason == "ClusterNotFound"
+    assert metrics.per_object.last_success[ref] == 1.0
+    text = generate_latest(metrics.registry).decode()
+    assert "ccupgrade_watched_objects 3.0" in text
+    assert "_created" not in text
