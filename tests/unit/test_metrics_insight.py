@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from prometheus_client import generate_latest
 
 from ccupgrade.mirror import Mirrored
-from ccupgrade.models.insight import FindingCount, PreCheckView, TaskProgress
+from ccupgrade.models.insight import FindingCount, PreCheckView, Slowness, TaskProgress
 from ccupgrade.models.resource import TaskView, UpgradeStatus
 from ccupgrade.operator.metrics import Metrics
 from ccupgrade.scheduler.registry import Watched
@@ -69,3 +69,21 @@ def test_progress_and_findings_series_follow_the_status() -> None:
     assert _lines(metrics, "ccupgrade_task_progress_percent{") == []
     metrics.object_removed(_watched("b").ref)
     assert _lines(metrics, "ccupgrade_precheck_findings{") == []
+
+
+def test_failed_precheck_and_slow_task_series_follow_the_status() -> None:
+    """The series the PreCheckFailed and Slow alerts page on: set while status says so, gone after."""
+    metrics = Metrics()
+    passed = PreCheckView(phase="Success", counts=[FindingCount(kind="Risk", level="Warning", count=1)])
+    failed = PreCheckView(phase="Failed", counts=[FindingCount(kind="Exception", level="Fatal", count=1)])
+    slow = Slowness(task="Cluster", since=T0, message="no progress for 20m")
+    _mirrored(metrics, "a", Mirrored(UpgradeStatus(phase="Running", pre_check=passed, slow=slow)))
+    _mirrored(metrics, "b", Mirrored(UpgradeStatus(phase="Pending", pre_check=failed)))
+    assert _lines(metrics, "ccupgrade_precheck_failed{") == ['ccupgrade_precheck_failed{name="b",namespace="ns"} 1.0']
+    assert _lines(metrics, "ccupgrade_upgrade_slow{") == [
+        'ccupgrade_upgrade_slow{name="a",namespace="ns",task="Cluster"} 1.0'
+    ]
+    _mirrored(metrics, "a", Mirrored(UpgradeStatus(phase="Running", pre_check=passed)))
+    metrics.object_removed(_watched("b").ref)
+    assert _lines(metrics, "ccupgrade_precheck_failed{") == []
+    assert _lines(metrics, "ccupgrade_upgrade_slow{") == []

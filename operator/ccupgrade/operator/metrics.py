@@ -22,6 +22,9 @@ _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 _TASK_BUCKETS = (30, 60, 120, 300, 600, 900, 1800, 2700, 3600, 5400, 7200, 14400, 28800)
 
 
+_FAILED_PRECHECK = frozenset({"Failed", "Error"})
+
+
 class PerObjectSeries:
     """The per-object series, rendered from two dicts when scraped (prometheus_client's custom
     collector API). Labelled Gauge children cost 1.45 KB per object for these two series
@@ -33,6 +36,8 @@ class PerObjectSeries:
         self.last_success: dict[ObjectRef, float] = {}
         self.progress: dict[ObjectRef, tuple[str, float]] = {}  # (task type, percent) while one runs
         self.findings: dict[ObjectRef, list[tuple[str, str, int]]] = {}  # (kind, level, count)
+        self.precheck_failed: set[ObjectRef] = set()  # the workflow's pre-check ended Failed/Error
+        self.slow: dict[ObjectRef, str] = {}  # the slow task's type, while status.slow is set
 
     def collect(self) -> Iterator[Metric]:
         phase = GaugeMetricFamily(
@@ -65,6 +70,22 @@ class PerObjectSeries:
             for kind, level, count in counts:
                 findings.add_metric([ref.namespace, ref.name, kind, level], count)
         yield findings
+        # Alerts need one series per condition they page on: the findings alone cannot tell a failed
+        # check from a passed one with Risks, and UpgradeSlow Events carry no per-object label.
+        precheck = GaugeMetricFamily(
+            "ccupgrade_precheck_failed", "1 while an object's pre-check has ended Failed (or Error).",
+            labels=["namespace", "name"],
+        )  # fmt: skip
+        for ref in self.precheck_failed:
+            precheck.add_metric([ref.namespace, ref.name], 1.0)
+        yield precheck
+        slow = GaugeMetricFamily(
+            "ccupgrade_upgrade_slow", "1 while an object's running task is slower than its ETA or stalled.",
+            labels=["namespace", "name", "task"],
+        )  # fmt: skip
+        for ref, task in self.slow.items():
+            slow.add_metric([ref.namespace, ref.name, task], 1.0)
+        yield slow
 
     def update(self, ref: ObjectRef, status: UpgradeStatus) -> None:
         """The insight series of one object from its new status (absent parts remove their series)."""
@@ -77,10 +98,19 @@ class PerObjectSeries:
             self.findings[ref] = [(c.kind, c.level, c.count) for c in status.pre_check.counts]
         else:
             self.findings.pop(ref, None)
+        if status.pre_check is not None and status.pre_check.phase in _FAILED_PRECHECK:
+            self.precheck_failed.add(ref)
+        else:
+            self.precheck_failed.discard(ref)
+        if status.slow is not None:
+            self.slow[ref] = status.slow.task
+        else:
+            self.slow.pop(ref, None)
 
     def remove(self, ref: ObjectRef) -> None:
-        for series in (self.phases, self.last_success, self.progress, self.findings):
+        for series in (self.phases, self.last_success, self.progress, self.findings, self.slow):
             series.pop(ref, None)
+        self.precheck_failed.discard(ref)
 
 
 class Metrics:
