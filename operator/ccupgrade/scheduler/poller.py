@@ -41,6 +41,7 @@ from ccupgrade.scheduler.writes import Derive, Ticket, Writer
 
 log = logging.getLogger("ccupgrade.scheduler")
 JOIN_DELAY = 0.5
+MIN_WAIT = 0.001
 SECRET_RETRY = 10.0  # the API server could not be asked for a Secret: try again this soon
 
 __all__ = ["CredentialSource", "PollObserver", "Scheduler", "SchedulerConfig", "StatusSink", "failure_of"]
@@ -216,7 +217,9 @@ class Scheduler:
                     elif soonest is None or group.next_due < soonest:
                         soonest = group.next_due
                 self._wake.clear()
-                timeout = None if soonest is None else max(0.0, soonest - self._clock())
+                # Never a zero or sub-millisecond wait: a clock of coarse resolution (or float
+                # rounding just short of a deadline) would otherwise spin here without moving.
+                timeout = None if soonest is None else max(MIN_WAIT, soonest - self._clock())
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout)
         finally:
