@@ -53,6 +53,8 @@ def test_the_testkit_wheel_holds_them_and_nothing_of_the_operator(tmp_path: Path
     names, entry_points = _wheel(tmp_path, "./testkit")
     assert "ccupgrade/simulator/app.py" in names
     assert "ccupgrade/simulator/scenarios/standard.yaml" in names
+    assert "ccupgrade/simulator/scenarios/tasks/precheck-failed.yaml" in names  # the task details
+    assert "ccupgrade/simulator/insight.py" in names
     assert "ccupgrade/testbed/node.py" in names
     assert "ccupgrade/testbed/demo.py" in names
     # Installed beside the operator's wheel, it must not overwrite (or, uninstalled, remove) its files.

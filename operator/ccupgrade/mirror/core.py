@@ -7,10 +7,11 @@ yields Events with the same names.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from ccupgrade.mirror import conditions as cond
+from ccupgrade.mirror import insight, timing
 from ccupgrade.mirror import status as view
 from ccupgrade.mirror.events import EventIntent, in_causal_order
 from ccupgrade.mirror.select import select_workflow
@@ -22,9 +23,11 @@ DEFAULT_RESYNC = timedelta(minutes=10)
 
 @dataclass(frozen=True)
 class Observed:
-    """CCE answered: every workflow the cluster has."""
+    """CCE answered: every workflow the cluster has, the task details asked for, and peers' past task runs."""
 
     workflows: list[UpgradeWorkflow]
+    details: insight.Details = field(default_factory=insight.Details)
+    peers: list[timing.Sample] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,7 @@ class Mirrored:
     status: UpgradeStatus
     events: list[EventIntent] = field(default_factory=list)
     changed: bool = False
+    ended: list[TaskView] = field(default_factory=list)  # tasks seen ending in this poll (metrics)
 
 
 def _dump(status: UpgradeStatus | None) -> dict[str, object]:
@@ -67,7 +71,11 @@ def _verdict(status: UpgradeStatus, selector_note: str) -> cond.Verdict:
     if phase == "Running":
         doing = f"task {current}" if current else "between tasks"
         return cond.Verdict(
-            cond.F, True, False, cond.IN_PROGRESS, f"Upgrading {versions}: {doing}, {status.progress or '0/0'} done"
+            cond.F,
+            True,
+            False,
+            cond.IN_PROGRESS,
+            f"Upgrading {versions}: {doing}, {view.progress_of(status.tasks) or '0/0'} done",
         )
     if phase == "Pending":
         failed = view.failed_task(status.tasks)
@@ -266,6 +274,41 @@ def failed(old: UpgradeStatus | None, failure: PollFailed, generation: int | Non
     return Mirrored(status, in_causal_order(events, _recorded_moment(old)), _dump(status) != _dump(old))
 
 
+def _ended(previous: UpgradeStatus, new: UpgradeStatus) -> list[TaskView]:
+    """Tasks of the followed workflow that ended since the stored status (not on first sight)."""
+    if previous.workflow is None or new.workflow is None or previous.workflow.uid != new.workflow.uid:
+        return []
+    before = {view.task_key(t): t.status for t in previous.tasks}
+    return [t for t in new.tasks if t.status in insight.ENDED and before.get(view.task_key(t)) != t.status]
+
+
+def _insight_of(status: UpgradeStatus) -> insight.Insight:
+    return insight.Insight(status.pre_check, status.task_progress, status.eta, status.slow)
+
+
+def _with_insight(previous: UpgradeStatus, new: UpgradeStatus, outcome: Observed, spec: UpgradeSpec,
+                  now: datetime) -> list[EventIntent]:  # fmt: skip
+    """Fills the insight parts of `new` (pre-check, task progress, ETA, slowness); returns their Events."""
+    if new.workflow is None:
+        return []
+    uid = new.workflow.uid
+    same = previous.workflow is not None and previous.workflow.uid == uid
+    old = _insight_of(previous) if same else insight.Insight()
+    basis = timing.Basis(own=timing.samples_of(outcome.workflows, exclude_uid=uid), peers=outcome.peers)
+    derived, events = insight.derive(
+        old, new.tasks, uid, (new.cluster_version, new.target_version), outcome.details, basis,
+        insight.settings_for(spec), now,
+    )  # fmt: skip
+    new.pre_check, new.task_progress, new.eta, new.slow = (
+        derived.pre_check,
+        derived.task_progress,
+        derived.eta,
+        derived.slow,
+    )
+    new.progress = timing.progress_text(new.tasks, derived.task_progress)
+    return events
+
+
 def mirror(
     old: UpgradeStatus | None,
     outcome: Outcome,
@@ -279,9 +322,13 @@ def mirror(
         return failed(previous, outcome, generation, now)
 
     new = _observed_status(outcome.workflows, spec, generation)
+    insight_events = _with_insight(previous, new, outcome, spec, now)
     verdict = _verdict(new, _selector_note(spec))
+    note = insight.ready_note(_insight_of(new), new.phase)
+    if note:
+        verdict = replace(verdict, message=f"{verdict.message}; {note}")
     new.conditions = cond.apply_verdict(previous.conditions, verdict, generation, now)
-    events = _workflow_events(previous, new)
+    events = [*_workflow_events(previous, new), *insight_events]
     if _was_unavailable(previous):
         events.insert(0, EventIntent("Normal", "CloudAPIRecovered", "CCE API reachable again; status is current",
                                      f"cloud-recovered/{_revision(previous)}"))  # fmt: skip
@@ -293,7 +340,7 @@ def mirror(
     if changed or previous.last_sync_time is None or now - previous.last_sync_time >= resync:
         new.last_sync_time = now
         changed = True
-    return Mirrored(new, in_causal_order(events, _recorded_moment(previous)), changed)
+    return Mirrored(new, in_causal_order(events, _recorded_moment(previous)), changed, _ended(previous, new))
 
 
 def suspended(old: UpgradeStatus | None, generation: int | None, now: datetime) -> Mirrored:

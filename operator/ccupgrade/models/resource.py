@@ -10,6 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 from pydantic.config import JsonDict
 
+from ccupgrade.models.insight import Eta, PreCheckView, Slowness, TaskProgress
+
 GROUP = "ccupgrade.dev"
 VERSION = "v1alpha1"
 KIND = "CceClusterUpgrade"
@@ -127,6 +129,15 @@ class UpgradeSpec(_Model):
     history_limit: int = Field(
         default=5, ge=0, le=50, description="How many previous workflows to keep in status.history."
     )
+    stall_after: str = Field(
+        default="15m",
+        pattern=DURATION_PATTERN,
+        max_length=32,
+        description=(
+            "A running task whose progress has not moved for this long, or that runs this long past twice "
+            "its usual time, is reported slow (Warning Event UpgradeSlow; Ready stays False). Go duration."
+        ),
+    )
 
 
 class ConditionStatus(StrEnum):
@@ -189,13 +200,25 @@ class UpgradeStatus(_Model):
     workflow: WorkflowRef | None = Field(default=None, description="The workflow being followed.")
     cluster_version: str | None = Field(default=None, description="The version being upgraded from.")
     target_version: str | None = Field(default=None, description="The version being upgraded to.")
-    progress: str | None = Field(default=None, description="Succeeded tasks over all tasks, e.g. 2/4.")
+    progress: str | None = Field(
+        default=None,
+        description="Succeeded tasks over all tasks, with the running task's own percentage when CCE gives one: "
+        "2/4 · 63%.",
+    )
     current_task: str | None = Field(default=None, description="The task running now (or the one that failed).")
     tasks: list[TaskView] = Field(default_factory=list, description="Every task of the workflow.")
     lines: list[LineView] = Field(default_factory=list, description="The edges of the workflow graph.")
     history: list[HistoryEntry] = Field(
         default_factory=list, description="Previous workflows, newest first, at most spec.historyLimit."
     )
+    pre_check: PreCheckView | None = Field(
+        default=None, description="The PreCheck task in detail: its findings that matter, and whether it expired."
+    )
+    task_progress: TaskProgress | None = Field(
+        default=None, description="The running Cluster or Snapshot task's own progress."
+    )
+    eta: Eta | None = Field(default=None, description="When the running task and the workflow should end.")
+    slow: Slowness | None = Field(default=None, description="Set while the running task is slower than it should be.")
     last_sync_time: datetime | None = Field(default=None, description="When CCE was last read successfully.")
     conditions: list[Condition] = Field(default_factory=list, description="Ready, Reconciling and Stalled.")
 
@@ -218,6 +241,7 @@ PRINTER_COLUMNS: list[dict[str, Any]] = [
     {"name": "Target", "type": "string", "jsonPath": ".status.targetVersion"},
     {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
     {"name": "Progress", "type": "string", "jsonPath": ".status.progress"},
+    {"name": "ETA", "type": "string", "jsonPath": ".status.eta.text"},
     {"name": "Ready", "type": "string", "jsonPath": '.status.conditions[?(@.type=="Ready")].status'},
     {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
     # The version the followed workflow upgrades from: after a successful upgrade the cluster runs

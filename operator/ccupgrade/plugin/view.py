@@ -164,7 +164,7 @@ def list_table(views: Sequence[UpgradeView], all_namespaces: bool) -> Table:
     table = Table(box=None, pad_edge=False, header_style="bold", show_edge=False)
     if all_namespaces:
         table.add_column("NAMESPACE")
-    for column in ("NAME", "CLUSTER", "FROM → TO", "PHASE", "PROGRESS", "TASK", "SYNCED", "REASON", "AGE"):
+    for column in ("NAME", "CLUSTER", "FROM → TO", "PHASE", "PROGRESS", "ETA", "TASK", "SYNCED", "REASON", "AGE"):
         table.add_column(column, no_wrap=column != "REASON")
     for view in views:
         status = view.status
@@ -176,6 +176,7 @@ def list_table(views: Sequence[UpgradeView], all_namespaces: bool) -> Table:
             versions,
             _phase_text(status.phase),
             status.progress or "-",
+            Text(status.eta.text, style="yellow" if status.slow else "") if status.eta else "-",
             status.current_task or "-",
             _ago(view.now, status.last_sync_time) if status.last_sync_time else "-",
             Text(reason, style="bold red" if view.stalled else "yellow"),
@@ -315,8 +316,60 @@ def _history(view: UpgradeView) -> RenderableType | None:
     return table
 
 
+def _eta(view: UpgradeView) -> RenderableType | None:
+    """The running task's own progress, the estimated end and any slowness."""
+    status = view.status
+    if status.task_progress is None and status.eta is None and status.slow is None:
+        return None
+    facts = Table.grid(padding=(0, 2))
+    facts.add_column(style="bold")
+    facts.add_column()
+    progress = status.task_progress
+    if progress is not None:
+        percent = f"{progress.percent:.0f}%" if progress.percent is not None else "-"
+        moved = f" (unchanged since {_ago(view.now, progress.since)})" if progress.since else ""
+        facts.add_row(f"{progress.task} task", f"{percent}{moved}")
+        if progress.error:
+            facts.add_row("", Text(progress.error, style="yellow"))
+    eta = status.eta
+    if eta is not None:
+        basis = {"history": "this cluster's past upgrades", "peers": "other clusters between the same versions"}
+        how = f"from {basis[eta.basis]}, {eta.samples} task runs" if eta.basis in basis else "no past upgrade to go by"
+        if eta.task and eta.task_end:
+            facts.add_row(f"{eta.task} ends", f"{_clock(eta.task_end)} UTC")
+        facts.add_row("ETA", Text.assemble((eta.text, "bold"), f"   {how}"))
+    if status.slow is not None:
+        facts.add_row("Slow", Text(status.slow.message, style="bold yellow"))
+    return Group(Text("Progress", style="bold"), facts)
+
+
+def _findings(view: UpgradeView) -> RenderableType | None:
+    """The pre-check's findings that matter (Exceptions, Risks, Warning/Fatal), most severe first."""
+    pre = view.status.pre_check
+    if pre is None or (not pre.findings and not pre.error and not pre.expired):
+        return None
+    title = f"Pre-check {pre.phase or '-'}"
+    if pre.expire_time:
+        title += f", result {'expired' if pre.expired else 'valid until'} {_clock(pre.expire_time)} UTC"
+    table = Table(box=None, header_style="bold", pad_edge=False, title=title, title_justify="left")
+    table.title_style = "bold red" if pre.phase == "Failed" or pre.expired else "bold"
+    for column in ("KIND", "LEVEL", "CHECK", "WHERE", "MESSAGE"):
+        table.add_column(column, no_wrap=column != "MESSAGE")
+    for finding in pre.findings or []:
+        style = "red" if finding.kind == "Exception" else "yellow"
+        table.add_row(
+            Text(finding.kind or "-", style=style), finding.level or "-", finding.name, finding.where,
+            finding.message or "",
+        )  # fmt: skip
+    if pre.more_findings:
+        table.add_row("", "", Text(f"… and {pre.more_findings} more", style="dim"), "", "")
+    if pre.error:
+        table.add_row("", "", Text(pre.error, style="yellow"), "", "")
+    return table
+
+
 Section = Callable[[UpgradeView], RenderableType | None]
-STATUS_SECTIONS: list[Section] = [_header, _timeline, _conditions, _events, _history]
+STATUS_SECTIONS: list[Section] = [_header, _eta, _findings, _timeline, _conditions, _events, _history]
 
 
 def status_view(view: UpgradeView, sections: Sequence[Section] = STATUS_SECTIONS) -> Group:

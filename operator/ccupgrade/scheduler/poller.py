@@ -17,13 +17,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from ccupgrade.cce import errors
-from ccupgrade.cce.client import ClusterTarget
+from ccupgrade.cce.client import CceClient, ClusterTarget
 from ccupgrade.cce.credentials import fingerprint
 from ccupgrade.cce.endpoints import AllowList, Endpoint, for_region
+from ccupgrade.cce.tasks import TaskReader
 from ccupgrade.mirror import Mirrored, Observed, PollFailed, mirror
 from ccupgrade.mirror.core import Outcome, failed, suspended
+from ccupgrade.models.cce import UpgradeWorkflow
 from ccupgrade.models.resource import UpgradeSpec
 from ccupgrade.scheduler.credentials import CredentialHealth, CredentialKey
+from ccupgrade.scheduler.details import DetailFetcher, PeerBook
 from ccupgrade.scheduler.intervals import IntervalPolicy, parse_duration
 from ccupgrade.scheduler.ports import (
     CredentialSource,
@@ -104,6 +107,7 @@ class Scheduler:
         observer: PollObserver | None = None,
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
+        details: DetailFetcher | None = None,
     ) -> None:
         self.client = client
         self.credentials = credentials
@@ -119,6 +123,11 @@ class Scheduler:
             sink, self.observer, self._tasks, max_concurrent=self.config.max_concurrent_writes, rng=self._rng
         )
         self._credential_health = CredentialHealth(self.config.policy, clock)
+        # The task details running tasks need (progress, pre-check findings), read with the same client.
+        if details is None and isinstance(client, CceClient):
+            details = DetailFetcher(TaskReader(client))
+        self._details = details
+        self._peers = PeerBook()
 
     # -- the watch stream feeds these --------------------------------------------------------
 
@@ -292,7 +301,7 @@ class Scheduler:
         async def request() -> Outcome:
             try:
                 listed = await self.client.list_upgrade_workflows(target)
-                return Observed(listed.items)
+                return await self._observed(target, listed.items)
             except errors.CceError as error:
                 if isinstance(error, errors.AuthenticationError | errors.CredentialsError):
                     self.credentials.forget(key.namespace, key.secret_name)  # a rotated Secret is re-read next time
@@ -303,6 +312,15 @@ class Scheduler:
         outcome, requested = await self._credential_health.call(credential, request)
         group.credential_free_at = self._credential_health.blocked_until(credential)
         return outcome, (_outcome_label(outcome) if requested else "credential_backoff")
+
+    async def _observed(self, target: ClusterTarget, workflows: list[UpgradeWorkflow]) -> Observed:
+        """The workflows, the details their running tasks need (each call failing on its own) and peers."""
+        cluster = (target.endpoint.host, target.project_id, target.cluster_id)
+        self._peers.record(cluster, workflows)
+        if self._details is None:
+            return Observed(workflows, peers=self._peers.peers_of(cluster))
+        details = await self._details.fetch(target, workflows)
+        return Observed(workflows, details, self._peers.peers_of(cluster))
 
     def _endpoint(self, spec: UpgradeSpec) -> Endpoint:
         if spec.region:

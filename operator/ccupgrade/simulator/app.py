@@ -337,5 +337,8 @@ def create_app(simulator: Simulator | None = None) -> web.Application:
         log = [e for e in sim.request_log if e["project"] == project and e["cluster"] == cluster]
         return _json({**counters.as_dict(), "log": log[-int(request.query.get("limit", "200")) :]})
 
+    from ccupgrade.simulator.insight import add_task_routes  # here: insight imports this module
+
+    add_task_routes(routes, sim)
     app.add_routes(routes)
     return app
