@@ -359,7 +359,7 @@ def write_ceiling(bench: Bench, namespace: str, objects: int, concurrency: int) 
     as ours sends them (aiohttp, merge patch, as its ServiceAccount), from `concurrency` requests in flight."""
     import asyncio
 
-    from ccupgrade.operator.kubeapi import KubeApi, path_of
+    from ccupgrade.kube.api import KubeApi, path_of
 
     configuration = client.Configuration()
     config.load_kube_config(config_file=str(bench.kubeconfigs["ours"]), client_configuration=configuration)

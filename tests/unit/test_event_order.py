@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
+from ccupgrade.kube.io import KubeIO
 from ccupgrade.mirror import PollFailed
-from ccupgrade.operator.kube import KubeIO
-from ccupgrade.scheduler.registry import Watched
+from ccupgrade.models.watched import Watched
 from tests.unit.test_mirror import Walk
 
 

@@ -7,11 +7,11 @@ from datetime import UTC, datetime, timedelta
 
 from prometheus_client import generate_latest
 
+from ccupgrade.app.metrics import Metrics
 from ccupgrade.mirror import Mirrored
 from ccupgrade.models.insight import FindingCount, PreCheckView, Slowness, TaskProgress
 from ccupgrade.models.resource import TaskView, UpgradeStatus
-from ccupgrade.operator.metrics import Metrics
-from ccupgrade.scheduler.registry import Watched
+from ccupgrade.models.watched import Watched
 
 T0 = datetime(2026, 11, 27, 8, 0, tzinfo=UTC)
 

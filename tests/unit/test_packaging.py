@@ -23,7 +23,7 @@ def _wheel(tmp_path: Path, project: str) -> tuple[list[str], str]:
         for name in ("pyproject.toml", "README.md"):
             shutil.copy(REPO / name, source / name)
         skip = shutil.ignore_patterns("__pycache__", "*.egg-info")
-        shutil.copytree(REPO / "operator", source / "operator", ignore=skip)
+        shutil.copytree(REPO / "src", source / "src", ignore=skip)
         shutil.copytree(REPO / "testkit", source / "testkit")
     out = tmp_path / f"wheels-{project.strip('./') or 'operator'}"
     done = subprocess.run(

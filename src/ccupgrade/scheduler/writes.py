@@ -16,8 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from ccupgrade.mirror import Mirrored
+from ccupgrade.models.watched import ObjectRef, PollKey, Watched
 from ccupgrade.scheduler.ports import PollObserver, StatusSink, WriteFailed
-from ccupgrade.scheduler.registry import ObjectRef, PollKey, Watched
 from ccupgrade.scheduler.tasks import Supervisor
 
 log = logging.getLogger("ccupgrade.scheduler")

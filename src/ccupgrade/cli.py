@@ -10,9 +10,9 @@ import sys
 from datetime import timedelta
 
 from ccupgrade import __version__
+from ccupgrade.app.main import OperatorConfig, run
 from ccupgrade.cce.endpoints import AllowList
-from ccupgrade.operator.leadership import LeaseSettings
-from ccupgrade.operator.main import OperatorConfig, run
+from ccupgrade.kube.leadership import LeaseSettings
 from ccupgrade.scheduler.intervals import parse_duration
 
 

@@ -7,7 +7,7 @@ import asyncio
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from ccupgrade.operator.metrics import Metrics
+from ccupgrade.app.metrics import Metrics
 
 
 async def start_health_server(host: str, port: int, ready: asyncio.Event, metrics: Metrics) -> web.AppRunner:

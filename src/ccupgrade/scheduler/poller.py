@@ -25,6 +25,7 @@ from ccupgrade.mirror import Mirrored, Observed, PollFailed, mirror
 from ccupgrade.mirror.core import Outcome, failed, suspended
 from ccupgrade.models.cce import UpgradeWorkflow
 from ccupgrade.models.resource import UpgradeSpec
+from ccupgrade.models.watched import ObjectRef, PollKey, Watched
 from ccupgrade.scheduler.credentials import CredentialHealth, CredentialKey
 from ccupgrade.scheduler.details import DetailFetcher, PeerBook
 from ccupgrade.scheduler.intervals import IntervalPolicy, parse_duration
@@ -35,7 +36,6 @@ from ccupgrade.scheduler.ports import (
     StatusSink,
     WorkflowSource,
 )
-from ccupgrade.scheduler.registry import ObjectRef, PollKey, Watched
 from ccupgrade.scheduler.tasks import Supervisor
 from ccupgrade.scheduler.writes import Derive, Ticket, Writer
 

@@ -12,7 +12,7 @@ from ccupgrade.cce.client import ClusterTarget
 from ccupgrade.cce.credentials import Credentials
 from ccupgrade.mirror import Mirrored
 from ccupgrade.models.cce import UpgradeWorkflowList
-from ccupgrade.scheduler.registry import ObjectRef, PollKey, Watched
+from ccupgrade.models.watched import ObjectRef, PollKey, Watched
 
 
 class WorkflowSource(Protocol):

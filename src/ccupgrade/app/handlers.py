@@ -13,8 +13,8 @@ import kopf
 from kubernetes import client
 
 from ccupgrade.models.resource import GROUP, PLURAL, VERSION
+from ccupgrade.models.watched import ObjectRef, Watched
 from ccupgrade.scheduler.poller import Scheduler
-from ccupgrade.scheduler.registry import ObjectRef, Watched
 
 
 def connection_info(configuration: client.Configuration) -> kopf.ConnectionInfo:

@@ -15,12 +15,12 @@ from typing import Any
 
 from ccupgrade.cce.credentials import Credentials, from_secret_data
 from ccupgrade.cce.errors import CredentialsError, SecretNotFound
+from ccupgrade.kube.api import KubeApi, KubeApiError, path_of
+from ccupgrade.kube.patching import merge_patch
 from ccupgrade.mirror import EventIntent, Mirrored
 from ccupgrade.models.resource import GROUP, KIND, PLURAL, VERSION
-from ccupgrade.operator.kubeapi import KubeApi, KubeApiError, path_of
-from ccupgrade.operator.patching import merge_patch
+from ccupgrade.models.watched import Watched
 from ccupgrade.scheduler.ports import WriteFailed
-from ccupgrade.scheduler.registry import Watched
 
 log = logging.getLogger("ccupgrade.kube")
 COMPONENT = "cce-upgrade-operator"

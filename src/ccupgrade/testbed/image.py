@@ -56,7 +56,7 @@ def content_key(root: Path | None = None) -> str:
     root = root or repo_root()
     digest = hashlib.sha256()
     files = [root / name for name in _INPUTS]
-    files += sorted(p for p in (root / "operator").rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+    files += sorted(p for p in (root / "src").rglob("*") if p.is_file() and "__pycache__" not in p.parts)
     for path in files:
         digest.update(str(path.relative_to(root)).encode())
         digest.update(path.read_bytes() if path.exists() else b"-")
@@ -130,7 +130,7 @@ def _wheelhouse(root: Path) -> Iterator[Path]:
             for name in ("pyproject.toml", "README.md"):
                 shutil.copy(root / name, source / name)
             skip = shutil.ignore_patterns("__pycache__", "*.egg-info")
-            shutil.copytree(root / "operator", source / "operator", ignore=skip)
+            shutil.copytree(root / "src", source / "src", ignore=skip)
             done = subprocess.run(
                 [sys.executable, "-m", "pip", "wheel", "--quiet", "--disable-pip-version-check", "--wheel-dir",
                  str(house), str(source)],

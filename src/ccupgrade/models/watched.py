@@ -1,4 +1,4 @@
-"""What the scheduler knows of each watched object, built from the watch stream."""
+"""One version of a watched CceClusterUpgrade: a value the handlers, scheduler, Kubernetes I/O and metrics share."""
 
 from __future__ import annotations
 

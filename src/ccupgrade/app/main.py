@@ -13,15 +13,15 @@ import kopf
 from aiohttp import web
 from kubernetes import client, config
 
+from ccupgrade.app.handlers import build_registry
+from ccupgrade.app.health import start_health_server
+from ccupgrade.app.metrics import Metrics
 from ccupgrade.cce.client import CceClient, ClientSettings
 from ccupgrade.cce.endpoints import AllowList
 from ccupgrade.cce.ratelimit import GateRegistry
-from ccupgrade.operator.handlers import build_registry
-from ccupgrade.operator.health import start_health_server
-from ccupgrade.operator.kube import KubeIO
-from ccupgrade.operator.kubeapi import KubeApi
-from ccupgrade.operator.leadership import Leadership, LeaseSettings
-from ccupgrade.operator.metrics import Metrics
+from ccupgrade.kube.api import KubeApi
+from ccupgrade.kube.io import KubeIO
+from ccupgrade.kube.leadership import Leadership, LeaseSettings
 from ccupgrade.scheduler.intervals import IntervalPolicy
 from ccupgrade.scheduler.poller import Scheduler, SchedulerConfig
 
