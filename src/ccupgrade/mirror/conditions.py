@@ -5,21 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from ccupgrade.models.reasons import Reason
 from ccupgrade.models.resource import Condition, ConditionStatus
 
 READY, RECONCILING, STALLED = "Ready", "Reconciling", "Stalled"
 T, F, U = ConditionStatus.TRUE, ConditionStatus.FALSE, ConditionStatus.UNKNOWN
-
-# Reasons (stable API: alerts and docs match on them).
-INITIALIZING = "UpgradeInitializing"
-IN_PROGRESS = "UpgradeInProgress"
-TASK_FAILED = "UpgradeTaskFailed"
-SUCCEEDED = "UpgradeSucceeded"
-CANCELLED = "UpgradeCancelled"
-UNRECOGNIZED_PHASE = "UnrecognizedPhase"
-NO_WORKFLOW = "NoWorkflow"
-CLOUD_UNAVAILABLE = "CloudAPIUnavailable"
-SUSPENDED = "Suspended"
 
 
 @dataclass(frozen=True)
@@ -29,7 +19,7 @@ class Verdict:
     ready: ConditionStatus
     reconciling: bool
     stalled: bool
-    reason: str
+    reason: Reason
     message: str
 
     def __post_init__(self) -> None:
@@ -52,7 +42,7 @@ def set_condition(
     old: list[Condition],
     kind: str,
     status: ConditionStatus,
-    reason: str,
+    reason: Reason,
     message: str,
     generation: int | None,
     now: datetime,

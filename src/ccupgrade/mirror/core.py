@@ -13,9 +13,10 @@ from datetime import datetime, timedelta
 from ccupgrade.mirror import conditions as cond
 from ccupgrade.mirror import insight, timing
 from ccupgrade.mirror import status as view
-from ccupgrade.mirror.events import EventIntent, in_causal_order
+from ccupgrade.mirror.events import EventIntent, EventType, in_causal_order
 from ccupgrade.mirror.select import select_workflow
 from ccupgrade.models.cce import UpgradeWorkflow
+from ccupgrade.models.reasons import Reason
 from ccupgrade.models.resource import TaskView, UpgradeSpec, UpgradeStatus
 
 DEFAULT_RESYNC = timedelta(minutes=10)
@@ -35,7 +36,7 @@ class PollFailed:
     """CCE could not be read. `transient` keeps the last good status; otherwise the user must act."""
 
     transient: bool
-    reason: str
+    reason: Reason
     message: str
 
 
@@ -63,10 +64,12 @@ def _verdict(status: UpgradeStatus, selector_note: str) -> cond.Verdict:
     versions = _versions(status)
     current = view.describe(view.current_task(status.tasks, phase))
     if status.workflow is None:
-        return cond.Verdict(cond.F, True, False, cond.NO_WORKFLOW, f"CCE lists no upgrade workflow{selector_note} yet")
+        return cond.Verdict(
+            cond.F, True, False, Reason.NO_WORKFLOW, f"CCE lists no upgrade workflow{selector_note} yet"
+        )
     if phase == "Init":
         return cond.Verdict(
-            cond.F, True, False, cond.INITIALIZING, f"Upgrade {versions} created; no task has started yet"
+            cond.F, True, False, Reason.UPGRADE_INITIALIZING, f"Upgrade {versions} created; no task has started yet"
         )
     if phase == "Running":
         doing = f"task {current}" if current else "between tasks"
@@ -74,22 +77,22 @@ def _verdict(status: UpgradeStatus, selector_note: str) -> cond.Verdict:
             cond.F,
             True,
             False,
-            cond.IN_PROGRESS,
+            Reason.UPGRADE_IN_PROGRESS,
             f"Upgrading {versions}: {doing}, {view.progress_of(status.tasks) or '0/0'} done",
         )
     if phase == "Pending":
         failed = view.failed_task(status.tasks)
         what = f"task {failed.type} failed" if failed else "a task failed"
         return cond.Verdict(
-            cond.F, False, True, cond.TASK_FAILED,
+            cond.F, False, True, Reason.UPGRADE_TASK_FAILED,
             f"Upgrade {versions} is blocked: {what}; retry or cancel it in CCE",
         )  # fmt: skip
     if phase == "Success":
-        return cond.Verdict(cond.T, False, False, cond.SUCCEEDED, f"Upgraded {versions}")
+        return cond.Verdict(cond.T, False, False, Reason.UPGRADE_SUCCEEDED, f"Upgraded {versions}")
     if phase == "Cancel":
-        return cond.Verdict(cond.F, False, True, cond.CANCELLED, f"Upgrade {versions} was cancelled")
+        return cond.Verdict(cond.F, False, True, Reason.UPGRADE_CANCELLED, f"Upgrade {versions} was cancelled")
     return cond.Verdict(
-        cond.U, True, False, cond.UNRECOGNIZED_PHASE,
+        cond.U, True, False, Reason.UNRECOGNIZED_PHASE,
         f"CCE reports phase {phase!r}, which this operator does not know; it is mirrored verbatim",
     )  # fmt: skip
 
@@ -122,11 +125,11 @@ def _observed_status(workflows: list[UpgradeWorkflow], spec: UpgradeSpec, genera
     )
 
 
-_TASK_EVENTS = {
-    "Queuing": ("Normal", "TaskQueued", "is queued"),
-    "Running": ("Normal", "TaskStarted", "started"),
-    "Success": ("Normal", "TaskSucceeded", "succeeded"),
-    "Failed": ("Warning", "TaskFailed", "failed"),
+_TASK_EVENTS: dict[str, tuple[EventType, Reason, str]] = {
+    "Queuing": ("Normal", Reason.TASK_QUEUED, "is queued"),
+    "Running": ("Normal", Reason.TASK_STARTED, "started"),
+    "Success": ("Normal", Reason.TASK_SUCCEEDED, "succeeded"),
+    "Failed": ("Warning", Reason.TASK_FAILED, "failed"),
 }
 
 
@@ -137,12 +140,14 @@ def _task_events(old: UpgradeStatus, new: UpgradeStatus, uid: str) -> list[Event
         previous = before.get(view.task_key(task), "Init")
         if task.status is None or task.status == previous:
             continue
-        kind, reason, verb = _TASK_EVENTS.get(task.status, ("Normal", "TaskStatusChanged", f"is now {task.status}"))
+        kind, reason, verb = _TASK_EVENTS.get(
+            task.status, ("Normal", Reason.TASK_STATUS_CHANGED, f"is now {task.status}")
+        )
         message = f"Task {task.type} {verb} (workflow {uid}, upgrade {_versions(new)})"
         if task.status == "Failed":
             message += "; see the task's log in the CCE console"
         key = f"task/{uid}/{view.task_key(task)}/{task.status}/{_stamp(task)}/{_revision(old)}"
-        events.append(EventIntent(kind, reason, message, key))  # type: ignore[arg-type]
+        events.append(EventIntent(kind, reason, message, key))
     return events
 
 
@@ -157,22 +162,30 @@ def _phase_event(old: UpgradeStatus, new: UpgradeStatus, uid: str) -> EventInten
     versions = _versions(new)
     key = f"phase/{uid}/{old.phase}/{new.phase}/{_revision(old)}"
     if new.phase == "Running":
-        reason = "UpgradeResumed" if old.phase == "Pending" else "UpgradeStarted"
+        reason = Reason.UPGRADE_RESUMED if old.phase == "Pending" else Reason.UPGRADE_STARTED
         return EventIntent(
             "Normal",
             reason,
-            f"Upgrade {versions} {'resumed' if reason == 'UpgradeResumed' else 'started'} (workflow {uid})",
+            f"Upgrade {versions} {'resumed' if reason == Reason.UPGRADE_RESUMED else 'started'} (workflow {uid})",
             key,
         )
     if new.phase == "Pending":
         failed = view.failed_task(new.tasks)
         what = f"task {failed.type} failed" if failed else "a task failed"
-        return EventIntent("Warning", "UpgradeBlocked", f"Upgrade {versions} is blocked: {what} (workflow {uid})", key)
+        return EventIntent(
+            "Warning", Reason.UPGRADE_BLOCKED, f"Upgrade {versions} is blocked: {what} (workflow {uid})", key
+        )
     if new.phase == "Success":
-        return EventIntent("Normal", "UpgradeSucceeded", f"Cluster upgraded from {versions} (workflow {uid})", key)
+        return EventIntent(
+            "Normal", Reason.UPGRADE_SUCCEEDED, f"Cluster upgraded from {versions} (workflow {uid})", key
+        )
     if new.phase == "Cancel":
-        return EventIntent("Warning", "UpgradeCancelled", f"Upgrade {versions} was cancelled (workflow {uid})", key)
-    return EventIntent("Normal", "PhaseChanged", f"Workflow {uid} went from phase {old.phase} to {new.phase}", key)
+        return EventIntent(
+            "Warning", Reason.UPGRADE_CANCELLED, f"Upgrade {versions} was cancelled (workflow {uid})", key
+        )
+    return EventIntent(
+        "Normal", Reason.PHASE_CHANGED, f"Workflow {uid} went from phase {old.phase} to {new.phase}", key
+    )
 
 
 # What first sight of a workflow posts besides WorkflowDetected: what a user watching would need
@@ -188,13 +201,13 @@ def _first_sight_events(old: UpgradeStatus, new: UpgradeStatus, uid: str) -> lis
     message = f"Following upgrade workflow {uid}: {_versions(new)}, phase {new.phase}"
     if old.workflow is not None and old.workflow.uid:
         message += f" (workflow {old.workflow.uid} moved to history)"
-    events = [EventIntent("Normal", "WorkflowDetected", message, f"detected/{uid}/{_revision(old)}")]
+    events = [EventIntent("Normal", Reason.WORKFLOW_DETECTED, message, f"detected/{uid}/{_revision(old)}")]
     if new.phase not in _FIRST_SIGHT_PHASES:
         return events
     # Compared with nothing: the tasks and phase in `old` belong to another workflow (or none).
     blank = old.model_copy(update={"tasks": [], "phase": None})
     if new.phase == "Pending":
-        events += [e for e in _task_events(blank, new, uid) if e.reason == "TaskFailed"]
+        events += [e for e in _task_events(blank, new, uid) if e.reason == Reason.TASK_FAILED]
     phase = _phase_event(blank, new, uid)
     if phase is not None:
         events.append(phase)
@@ -241,7 +254,7 @@ def _recorded_moment(old: UpgradeStatus) -> datetime | None:
 
 def _was_unavailable(old: UpgradeStatus) -> bool:
     ready = cond.find(old.conditions, cond.READY)
-    return ready is not None and ready.reason == cond.CLOUD_UNAVAILABLE
+    return ready is not None and ready.reason == Reason.CLOUD_API_UNAVAILABLE
 
 
 def failed(old: UpgradeStatus | None, failure: PollFailed, generation: int | None, now: datetime) -> Mirrored:
@@ -259,7 +272,8 @@ def failed(old: UpgradeStatus | None, failure: PollFailed, generation: int | Non
         status = old.model_copy(update={"conditions": [ready, *kept]})
         if not _was_unavailable(old):
             events.append(EventIntent(
-                "Warning", "CloudAPIError", f"CCE API unavailable, keeping the last known status: {failure.message}",
+                "Warning", Reason.CLOUD_API_ERROR,
+                f"CCE API unavailable, keeping the last known status: {failure.message}",
                 f"cloud-error/{_revision(old)}",
             ))  # fmt: skip
     else:
@@ -330,7 +344,7 @@ def mirror(
     new.conditions = cond.apply_verdict(previous.conditions, verdict, generation, now)
     events = [*_workflow_events(previous, new), *insight_events]
     if _was_unavailable(previous):
-        events.insert(0, EventIntent("Normal", "CloudAPIRecovered", "CCE API reachable again; status is current",
+        events.insert(0, EventIntent("Normal", Reason.CLOUD_API_RECOVERED, "CCE API reachable again; status is current",
                                      f"cloud-recovered/{_revision(previous)}"))  # fmt: skip
 
     # lastSyncTime proves liveness, but rewriting it every poll would cost a write per poll:
@@ -357,7 +371,7 @@ def suspended(old: UpgradeStatus | None, generation: int | None, now: datetime) 
     ready = cond.find(previous.conditions, cond.READY)
     kept_ready = [ready] if ready is not None and ready.status == cond.T else []
     message = "Polling is suspended by spec.suspend; the status shows the last observation"
-    others = cond.apply_verdict(previous.conditions, cond.Verdict(cond.U, False, False, cond.SUSPENDED, message),
+    others = cond.apply_verdict(previous.conditions, cond.Verdict(cond.U, False, False, Reason.SUSPENDED, message),
                                 generation, now)[1:]  # fmt: skip
     status = previous.model_copy(update={"observed_generation": generation, "conditions": [*kept_ready, *others]})
     return Mirrored(status, [], _dump(status) != _dump(previous))

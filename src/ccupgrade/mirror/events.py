@@ -13,13 +13,15 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Literal
 
+from ccupgrade.models.reasons import Reason
+
 EventType = Literal["Normal", "Warning"]
 
 
 @dataclass(frozen=True)
 class EventIntent:
     type: EventType
-    reason: str
+    reason: Reason
     message: str
     dedupe_key: str
     sequence: str = ""  # fixed-width hex; see in_causal_order()

@@ -17,6 +17,7 @@ from ccupgrade.mirror import findings, timing
 from ccupgrade.mirror.events import EventIntent
 from ccupgrade.models.cce import UpgradeWorkflow
 from ccupgrade.models.insight import Eta, PreCheckView, Slowness, TaskProgress
+from ccupgrade.models.reasons import Reason
 from ccupgrade.models.resource import TaskView, UpgradeSpec
 from ccupgrade.models.tasks import PreCheckTask, SnapshotTask, UpgradeTask
 
@@ -166,14 +167,14 @@ def _events(old: Insight, new: Insight, uid: str | None, versions: tuple[str | N
         )
         if not announced:
             events.append(EventIntent(
-                "Warning", "PreCheckFailed",
+                "Warning", Reason.PRE_CHECK_FAILED,
                 f"Pre-check for upgrade {upgrade} failed: {findings.summary(after)} (workflow {uid})",
                 f"precheck-failed/{uid}/{after.task_id}",
             ))  # fmt: skip
     if after is not None and after.expired and not (before is not None and before.expired):
         when = after.expire_time.isoformat() if after.expire_time else "?"
         events.append(EventIntent(
-            "Warning", "PreCheckExpired",
+            "Warning", Reason.PRE_CHECK_EXPIRED,
             f"The pre-check result for upgrade {upgrade} expired at {when} before the upgrade ran; "
             "run the pre-check again before continuing",
             f"precheck-expired/{uid}/{after.task_id}",
@@ -181,7 +182,7 @@ def _events(old: Insight, new: Insight, uid: str | None, versions: tuple[str | N
     if new.slow is not None and (old.slow is None or old.slow.task_id != new.slow.task_id
                                  or old.slow.since != new.slow.since):  # fmt: skip
         events.append(EventIntent(
-            "Warning", "UpgradeSlow",
+            "Warning", Reason.UPGRADE_SLOW,
             f"Upgrade {upgrade} is slow: {new.slow.message} (workflow {uid}); it is still running",
             f"slow/{uid}/{new.slow.task_id or new.slow.task}/{new.slow.since.isoformat()}",
         ))  # fmt: skip

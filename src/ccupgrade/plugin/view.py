@@ -17,6 +17,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from ccupgrade.models.reasons import Reason
 from ccupgrade.models.resource import Condition, TaskView, UpgradeStatus
 
 BAR_WIDTH = 40
@@ -102,8 +103,8 @@ class UpgradeView:
     def not_ready_reason(self) -> str:
         """Why the object is not Ready (what `list` shows): Suspended first, else Ready's reason."""
         reconciling = self.condition("Reconciling")
-        if reconciling is not None and reconciling.reason == "Suspended":
-            return "Suspended"
+        if reconciling is not None and reconciling.reason == Reason.SUSPENDED:
+            return Reason.SUSPENDED
         ready = self.condition("Ready")
         if ready is None:
             return "" if self.status.phase else "NoStatusYet"

@@ -14,9 +14,10 @@ from dataclasses import dataclass
 
 from ccupgrade.mirror import PollFailed
 from ccupgrade.mirror.core import Outcome
+from ccupgrade.models.reasons import Reason
 from ccupgrade.scheduler.intervals import IntervalPolicy
 
-REFUSED = frozenset({"AuthenticationFailed"})
+REFUSED = frozenset({Reason.AUTHENTICATION_FAILED})
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from ccupgrade.cce.tasks import TaskReader
 from ccupgrade.mirror import Mirrored, Observed, PollFailed, mirror
 from ccupgrade.mirror.core import Outcome, failed, suspended
 from ccupgrade.models.cce import UpgradeWorkflow
+from ccupgrade.models.reasons import Reason
 from ccupgrade.models.resource import UpgradeSpec
 from ccupgrade.models.watched import ObjectRef, PollKey, Watched
 from ccupgrade.scheduler.credentials import CredentialHealth, CredentialKey
@@ -46,27 +47,28 @@ SECRET_RETRY = 10.0  # the API server could not be asked for a Secret: try again
 
 __all__ = ["CredentialSource", "PollObserver", "Scheduler", "SchedulerConfig", "StatusSink", "failure_of"]
 
-_REASONS: list[tuple[type[errors.CceError], str, str]] = [
-    (errors.SecretNotFound, "SecretNotFound", "create it, or fix spec.credentialsSecretRef.name"),
-    (errors.CredentialsError, "InvalidCredentials", "put a complete set of keys into the Secret"),
-    (errors.EndpointNotAllowed, "EndpointNotAllowed", "use spec.region or ask the admin to allow the endpoint"),
-    (errors.InvalidEndpoint, "InvalidSpec", "fix spec.endpoint (scheme://host[:port], port 1-65535)"),
-    (errors.AuthenticationError, "AuthenticationFailed", "check or rotate the credentials in the Secret"),
-    (errors.PermissionDenied, "PermissionDenied", "grant the credentials read access to CCE in this project"),
-    (errors.NotFound, "ClusterNotFound", "check spec.projectId and spec.clusterId"),
-    (errors.ClientRequestError, "RequestRejected", "check the spec"),
+_REASONS: list[tuple[type[errors.CceError], Reason, str]] = [
+    (errors.SecretNotFound, Reason.SECRET_NOT_FOUND, "create it, or fix spec.credentialsSecretRef.name"),
+    (errors.CredentialsError, Reason.INVALID_CREDENTIALS, "put a complete set of keys into the Secret"),
+    (errors.EndpointNotAllowed, Reason.ENDPOINT_NOT_ALLOWED, "use spec.region or ask the admin to allow the endpoint"),
+    (errors.InvalidEndpoint, Reason.INVALID_SPEC, "fix spec.endpoint (scheme://host[:port], port 1-65535)"),
+    (errors.AuthenticationError, Reason.AUTHENTICATION_FAILED, "check or rotate the credentials in the Secret"),
+    (errors.PermissionDenied, Reason.PERMISSION_DENIED, "grant the credentials read access to CCE in this project"),
+    (errors.NotFound, Reason.CLUSTER_NOT_FOUND, "check spec.projectId and spec.clusterId"),
+    (errors.ClientRequestError, Reason.REQUEST_REJECTED, "check the spec"),
 ]
+_ABOUT_THE_SECRET = frozenset({Reason.AUTHENTICATION_FAILED, Reason.INVALID_CREDENTIALS})
 
 
 def failure_of(error: errors.CceError, secret_name: str) -> PollFailed:
     """The condition reason and message a user acts on, for a failed read."""
     if isinstance(error, errors.TransientError):
-        return PollFailed(True, "CloudAPIUnavailable", str(error))
+        return PollFailed(True, Reason.CLOUD_API_UNAVAILABLE, str(error))
     for kind, reason, hint in _REASONS:
         if isinstance(error, kind):
-            where = f" (Secret {secret_name!r})" if reason in {"AuthenticationFailed", "InvalidCredentials"} else ""
+            where = f" (Secret {secret_name!r})" if reason in _ABOUT_THE_SECRET else ""
             return PollFailed(False, reason, f"{error}{where}: {hint}")
-    return PollFailed(False, "ConfigurationError", str(error))
+    return PollFailed(False, Reason.CONFIGURATION_ERROR, str(error))
 
 
 @dataclass(frozen=True)
@@ -179,7 +181,7 @@ class Scheduler:
         retried like any other until it lands or the object changes."""
         derive: Derive
         if watched.spec is None:
-            problem = PollFailed(False, "InvalidSpec", f"{watched.spec_error or 'invalid spec'}: fix the object")
+            problem = PollFailed(False, Reason.INVALID_SPEC, f"{watched.spec_error or 'invalid spec'}: fix the object")
 
             def derive(current: Watched) -> Mirrored:
                 return failed(current.status, problem, current.generation, datetime.now(UTC))
@@ -284,7 +286,7 @@ class Scheduler:
         """(outcome, metrics label), or None if the Secret could not be read from the API server."""
         key = group.key
         if spec is None:
-            return PollFailed(False, "InvalidSpec", "no valid spec"), "configuration_error"
+            return PollFailed(False, Reason.INVALID_SPEC, "no valid spec"), "configuration_error"
         try:
             endpoint = self._endpoint(spec)
             credentials = await self.credentials.credentials(key.namespace, key.secret_name)
@@ -292,7 +294,9 @@ class Scheduler:
             log.info("poll of %s: %s", _describe(key), error)
             return failure_of(error, key.secret_name), "configuration_error"
         except ValueError as error:  # an endpoint the schema let through but no URL parser takes
-            return PollFailed(False, "InvalidSpec", f"spec.endpoint: {error}: fix the object"), "configuration_error"
+            return PollFailed(
+                False, Reason.INVALID_SPEC, f"spec.endpoint: {error}: fix the object"
+            ), "configuration_error"
         except Exception as error:  # the API server, not CCE: nothing to mirror, try again soon
             log.warning("poll of %s: Secret %r not read: %s", _describe(key), key.secret_name, error)
             return None

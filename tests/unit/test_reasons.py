@@ -1,0 +1,66 @@
+"""Reasons come from one enum, and the README documents exactly that enum.
+
+The values are a stable API (alert rules, Argo CD and kstatus checks, event routers match on
+them): the enum is the one place they are spelt, the README's tables list the same set.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+from ccupgrade.models import Reason
+from ccupgrade.models.reasons import CONFIGURATION_REASONS, EVENT_REASONS, PHASE_REASONS
+
+ROOT = Path(__file__).resolve().parents[2]
+README = (ROOT / "README.md").read_text()
+SOURCES = ROOT / "src" / "ccupgrade"
+_TICKED = re.compile(r"`([A-Z][A-Za-z]+)`")
+
+
+def _table_after(heading: str) -> str:
+    """The first Markdown table after a line starting with `heading`."""
+    rest = README[README.index(heading) :]
+    lines = rest.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("|"))
+    end = next((i for i in range(start, len(lines)) if not lines[i].startswith("|")), len(lines))
+    return "\n".join(lines[start:end])
+
+
+def test_the_groups_split_the_enum() -> None:
+    assert PHASE_REASONS | CONFIGURATION_REASONS | EVENT_REASONS == set(Reason)
+    assert not PHASE_REASONS & CONFIGURATION_REASONS
+    assert not CONFIGURATION_REASONS & EVENT_REASONS
+
+
+def test_the_readme_condition_tables_list_the_condition_reasons() -> None:
+    phases = set(_TICKED.findall(_table_after("| CCE phase |")))
+    troubleshooting = _table_after("## Troubleshooting by condition reason")
+    first_column = {m for row in troubleshooting.splitlines() for m in _TICKED.findall(row.split("|")[1])}
+    assert phases | first_column == {r.value for r in PHASE_REASONS | CONFIGURATION_REASONS}
+    assert {r.value for r in CONFIGURATION_REASONS} <= first_column
+
+
+def test_the_readme_event_list_is_the_event_reasons() -> None:
+    paragraph = README[README.index("**Events**") :].split("\n\n", 1)[0]
+    assert set(_TICKED.findall(paragraph)) == {r.value for r in EVENT_REASONS}
+
+
+def test_the_readme_names_the_enum_as_the_source() -> None:
+    assert "`ccupgrade.models.Reason`" in README
+    assert "src/ccupgrade/models/reasons.py" in README
+
+
+def test_no_reason_is_spelt_outside_the_enum() -> None:
+    """A reason written as a string literal elsewhere would drift from the enum unnoticed."""
+    values = {r.value for r in Reason}
+    found = []
+    for path in sorted(SOURCES.rglob("*.py")):
+        relative = path.relative_to(SOURCES).as_posix()
+        if relative == "models/reasons.py" or relative.startswith(("simulator/", "testbed/")):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Constant) and node.value in values:
+                found.append(f"{relative}:{node.lineno}: {node.value!r}")
+    assert found == []
