@@ -10,10 +10,10 @@ import sys
 from datetime import timedelta
 
 from ccupgrade import __version__
-from ccupgrade.app.main import OperatorConfig, run
+from ccupgrade.app import OperatorConfig, run
 from ccupgrade.cce.endpoints import AllowList
-from ccupgrade.kube.leadership import LeaseSettings
-from ccupgrade.scheduler.intervals import parse_duration
+from ccupgrade.kube import LeaseSettings
+from ccupgrade.scheduler import parse_duration
 
 
 def _env(name: str, default: str) -> str:

@@ -11,8 +11,9 @@ import sys
 from typing import Any
 
 import yaml
+from pydantic import BaseModel
 
-from ccupgrade.models import resource
+from ccupgrade import models
 
 _KEEP = {
     "type", "description", "pattern", "minLength", "maxLength", "minimum", "maximum",
@@ -51,50 +52,50 @@ def _structural(node: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _schema(model: type[resource._Model]) -> dict[str, Any]:
+def _schema(model: type[BaseModel]) -> dict[str, Any]:
     raw = model.model_json_schema(by_alias=True, mode="validation")
     return _structural(raw, raw.get("$defs", {}))
 
 
 def _status_schema() -> dict[str, Any]:
-    schema = _schema(resource.UpgradeStatus)
-    for name, keys in resource.UpgradeStatus.list_map_keys.items():
+    schema = _schema(models.UpgradeStatus)
+    for name, keys in models.UpgradeStatus.list_map_keys.items():
         schema["properties"][name]["x-kubernetes-list-type"] = "map"
         schema["properties"][name]["x-kubernetes-list-map-keys"] = keys
     return schema
 
 
 def build_crd() -> dict[str, Any]:
-    spec_schema = _schema(resource.UpgradeSpec)
+    spec_schema = _schema(models.UpgradeSpec)
     spec_schema["description"] = "Which CCE cluster to follow, with which credentials and how often."
     status_schema = _status_schema()
     status_schema["description"] = "The followed workflow as CCE reported it, with standard conditions."
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
-        "metadata": {"name": f"{resource.PLURAL}.{resource.GROUP}"},
+        "metadata": {"name": f"{models.PLURAL}.{models.GROUP}"},
         "spec": {
-            "group": resource.GROUP,
+            "group": models.GROUP,
             "scope": "Namespaced",
             "names": {
-                "kind": resource.KIND,
-                "listKind": f"{resource.KIND}List",
-                "plural": resource.PLURAL,
-                "singular": resource.SINGULAR,
-                "shortNames": list(resource.SHORT_NAMES),
+                "kind": models.KIND,
+                "listKind": f"{models.KIND}List",
+                "plural": models.PLURAL,
+                "singular": models.SINGULAR,
+                "shortNames": list(models.SHORT_NAMES),
                 "categories": ["all"],
             },
             "versions": [
                 {
-                    "name": resource.VERSION,
+                    "name": models.VERSION,
                     "served": True,
                     "storage": True,
                     "subresources": {"status": {}},
-                    "additionalPrinterColumns": resource.PRINTER_COLUMNS,
+                    "additionalPrinterColumns": models.PRINTER_COLUMNS,
                     "schema": {
                         "openAPIV3Schema": {
                             "type": "object",
-                            "description": (resource.CceClusterUpgrade.__doc__ or "").strip(),
+                            "description": (models.CceClusterUpgrade.__doc__ or "").strip(),
                             "required": ["spec"],
                             "properties": {
                                 "apiVersion": {"type": "string"},

@@ -10,8 +10,7 @@ import ast
 import re
 from pathlib import Path
 
-from ccupgrade.models import Reason
-from ccupgrade.models.reasons import CONFIGURATION_REASONS, EVENT_REASONS, PHASE_REASONS
+from ccupgrade.models import CONFIGURATION_REASONS, EVENT_REASONS, PHASE_REASONS, Reason
 
 ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text()
@@ -29,7 +28,7 @@ def _table_after(heading: str) -> str:
 
 
 def test_the_groups_split_the_enum() -> None:
-    assert PHASE_REASONS | CONFIGURATION_REASONS | EVENT_REASONS == set(Reason)
+    assert set(Reason) == PHASE_REASONS | CONFIGURATION_REASONS | EVENT_REASONS
     assert not PHASE_REASONS & CONFIGURATION_REASONS
     assert not CONFIGURATION_REASONS & EVENT_REASONS
 

@@ -12,9 +12,8 @@ from typing import Any
 import kopf
 from kubernetes import client
 
-from ccupgrade.models.resource import GROUP, PLURAL, VERSION
-from ccupgrade.models.watched import ObjectRef, Watched
-from ccupgrade.scheduler.poller import Scheduler
+from ccupgrade.models import GROUP, PLURAL, VERSION, ObjectRef, Watched
+from ccupgrade.scheduler import Scheduler
 
 
 def connection_info(configuration: client.Configuration) -> kopf.ConnectionInfo:

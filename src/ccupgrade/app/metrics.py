@@ -10,8 +10,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disa
 from prometheus_client.core import GaugeMetricFamily, Metric
 
 from ccupgrade.mirror import Mirrored
-from ccupgrade.models.resource import TaskView, UpgradeStatus
-from ccupgrade.models.watched import ObjectRef, PollKey, Watched
+from ccupgrade.models import ObjectRef, PollKey, TaskView, UpgradeStatus, Watched
 
 # The `*_created` series (a start timestamp per counter and histogram) are a third of all series and
 # nobody reads them; prometheus_client's switch is process-wide.

@@ -1,9 +1,38 @@
 """The pure heart of the operator: (old status, CCE outcome, spec) → (new status, events).
 
 No I/O and no clock reads: `now` comes in as an argument, so every result is reproducible.
+Other packages import these names from `ccupgrade.mirror`, never from its modules (an
+import-linter contract in pyproject.toml says so).
 """
 
-from ccupgrade.mirror.core import Mirrored, Observed, PollFailed, mirror
-from ccupgrade.mirror.events import EventIntent
+from ccupgrade.mirror.conditions import READY, RECONCILING, STALLED
+from ccupgrade.mirror.conditions import find as find_condition
+from ccupgrade.mirror.core import DEFAULT_RESYNC, Mirrored, Observed, Outcome, PollFailed, failed, mirror, suspended
+from ccupgrade.mirror.events import EventIntent, EventType
+from ccupgrade.mirror.insight import ENDED, DetailFailed, DetailKind, Details
+from ccupgrade.mirror.insight import wanted as wanted_details
+from ccupgrade.mirror.timing import Sample, samples_of
 
-__all__ = ["EventIntent", "Mirrored", "Observed", "PollFailed", "mirror"]
+__all__ = [
+    "DEFAULT_RESYNC",
+    "ENDED",
+    "READY",
+    "RECONCILING",
+    "STALLED",
+    "DetailFailed",
+    "DetailKind",
+    "Details",
+    "EventIntent",
+    "EventType",
+    "Mirrored",
+    "Observed",
+    "Outcome",
+    "PollFailed",
+    "Sample",
+    "failed",
+    "find_condition",
+    "mirror",
+    "samples_of",
+    "suspended",
+    "wanted_details",
+]

@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from ccupgrade.models.reasons import Reason
-from ccupgrade.models.resource import Condition, ConditionStatus
+from ccupgrade.models import Condition, ConditionStatus, Reason
 
 READY, RECONCILING, STALLED = "Ready", "Reconciling", "Stalled"
 T, F, U = ConditionStatus.TRUE, ConditionStatus.FALSE, ConditionStatus.UNKNOWN

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Literal
 
-from ccupgrade.models.reasons import Reason
+from ccupgrade.models import Reason
 
 EventType = Literal["Normal", "Warning"]
 

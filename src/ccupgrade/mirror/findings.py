@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from datetime import datetime
 
-from ccupgrade.models.insight import Finding, FindingCount, PreCheckView
-from ccupgrade.models.tasks import PreCheckItem, PreCheckTask
+from ccupgrade.models import Finding, FindingCount, PreCheckItem, PreCheckTask, PreCheckView
 
 DEFAULT_CAP = 10
 KNOWN_KINDS = {"Exception", "Risk"}

@@ -15,11 +15,19 @@ import durationpy
 
 from ccupgrade.mirror import findings, timing
 from ccupgrade.mirror.events import EventIntent
-from ccupgrade.models.cce import UpgradeWorkflow
-from ccupgrade.models.insight import Eta, PreCheckView, Slowness, TaskProgress
-from ccupgrade.models.reasons import Reason
-from ccupgrade.models.resource import TaskView, UpgradeSpec
-from ccupgrade.models.tasks import PreCheckTask, SnapshotTask, UpgradeTask
+from ccupgrade.models import (
+    Eta,
+    PreCheckTask,
+    PreCheckView,
+    Reason,
+    Slowness,
+    SnapshotTask,
+    TaskProgress,
+    TaskView,
+    UpgradeSpec,
+    UpgradeTask,
+    UpgradeWorkflow,
+)
 
 DetailKind = Literal["precheck", "upgrade", "snapshot"]
 ENDED = {"Success", "Failed"}

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from ccupgrade.models.cce import UpgradeWorkflow
-from ccupgrade.models.resource import WorkflowSelector
+from ccupgrade.models import UpgradeWorkflow, WorkflowSelector
 
 _EPOCH = datetime.min.replace(tzinfo=UTC)
 

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from ccupgrade.models.cce import PointStatus, UpgradeWorkflow
-from ccupgrade.models.resource import HistoryEntry, LineView, TaskView, WorkflowRef
+from ccupgrade.models import HistoryEntry, LineView, PointStatus, TaskView, UpgradeWorkflow, WorkflowRef
 
 RUNNING, QUEUING, SUCCESS, FAILED = "Running", "Queuing", "Success", "Failed"
 

@@ -21,9 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from ccupgrade.models.cce import UpgradeWorkflow
-from ccupgrade.models.insight import Eta, Slowness, TaskProgress
-from ccupgrade.models.resource import TaskView
+from ccupgrade.models import Eta, Slowness, TaskProgress, TaskView, UpgradeWorkflow
 
 RUNNING, SUCCESS = "Running", "Success"
 NOT_STARTED = {"Init", "Queuing", None}

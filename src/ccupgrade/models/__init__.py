@@ -1,5 +1,83 @@
-"""Data shapes: the CCE API's (tolerant) and the CceClusterUpgrade resource's (strict)."""
+"""Data shapes: the CCE API's (tolerant) and the CceClusterUpgrade resource's (strict).
 
-from ccupgrade.models.reasons import Reason
+Other packages import these names from `ccupgrade.models`, never from its modules (an
+import-linter contract in pyproject.toml says so).
+"""
 
-__all__ = ["Reason"]
+from ccupgrade.models.cce import PointStatus, UpgradeWorkflow, UpgradeWorkflowList
+from ccupgrade.models.insight import Eta, Finding, FindingCount, PreCheckView, Slowness, TaskProgress
+from ccupgrade.models.reasons import CONFIGURATION_REASONS, EVENT_REASONS, PHASE_REASONS, Reason
+from ccupgrade.models.resource import (
+    GROUP,
+    KIND,
+    PLURAL,
+    PRINTER_COLUMNS,
+    SHORT_NAMES,
+    SINGULAR,
+    VERSION,
+    CceClusterUpgrade,
+    Condition,
+    ConditionStatus,
+    HistoryEntry,
+    LineView,
+    TaskView,
+    UpgradeSpec,
+    UpgradeStatus,
+    WorkflowRef,
+    WorkflowSelector,
+)
+from ccupgrade.models.tasks import (
+    PreCheckItem,
+    PreCheckTask,
+    PreCheckTaskList,
+    SnapshotTask,
+    SnapshotTaskList,
+    UpgradeInfo,
+    UpgradeTask,
+    UpgradeTaskList,
+)
+from ccupgrade.models.watched import ObjectRef, PollKey, Watched
+
+__all__ = [
+    "CONFIGURATION_REASONS",
+    "EVENT_REASONS",
+    "GROUP",
+    "KIND",
+    "PHASE_REASONS",
+    "PLURAL",
+    "PRINTER_COLUMNS",
+    "SHORT_NAMES",
+    "SINGULAR",
+    "VERSION",
+    "CceClusterUpgrade",
+    "Condition",
+    "ConditionStatus",
+    "Eta",
+    "Finding",
+    "FindingCount",
+    "HistoryEntry",
+    "LineView",
+    "ObjectRef",
+    "PointStatus",
+    "PollKey",
+    "PreCheckItem",
+    "PreCheckTask",
+    "PreCheckTaskList",
+    "PreCheckView",
+    "Reason",
+    "Slowness",
+    "SnapshotTask",
+    "SnapshotTaskList",
+    "TaskProgress",
+    "TaskView",
+    "UpgradeInfo",
+    "UpgradeSpec",
+    "UpgradeStatus",
+    "UpgradeTask",
+    "UpgradeTaskList",
+    "UpgradeWorkflow",
+    "UpgradeWorkflowList",
+    "Watched",
+    "WorkflowRef",
+    "WorkflowSelector",
+]

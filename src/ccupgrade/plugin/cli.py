@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.live import Live
 
 from ccupgrade import __version__
-from ccupgrade.models.resource import GROUP, KIND, PLURAL, VERSION
+from ccupgrade.models import GROUP, KIND, PLURAL, VERSION
 from ccupgrade.plugin.view import UpgradeView, list_table, status_view
 
 USAGE_EXAMPLES = """examples:

@@ -17,8 +17,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from ccupgrade.models.reasons import Reason
-from ccupgrade.models.resource import Condition, TaskView, UpgradeStatus
+from ccupgrade.models import Condition, Reason, TaskView, UpgradeStatus
 
 BAR_WIDTH = 40
 _STATUS_STYLE = {

@@ -12,9 +12,8 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from ccupgrade.mirror import PollFailed
-from ccupgrade.mirror.core import Outcome
-from ccupgrade.models.reasons import Reason
+from ccupgrade.mirror import Outcome, PollFailed
+from ccupgrade.models import Reason
 from ccupgrade.scheduler.intervals import IntervalPolicy
 
 REFUSED = frozenset({Reason.AUTHENTICATION_FAILED})

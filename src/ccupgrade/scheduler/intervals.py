@@ -7,8 +7,8 @@ import re
 from dataclasses import dataclass
 from datetime import timedelta
 
-from ccupgrade.mirror import conditions as cond
-from ccupgrade.models.resource import UpgradeStatus
+from ccupgrade.mirror import STALLED, find_condition
+from ccupgrade.models import ConditionStatus, UpgradeStatus
 
 _DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -37,10 +37,10 @@ class IntervalPolicy:
         """The interval for the state the status shows, as if the last poll had worked."""
         resync = self.resync.total_seconds()
         phase = status.phase if status else None
-        stalled = cond.find(status.conditions, cond.STALLED) if status else None
+        stalled = find_condition(status.conditions, STALLED) if status else None
         if phase in {"Success", "Cancel"}:
             return resync
-        if phase == "Pending" or (stalled is not None and stalled.status == cond.T):
+        if phase == "Pending" or (stalled is not None and stalled.status == ConditionStatus.TRUE):
             return min(resync, poll_interval * self.pending_factor)
         return poll_interval
 

@@ -21,12 +21,8 @@ from ccupgrade.cce.client import CceClient, ClusterTarget
 from ccupgrade.cce.credentials import fingerprint
 from ccupgrade.cce.endpoints import AllowList, Endpoint, for_region
 from ccupgrade.cce.tasks import TaskReader
-from ccupgrade.mirror import Mirrored, Observed, PollFailed, mirror
-from ccupgrade.mirror.core import Outcome, failed, suspended
-from ccupgrade.models.cce import UpgradeWorkflow
-from ccupgrade.models.reasons import Reason
-from ccupgrade.models.resource import UpgradeSpec
-from ccupgrade.models.watched import ObjectRef, PollKey, Watched
+from ccupgrade.mirror import Mirrored, Observed, Outcome, PollFailed, failed, mirror, suspended
+from ccupgrade.models import ObjectRef, PollKey, Reason, UpgradeSpec, UpgradeWorkflow, Watched
 from ccupgrade.scheduler.credentials import CredentialHealth, CredentialKey
 from ccupgrade.scheduler.details import DetailFetcher, PeerBook
 from ccupgrade.scheduler.intervals import IntervalPolicy, parse_duration
