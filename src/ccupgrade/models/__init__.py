@@ -8,6 +8,7 @@ from ccupgrade.models.cce import PointStatus, UpgradeWorkflow, UpgradeWorkflowLi
 from ccupgrade.models.insight import Eta, Finding, FindingCount, PreCheckView, Slowness, TaskProgress
 from ccupgrade.models.reasons import CONFIGURATION_REASONS, EVENT_REASONS, PHASE_REASONS, Reason
 from ccupgrade.models.resource import (
+    DURATION_PATTERN,
     GROUP,
     KIND,
     PLURAL,
@@ -40,6 +41,7 @@ from ccupgrade.models.watched import ObjectRef, PollKey, Watched
 
 __all__ = [
     "CONFIGURATION_REASONS",
+    "DURATION_PATTERN",
     "EVENT_REASONS",
     "GROUP",
     "KIND",

@@ -7,19 +7,28 @@ import re
 from dataclasses import dataclass
 from datetime import timedelta
 
-from ccupgrade.mirror import STALLED, find_condition
-from ccupgrade.models import ConditionStatus, UpgradeStatus
+import durationpy
 
-_DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+from ccupgrade.mirror import STALLED, find_condition
+from ccupgrade.models import DURATION_PATTERN, ConditionStatus, UpgradeStatus
+
+_DURATION = re.compile(DURATION_PATTERN)
 
 
 def parse_duration(text: str) -> float:
-    """A Go duration string (`30s`, `1m30s`, `1.5h`) in seconds; ValueError when it is not one."""
-    parts = _DURATION_PART.findall(text)
-    if not parts or "".join(n + u for n, u in parts) != text:
-        raise ValueError(f"{text!r} is not a duration like 30s, 5m or 1h30m")
-    return float(sum(float(number) * _UNIT_SECONDS[unit] for number, unit in parts))
+    """A Go duration string (`30s`, `1m30s`, `1.5h`) in seconds; ValueError when it is not one.
+
+    The syntax is the CRD's (`DURATION_PATTERN`: ms, s, m and h, no sign), so a flag takes what a
+    spec field takes; durationpy does the arithmetic. It alone would also take `1d`, `-5s`, `0` or
+    `500us` (tests/unit/test_durations.py lists them).
+    """
+    problem = ValueError(f"{text!r} is not a duration like 30s, 5m or 1h30m")
+    if not _DURATION.fullmatch(text):
+        raise problem
+    try:
+        return float(durationpy.from_str(text).total_seconds())
+    except durationpy.DurationError as error:  # out of timedelta's range
+        raise problem from error
 
 
 @dataclass(frozen=True)
