@@ -27,6 +27,7 @@ class Verdict:
 
 
 def apply_verdict(old: list[Condition], verdict: Verdict, generation: int | None, now: datetime) -> list[Condition]:
+    """Ready, Reconciling and Stalled for one verdict, in that order; transition times kept where a status stays."""
     wanted = [
         (READY, verdict.ready),
         (RECONCILING, T if verdict.reconciling else F),
@@ -60,4 +61,5 @@ def set_condition(
 
 
 def find(conditions: list[Condition], kind: str) -> Condition | None:
+    """The condition of this type, or None; the list stays as Kubernetes stored it."""
     return next((c for c in conditions if c.type == kind), None)

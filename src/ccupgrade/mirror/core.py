@@ -43,6 +43,8 @@ Outcome = Observed | PollFailed
 
 @dataclass(frozen=True)
 class Mirrored:
+    """What one poll means for one object: its new status, the Events to post, whether a write is due."""
+
     status: UpgradeStatus
     events: list[EventIntent] = field(default_factory=list)
     changed: bool = False
@@ -329,6 +331,11 @@ def mirror(
     now: datetime,
     resync: timedelta = DEFAULT_RESYNC,
 ) -> Mirrored:
+    """The new status and Events for one object after a poll: pure and deterministic in its inputs.
+
+    A failed read goes to `failed`, which keeps the last good observation; Events come only from
+    the difference to `old`, so the same inputs (a retry, a restart) give the same Events, same names.
+    """
     previous = old or UpgradeStatus()
     if isinstance(outcome, PollFailed):
         return failed(previous, outcome, generation, now)

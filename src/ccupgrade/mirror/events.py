@@ -20,6 +20,8 @@ EventType = Literal["Normal", "Warning"]
 
 @dataclass(frozen=True)
 class EventIntent:
+    """An Event the mirror asks for; the I/O layer posts it under `name_for`, so a repeat finds it there."""
+
     type: EventType
     reason: Reason
     message: str
@@ -27,6 +29,7 @@ class EventIntent:
     sequence: str = ""  # fixed-width hex; see in_causal_order()
 
     def name_for(self, object_name: str, object_uid: str) -> str:
+        """The Event's name: causal sequence, then a digest of the object, reason and dedupe key (deterministic)."""
         digest = hashlib.sha256(f"{object_uid}\0{self.reason}\0{self.dedupe_key}".encode()).hexdigest()[:20]
         return f"{object_name[:200]}.{self.sequence}{digest}"
 

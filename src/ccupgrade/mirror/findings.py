@@ -64,6 +64,7 @@ def findings_of(task: PreCheckTask) -> list[Finding]:
 
 
 def precheck_view(task: PreCheckTask, cap: int = DEFAULT_CAP) -> PreCheckView:
+    """status.preCheck for a fetched pre-check: the findings that matter, most severe first, at most `cap`."""
     everything = findings_of(task)
     counts = Counter((f.kind or "-", f.level or "-") for f in everything)
     return PreCheckView(

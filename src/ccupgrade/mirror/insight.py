@@ -62,6 +62,8 @@ class Insight:
 
 @dataclass(frozen=True)
 class Settings:
+    """The per-object knobs of the insight parts, read from the spec by settings_for()."""
+
     stall_after: timedelta = timing.DEFAULT_STALL_AFTER
     findings_cap: int = findings.DEFAULT_CAP
 

@@ -73,6 +73,7 @@ class Basis:
     peers: list[Sample]
 
     def pick(self, task: str, from_version: str | None, to_version: str | None) -> tuple[str, list[Sample]]:
+        """(basis name, samples) for a task's estimate: the cluster's own runs, else peers' on the same versions."""
         own = [s for s in self.own if s.task == task]
         if own:
             return "history", own

@@ -155,6 +155,8 @@ class _Model(BaseModel):
 
 
 class PointStatus(_Model):
+    """One task (point) of a workflow as CCE lists it; only `taskType` is required."""
+
     task_type: Text = Field(alias="taskType", min_length=1)
     task_id: OptionalText = Field(default=None, alias="taskID")
     status: OptionalText = None
@@ -164,6 +166,8 @@ class PointStatus(_Model):
 
 
 class LineStatus(_Model):
+    """One edge of the workflow graph; CCE sends its ends as task types or as objects holding one."""
+
     start_point: OptionalText = Field(default=None, alias="startPoint")
     end_point: OptionalText = Field(default=None, alias="endPoint")
     critical: LooseBool = None
@@ -177,6 +181,8 @@ class LineStatus(_Model):
 
 
 class WorkflowMetadata(_Model):
+    """A workflow's identity and timestamps; annotations that are not text are dropped, not fatal."""
+
     uid: OptionalText = None
     name: OptionalText = None
     annotations: dict[str, str] = Field(default_factory=dict)
@@ -202,12 +208,16 @@ class WorkflowMetadata(_Model):
 
 
 class WorkflowSpec(_Model):
+    """Which cluster a workflow upgrades, from which version to which."""
+
     cluster_id: OptionalText = Field(default=None, alias="clusterID")
     cluster_version: OptionalText = Field(default=None, alias="clusterVersion")
     target_version: OptionalText = Field(default=None, alias="targetVersion")
 
 
 class WorkflowStatus(_Model):
+    """A workflow's phase and graph; one malformed point or line is left out, the rest kept."""
+
     phase: OptionalText = None
     point_statuses: list[PointStatus] = Field(default_factory=list, alias="pointStatuses")
     line_statuses: list[LineStatus] = Field(default_factory=list, alias="lineStatuses")
@@ -219,6 +229,8 @@ class WorkflowStatus(_Model):
 
 
 class UpgradeWorkflow(_Model):
+    """One CCE upgrade workflow, parsed tolerantly: missing parts become empty, never an error."""
+
     kind: OptionalText = None
     api_version: OptionalText = Field(default=None, alias="apiVersion")
     metadata: Annotated[WorkflowMetadata, BeforeValidator(_object_or_empty)] = Field(default_factory=WorkflowMetadata)
@@ -227,6 +239,8 @@ class UpgradeWorkflow(_Model):
 
 
 class UpgradeWorkflowList(_Model):
+    """CCE's answer to listing a cluster's upgrade workflows; one bad item does not fail the list."""
+
     kind: OptionalText = None
     api_version: OptionalText = Field(default=None, alias="apiVersion")
     items: list[UpgradeWorkflow] = Field(default_factory=list)

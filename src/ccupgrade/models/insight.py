@@ -30,6 +30,8 @@ class Finding(_Model):
 
 
 class FindingCount(_Model):
+    """How many pre-check findings there are of one kind and level (all of them, not only those shown)."""
+
     kind: str = Field(description="Exception, Risk, or as CCE says (`-` when absent).")
     level: str = Field(description="Info, Warning, Fatal, or as CCE says (`-` when absent).")
     count: int = Field(ge=0, description="How many findings have this kind and level.")

@@ -43,6 +43,8 @@ class _Model(BaseModel):
 
 
 class CredentialsSecretRef(_Model):
+    """The Secret holding the CCE credentials, in the object's namespace; its keys choose how to log in."""
+
     name: Annotated[
         str,
         Field(
@@ -59,6 +61,8 @@ class CredentialsSecretRef(_Model):
 
 
 class WorkflowSelector(_Model):
+    """Which of the cluster's upgrade workflows to follow: one by uid, or the newest to a version."""
+
     model_config = ConfigDict(
         json_schema_extra={
             "x-kubernetes-validations": [
@@ -80,6 +84,8 @@ class WorkflowSelector(_Model):
 
 
 class UpgradeSpec(_Model):
+    """Which CCE cluster to follow, where its API is, with which credentials and how often to poll."""
+
     model_config = ConfigDict(
         json_schema_extra={
             "x-kubernetes-validations": [
@@ -141,6 +147,8 @@ class UpgradeSpec(_Model):
 
 
 class ConditionStatus(StrEnum):
+    """A condition's status, as metav1.Condition allows it."""
+
     TRUE = "True"
     FALSE = "False"
     UNKNOWN = "Unknown"
@@ -160,12 +168,16 @@ class Condition(_Model):
 
 
 class WorkflowRef(_Model):
+    """The workflow being followed: its CCE ID and timestamps."""
+
     uid: str | None = Field(default=None, description="The workflow's ID in CCE.")
     created: datetime | None = Field(default=None, description="When CCE created the workflow.")
     updated: datetime | None = Field(default=None, description="When CCE last updated the workflow.")
 
 
 class TaskView(_Model):
+    """One task of the followed workflow, as CCE reports it."""
+
     type: str = Field(description="PreCheck, Snapshot, Cluster, PostCheck, Rollback, or as CCE says.")
     id: str | None = Field(default=None, description="The task's ID in CCE.")
     status: str | None = Field(default=None, description="Init, Queuing, Running, Success, Failed, or as CCE says.")
@@ -175,6 +187,8 @@ class TaskView(_Model):
 
 
 class LineView(_Model):
+    """One edge of the workflow graph: a task that runs after another."""
+
     from_: str = Field(alias="from", description="The task type this edge starts at.")
     to: str = Field(description="The task type this edge ends at.")
     critical: bool | None = Field(
@@ -183,6 +197,8 @@ class LineView(_Model):
 
 
 class HistoryEntry(_Model):
+    """A workflow no longer followed (an earlier upgrade), as it last was."""
+
     uid: str | None = Field(default=None, description="The workflow's ID in CCE.")
     phase: str | None = Field(default=None, description="Its last phase.")
     cluster_version: str | None = Field(default=None, description="The version it upgraded from.")
@@ -192,6 +208,8 @@ class HistoryEntry(_Model):
 
 
 class UpgradeStatus(_Model):
+    """The followed upgrade workflow mirrored from CCE, with kstatus conditions."""
+
     observed_generation: int | None = Field(default=None, description="The generation last acted on.")
     phase: str | None = Field(
         default=None,

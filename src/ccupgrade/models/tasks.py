@@ -85,6 +85,8 @@ Percent = Annotated[float | None, BeforeValidator(parse_percent)]
 
 
 class NodeInfo(_Model):
+    """The node a node-level pre-check stage is about."""
+
     uid: Text | None = None
     name: Text | None = None
     status: Text | None = None
@@ -92,15 +94,21 @@ class NodeInfo(_Model):
 
 
 class AddonRisk(_Model):
+    """An add-on a pre-check item concerns."""
+
     addon_template_name: Text | None = Field(default=None, alias="addonTemplateName")
     alias: Text | None = None
 
 
 class NodeRisk(_Model):
+    """A node a pre-check item concerns (by ID)."""
+
     node_id: Text | None = Field(default=None, alias="NodeID")
 
 
 class RiskSource(_Model):
+    """What a pre-check item concerns: add-ons and nodes; one malformed entry is left out."""
+
     addon_risks: list[AddonRisk] = Field(default_factory=list, alias="addonRisks")
     node_risks: list[NodeRisk] = Field(default_factory=list, alias="nodeRisks")
 
@@ -156,6 +164,8 @@ class CheckGroup(_Model):
 
 
 class NodeStage(_Model):
+    """The pre-check items of one node."""
+
     node: Annotated[NodeInfo, BeforeValidator(_none_as_empty)] = Field(default_factory=NodeInfo, alias="nodeInfo")
     items: list[PreCheckItem] = Field(default_factory=list, alias="itemsStatus")
 
@@ -166,6 +176,8 @@ class NodeStage(_Model):
 
 
 class NodeCheckGroup(_Model):
+    """The node part of a pre-check: its phase and one stage per node."""
+
     phase: Text | None = None
     stages: list[NodeStage] = Field(default_factory=list, alias="nodeStageStatus")
 
@@ -176,18 +188,24 @@ class NodeCheckGroup(_Model):
 
 
 class TaskMetadata(_Model):
+    """A task's ID and timestamps."""
+
     uid: Text | None = None
     creation_timestamp: Timestamp = Field(default=None, alias="creationTimestamp")
     update_timestamp: Timestamp = Field(default=None, alias="updateTimestamp")
 
 
 class PreCheckSpec(_Model):
+    """Which cluster a pre-check ran for and for which upgrade."""
+
     cluster_id: Text | None = Field(default=None, alias="clusterID")
     cluster_version: Text | None = Field(default=None, alias="clusterVersion")
     target_version: Text | None = Field(default=None, alias="targetVersion")
 
 
 class PreCheckStatus(_Model):
+    """A pre-check's phase, expiry, message and its cluster, add-on and node checks."""
+
     phase: Text | None = None
     expire_time: Timestamp = Field(default=None, alias="expireTimeStamp")
     message: Text | None = None
@@ -229,6 +247,8 @@ class PreCheckTaskList(_Model):
 
 
 class UpgradeTaskSpec(_Model):
+    """The versions an upgrade task moves between."""
+
     version: Text | None = None
     target_version: Text | None = Field(default=None, alias="targetVersion")
     items: Any = None  # opaque in the API ("upgrade task attached information"): kept as sent
@@ -243,6 +263,7 @@ class ProgressStatus(_Model):
 
     @property
     def percent(self) -> float | None:
+        """The task's own progress as a number (CCE sends `63`, `63%` or `2/4`), or None if it is none of those."""
         return parse_percent(self.progress_raw)
 
 
@@ -273,6 +294,8 @@ class UpgradeTaskList(_Model):
 
 
 class VersionInfo(_Model):
+    """The versions a cluster runs and may upgrade to; anything but text in targetVersions is dropped."""
+
     release: Text | None = None
     patch: Text | None = None
     suggest_patch: Text | None = Field(default=None, alias="suggestPatch")
@@ -287,6 +310,8 @@ class VersionInfo(_Model):
 
 
 class UpgradeInfoSpec(_Model):
+    """A cluster's last upgrade and its version information."""
+
     last_upgrade: Annotated[ProgressStatus | None, BeforeValidator(lambda v: v or None)] = Field(
         default=None, alias="lastUpgradeInfo"
     )
@@ -319,6 +344,8 @@ class SnapshotItem(_Model):
 
 
 class SnapshotSpec(_Model):
+    """The sub-tasks of a master snapshot task; one malformed item is left out."""
+
     items: list[SnapshotItem] = Field(default_factory=list)
 
     @field_validator("items", mode="before")
@@ -328,6 +355,8 @@ class SnapshotSpec(_Model):
 
 
 class SnapshotTask(_Model):
+    """One master snapshot (backup) task, taken before the control plane is upgraded."""
+
     kind: Text | None = None
     api_version: Text | None = Field(default=None, alias="apiVersion")
     metadata: Annotated[TaskMetadata, BeforeValidator(_none_as_empty)] = Field(default_factory=TaskMetadata)
@@ -336,6 +365,8 @@ class SnapshotTask(_Model):
 
 
 class SnapshotListStatus(_Model):
+    """When the cluster's masters were last backed up."""
+
     latest_backup_time: Timestamp = Field(default=None, alias="latestBackupTime")
 
 

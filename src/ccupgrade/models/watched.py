@@ -12,6 +12,8 @@ from ccupgrade.models.resource import UpgradeSpec, UpgradeStatus
 
 @dataclass(frozen=True)
 class ObjectRef:
+    """Which object: namespace, name and uid (a re-created object with the same name is another one)."""
+
     namespace: str
     name: str
     uid: str
@@ -48,6 +50,7 @@ class Watched:
 
     @classmethod
     def from_body(cls, body: dict[str, Any]) -> Watched:
+        """The record of a watched body; an invalid spec is kept as `spec_error` (for its condition), not raised."""
         metadata = body.get("metadata") or {}
         ref = ObjectRef(metadata.get("namespace", ""), metadata.get("name", ""), metadata.get("uid", ""))
         spec: UpgradeSpec | None = None
@@ -76,6 +79,7 @@ class Watched:
 
     @property
     def poll_key(self) -> PollKey | None:
+        """The key of the CCE read this version needs, whether or not it is suspended; None for an invalid spec."""
         spec = self.spec
         if spec is None:
             return None

@@ -62,6 +62,7 @@ class Cluster:
         return sorted(items, key=lambda o: (o["metadata"].get("namespace", ""), o["metadata"]["name"]))
 
     def upgrade(self, name: str) -> dict[str, Any]:
+        """One object by name in the plugin's namespace; PluginError when it does not exist."""
         try:
             found = self.custom.get_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURAL, name)
         except ApiException as exc:
@@ -169,6 +170,7 @@ def _cmd_status(cluster: Cluster, args: argparse.Namespace, console: Console) ->
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """`kubectl ccupgrade`: 0 on success, 1 with one line on stderr when the cluster says no, 130 on Ctrl-C."""
     parser = _parser()
     args = parser.parse_args(argv)
     if args.command is None:

@@ -44,6 +44,7 @@ class EventLine:
 
     @classmethod
     def from_api(cls, event: dict[str, Any]) -> EventLine:
+        """One line from an Event body, whichever of its timestamps it has."""
         stamp = (
             event.get("lastTimestamp")
             or event.get("eventTime")
@@ -75,6 +76,7 @@ class UpgradeView:
     def from_api(
         cls, obj: dict[str, Any], events: Sequence[dict[str, Any]] = (), now: datetime | None = None
     ) -> UpgradeView:
+        """The view of one object body and its Events; a status that does not parse is shown as such."""
         metadata = obj.get("metadata") or {}
         raw_status = obj.get("status") or {}
         error = None
@@ -96,6 +98,7 @@ class UpgradeView:
         )
 
     def condition(self, kind: str) -> Condition | None:
+        """The condition of this type, or None."""
         return next((c for c in self.status.conditions if c.type == kind), None)
 
     @property
@@ -111,6 +114,7 @@ class UpgradeView:
 
     @property
     def stalled(self) -> bool:
+        """Whether Stalled is True: a failed or cancelled upgrade, or a configuration problem."""
         stalled = self.condition("Stalled")
         return stalled is not None and stalled.status == "True"
 

@@ -48,10 +48,12 @@ class CredentialHealth:
         self._states: dict[CredentialKey, _State] = {}
 
     def blocked_until(self, key: CredentialKey) -> float:
+        """When a refused credential may be tried again (clock time), or 0.0 if it is not blocked."""
         state = self._states.get(key)
         return state.blocked_until if state is not None and state.refusal is not None else 0.0
 
     def failures(self, key: CredentialKey) -> int:
+        """How many refusals in a row the credential has had."""
         state = self._states.get(key)
         return state.failures if state is not None else 0
 

@@ -42,6 +42,7 @@ class DetailFetcher:
                 self._ended.popitem(last=False)
 
     async def fetch(self, target: ClusterTarget, workflows: list[UpgradeWorkflow]) -> Details:
+        """The task details the workflows' active tasks need; each call fails on its own, as a DetailFailed."""
         details = Details()
         known = self._known()
         calls = [call for workflow in workflows for call in wanted_details(workflow, known)]
@@ -90,10 +91,13 @@ class PeerBook:
         self._samples: dict[Hashable, list[Sample]] = {}
 
     def record(self, cluster: Hashable, workflows: list[UpgradeWorkflow]) -> None:
+        """Keeps a cluster's latest task runs (at most `per_cluster`) for other clusters' estimates."""
         self._samples[cluster] = samples_of(workflows)[-self.per_cluster :]
 
     def forget(self, cluster: Hashable) -> None:
+        """Drops a cluster's task runs (it is no longer followed)."""
         self._samples.pop(cluster, None)
 
     def peers_of(self, cluster: Hashable) -> list[Sample]:
+        """Every other cluster's recorded task runs."""
         return [s for key, samples in self._samples.items() if key != cluster for s in samples]

@@ -193,6 +193,7 @@ class Scheduler:
 
     @property
     def groups(self) -> int:
+        """How many distinct CCE reads (poll groups) there are: the number of clusters polled."""
         return len(self._groups)
 
     @property

@@ -20,6 +20,7 @@ class Supervisor:
         self._tasks: set[asyncio.Task[None]] = set()
 
     def spawn(self, coroutine: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
+        """Starts a named task that the supervisor keeps until it ends (logged if it fails) or close() cancels it."""
         task = asyncio.create_task(coroutine, name=name)
         self._tasks.add(task)
         task.add_done_callback(self._finished)
