@@ -15,10 +15,7 @@ from typing import Any
 import kopf
 from kubernetes import client, config
 
-from ccupgrade.cce.client import CceClient, ClusterTarget
-from ccupgrade.cce.credentials import from_secret_data
-from ccupgrade.cce.endpoints import Endpoint
-from ccupgrade.cce.ratelimit import GateRegistry
+from ccupgrade.cce import CceClient, ClusterTarget, Endpoint, GateRegistry, from_secret_data
 from ccupgrade.mirror.status import workflow_ref
 
 INTERVAL = 5.0

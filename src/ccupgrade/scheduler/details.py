@@ -14,9 +14,7 @@ import logging
 from collections import OrderedDict
 from collections.abc import Hashable
 
-from ccupgrade.cce.client import ClusterTarget
-from ccupgrade.cce.errors import CceError
-from ccupgrade.cce.tasks import TaskReader
+from ccupgrade.cce import CceError, ClusterTarget, TaskReader
 from ccupgrade.mirror import insight, timing
 from ccupgrade.models.cce import UpgradeWorkflow
 from ccupgrade.models.tasks import PreCheckTask, SnapshotTask, UpgradeTask

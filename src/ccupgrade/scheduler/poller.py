@@ -16,11 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from ccupgrade.cce import errors
-from ccupgrade.cce.client import CceClient, ClusterTarget
-from ccupgrade.cce.credentials import fingerprint
-from ccupgrade.cce.endpoints import AllowList, Endpoint, for_region
-from ccupgrade.cce.tasks import TaskReader
+from ccupgrade.cce import AllowList, CceClient, ClusterTarget, Endpoint, TaskReader, errors, fingerprint, for_region
 from ccupgrade.mirror import Mirrored, Observed, PollFailed, mirror
 from ccupgrade.mirror.core import Outcome, failed, suspended
 from ccupgrade.models.cce import UpgradeWorkflow

@@ -15,10 +15,16 @@ import tempfile
 import time
 from pathlib import Path
 
-from ccupgrade.cce.client import CceClient, ClientSettings, ClusterTarget
-from ccupgrade.cce.credentials import AccessKeyCredentials, Credentials, TokenCredentials
-from ccupgrade.cce.endpoints import Endpoint
-from ccupgrade.cce.ratelimit import GateRegistry
+from ccupgrade.cce import (
+    AccessKeyCredentials,
+    CceClient,
+    ClientSettings,
+    ClusterTarget,
+    Credentials,
+    Endpoint,
+    GateRegistry,
+    TokenCredentials,
+)
 from ccupgrade.simulator.control import SimulatorControl
 
 PROJECT = "bench0000000000000000000000000000"
