@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -61,7 +60,7 @@ def _decode(secret_data: Mapping[str, str | bytes]) -> dict[str, str]:
                 values[key] = raw.decode("utf-8", errors="strict").strip()
             else:
                 values[key] = base64.b64decode(raw, validate=True).decode("utf-8").strip()
-        except (binascii.Error, UnicodeDecodeError) as exc:
+        except ValueError as exc:  # binascii.Error, UnicodeDecodeError, and b64decode's non-ASCII ValueError
             raise CredentialsError(f"Secret key {key!r} is not valid base64-encoded UTF-8") from exc
         if key in _HEADER_KEYS and any(ord(c) < 32 or ord(c) == 127 for c in values[key]):
             raise CredentialsError(f"Secret key {key!r} contains a control character (a line break inside the value?)")

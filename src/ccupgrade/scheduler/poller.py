@@ -287,8 +287,6 @@ class Scheduler:
         except errors.CceError as error:
             log.info("poll of %s: %s", _describe(key), error)
             return failure_of(error, key.secret_name), "configuration_error"
-        except ValueError as error:  # an endpoint the schema let through but no URL parser takes
-            return PollFailed(False, "InvalidSpec", f"spec.endpoint: {error}: fix the object"), "configuration_error"
         except Exception as error:  # the API server, not CCE: nothing to mirror, try again soon
             log.warning("poll of %s: Secret %r not read: %s", _describe(key), key.secret_name, error)
             return None
