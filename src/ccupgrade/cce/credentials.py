@@ -12,6 +12,8 @@ from ccupgrade.cce.errors import CredentialsError
 
 @dataclass(frozen=True)
 class TokenCredentials:
+    """An IAM token from the Secret, sent as is (it expires; nothing here renews it)."""
+
     token: str = field(repr=False)
 
     mode = "token"
@@ -19,6 +21,8 @@ class TokenCredentials:
 
 @dataclass(frozen=True)
 class AccessKeyCredentials:
+    """An AK/SK pair (and the security token of temporary keys): each request is signed."""
+
     access_key: str = field(repr=False)
     secret_key: str = field(repr=False)
     security_token: str | None = field(default=None, repr=False)
@@ -28,6 +32,8 @@ class AccessKeyCredentials:
 
 @dataclass(frozen=True)
 class PasswordCredentials:
+    """An IAM user's name, password and domain: exchanged for a cached, project-scoped token."""
+
     username: str = field(repr=False)
     password: str = field(repr=False)
     domain_name: str = field(repr=False)
@@ -68,6 +74,7 @@ def _decode(secret_data: Mapping[str, str | bytes]) -> dict[str, str]:
 
 
 def from_secret_data(secret_name: str, data: Mapping[str, str | bytes] | None) -> Credentials:
+    """The credentials a Secret's `.data` holds, or a CredentialsError saying which keys it needs."""
     values = {k: v for k, v in _decode(data or {}).items() if v}
     if values.get("token"):
         return TokenCredentials(values["token"])
