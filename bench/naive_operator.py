@@ -15,13 +15,11 @@ from typing import Any
 import kopf
 from kubernetes import client, config
 
-from ccupgrade.cce.client import CceClient, ClientSettings, ClusterTarget
-from ccupgrade.cce.credentials import from_secret_data
-from ccupgrade.cce.endpoints import Endpoint
+from ccupgrade.cce import CceClient, ClusterTarget, Endpoint, GateRegistry, from_secret_data
 from ccupgrade.mirror.status import workflow_ref
 
 INTERVAL = 5.0
-cce = CceClient(settings=ClientSettings(rate_per_endpoint=1e6, burst_per_endpoint=10**6))
+cce = CceClient(gates=GateRegistry(1e6, 10**6))
 core: client.CoreV1Api | None = None
 
 

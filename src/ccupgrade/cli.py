@@ -11,7 +11,7 @@ from datetime import timedelta
 
 from ccupgrade import __version__
 from ccupgrade.app import OperatorConfig, run
-from ccupgrade.cce.endpoints import AllowList
+from ccupgrade.cce import AllowList
 from ccupgrade.kube import LeaseSettings
 from ccupgrade.scheduler import parse_duration
 

@@ -12,7 +12,7 @@ import aiohttp
 import pytest
 
 from ccupgrade.cce import auth
-from ccupgrade.cce.client import CceClient, ClusterTarget, _Answer
+from ccupgrade.cce.client import CceClient, ClusterTarget
 from ccupgrade.cce.credentials import AccessKeyCredentials, PasswordCredentials, TokenCredentials
 from ccupgrade.cce.endpoints import AllowList, Endpoint, for_region
 from ccupgrade.cce.errors import (
@@ -25,8 +25,10 @@ from ccupgrade.cce.errors import (
     ServerError,
     Throttled,
     TokenExpired,
+    TransientError,
     TransportError,
 )
+from ccupgrade.cce.transport import Answer
 from ccupgrade.simulator.faults import Fault, FaultList
 from ccupgrade.simulator.scenario import load_scenario
 from tests.cce.conftest import (
@@ -177,7 +179,7 @@ async def test_persistent_server_error_gives_up_after_bounded_retries(
     _fault(sim, kind="status", status=503, shape=shape, code="CCE.01500099", message="backend down")
     with pytest.raises(ServerError) as caught:
         await client.list_upgrade_workflows(sim.target(TOKEN))
-    assert caught.value.retryable
+    assert isinstance(caught.value, TransientError)
     assert caught.value.code == "CCE.01500099"
     assert "backend down" in str(caught.value)
     assert caught.value.request_id
@@ -255,7 +257,8 @@ async def test_wrong_content_type_is_not_retried_within_a_poll(sim: Sim, client:
     _fault(sim, kind="contentType", times=1)
     with pytest.raises(ResponseError, match="text/html") as caught:
         await client.list_upgrade_workflows(sim.target(TOKEN))
-    assert caught.value.retryable, "transient for the status (the last good one stays), only not retried now"
+    # transient, only not retried within this poll
+    assert isinstance(caught.value, TransientError), "transient for the status (the last good one stays)"
     assert sim.requests_to() == 1, "one request, not 1 + max_retries"
     assert len((await client.list_upgrade_workflows(sim.target(TOKEN))).items) == 1  # the next poll works
 
@@ -277,17 +280,17 @@ async def test_iam_expires_at_with_or_without_a_zone(expires_at: str, monkeypatc
     aware clock at every poll, which must not raise."""
     async with CceClient(settings=FAST) as client:
         answers = {
-            "POST": _Answer(201, {"x-subject-token": "issued", "content-type": "application/json"},
+            "POST": Answer(201, {"x-subject-token": "issued", "content-type": "application/json"},
                             json.dumps({"token": {"expires_at": expires_at}}).encode()),
-            "GET": _Answer(200, {"content-type": "application/json"}, b'{"kind": "List", "items": []}'),
+            "GET": Answer(200, {"content-type": "application/json"}, b'{"kind": "List", "items": []}'),
         }  # fmt: skip
         calls: list[str] = []
 
-        async def exchange(method: str, url: str, headers: dict[str, str], body: bytes | None = None) -> _Answer:
+        async def exchange(method: str, url: str, headers: dict[str, str], body: bytes | None = None) -> Answer:
             calls.append(method)
             return answers[method]
 
-        monkeypatch.setattr(client, "_exchange", exchange)
+        monkeypatch.setattr(client.transport, "exchange", exchange)
         target = ClusterTarget(Endpoint("http://iam.test", "http://iam.test"), PROJECT, CLUSTER,
                                PasswordCredentials(USER, PASSWORD, DOMAIN))  # fmt: skip
         await client.list_upgrade_workflows(target)
@@ -299,14 +302,6 @@ async def test_single_object_items_quirk(sim: Sim, client: CceClient) -> None:
     _fault(sim, kind="singleObject")
     result = await client.list_upgrade_workflows(sim.target(TOKEN))
     assert len(result.items) == 1
-
-
-async def test_get_one_workflow(sim: Sim, client: CceClient) -> None:
-    uid = sim.state.clusters[(PROJECT, CLUSTER)].uid_of("upgrade-1")
-    workflow = await client.get_upgrade_workflow(sim.target(AKSK), uid)
-    assert workflow.metadata.uid == uid
-    with pytest.raises(NotFound):
-        await client.get_upgrade_workflow(sim.target(AKSK), "no-such-workflow")
 
 
 async def test_scenario_time_moves_the_workflow(sim: Sim, client: CceClient) -> None:

@@ -10,8 +10,7 @@ from typing import Any
 
 import pytest
 
-from ccupgrade.cce.parser import parse_workflow_list
-from ccupgrade.cce.tasks import parse
+from ccupgrade.cce.parser import parse, parse_workflow_list
 from ccupgrade.mirror import findings, timing
 from ccupgrade.mirror.status import tasks_of
 from ccupgrade.models.cce import UpgradeWorkflow

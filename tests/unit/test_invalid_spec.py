@@ -140,3 +140,37 @@ def test_secret_values_that_cannot_go_into_a_header_are_invalid_credentials(data
 def test_a_trailing_line_break_is_still_fine() -> None:
     credentials = from_secret_data("s", {"token": base64.b64encode(b"abc\n").decode()})
     assert credentials == TokenCredentials("abc")
+
+
+class _NonAsciiSecret(_Secrets):
+    """A Secret whose `.data` holds text that is not base64 at all (non-ASCII)."""
+
+    async def credentials(self, namespace: str, secret_name: str) -> Any:
+        return from_secret_data(secret_name, {"token": "tökén"})
+
+
+def test_non_ascii_secret_data_is_invalid_credentials_not_a_value_error() -> None:
+    """base64 raises a bare ValueError (not binascii.Error) for non-ASCII text: it must be typed."""
+    with pytest.raises(CredentialsError, match="'token' is not valid base64"):
+        from_secret_data("s", {"token": "tökén"})
+
+
+async def test_a_secret_that_cannot_be_decoded_is_invalid_credentials_not_invalid_spec() -> None:
+    """The scheduler catches typed errors only: a bad Secret is InvalidCredentials, never a
+    ValueError read as a bad spec.endpoint."""
+    metadata = {"name": "x", "namespace": "n", "uid": "u", "generation": 1}
+    watched = Watched.from_body({"metadata": metadata, "spec": {**BASE, "endpoint": "https://x.corp"}})
+    sink = _Sink()
+    scheduler = Scheduler(_NoCce(), _NonAsciiSecret(), sink, SchedulerConfig(allow_list=AllowList.parse("*")))
+    scheduler.upsert(watched)
+    task = asyncio.create_task(scheduler.run())
+    for _ in range(100):
+        await asyncio.sleep(0.02)
+        if sink.results:
+            break
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    assert sink.results, "the scheduler wrote no status"
+    stalled = next(c for c in sink.results[0].status.conditions if c.type == "Stalled")
+    assert (stalled.status, stalled.reason) == ("True", "InvalidCredentials")
+    assert "not valid base64" in stalled.message

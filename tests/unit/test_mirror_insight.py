@@ -7,8 +7,7 @@ import json
 from datetime import timedelta
 from typing import Any
 
-from ccupgrade.cce.parser import parse_workflow_list
-from ccupgrade.cce.tasks import parse
+from ccupgrade.cce.parser import parse, parse_workflow_list
 from ccupgrade.mirror import Observed, insight, mirror
 from ccupgrade.mirror import conditions as cond
 from ccupgrade.models.resource import UpgradeSpec, UpgradeStatus

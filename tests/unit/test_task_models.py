@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import pytest
 
 from ccupgrade.cce.errors import ParseError
-from ccupgrade.cce.tasks import parse
+from ccupgrade.cce.parser import parse
 from ccupgrade.models.tasks import (
     PreCheckTask,
     PreCheckTaskList,

@@ -109,8 +109,6 @@ async def run(settings: OperatorConfig, stop: asyncio.Event | None = None, *, ha
         on_event=metrics.event_posted,
     )
     client_settings = ClientSettings(
-        rate_per_endpoint=settings.requests_per_second,
-        burst_per_endpoint=settings.burst,
         ca_bundle=settings.ca_bundle,
         total_timeout=settings.cce_timeout,
         connect_timeout=min(5.0, settings.cce_timeout),

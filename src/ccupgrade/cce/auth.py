@@ -27,6 +27,7 @@ class _KeyPair:
 
 
 def host_header(url: str) -> str:
+    """The Host header value for `url`: the port only when it is not the scheme's default (as signed)."""
     parts = urlsplit(url)
     default = (parts.scheme == "https" and parts.port == 443) or (parts.scheme == "http" and parts.port == 80)
     host = parts.hostname or ""
@@ -34,6 +35,7 @@ def host_header(url: str) -> str:
 
 
 def token_headers(token: str) -> dict[str, str]:
+    """Headers that authenticate a request with an IAM token."""
     return {"X-Auth-Token": token}
 
 

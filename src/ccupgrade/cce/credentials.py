@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -13,6 +12,8 @@ from ccupgrade.cce.errors import CredentialsError
 
 @dataclass(frozen=True)
 class TokenCredentials:
+    """An IAM token from the Secret, sent as is (it expires; nothing here renews it)."""
+
     token: str = field(repr=False)
 
     mode = "token"
@@ -20,6 +21,8 @@ class TokenCredentials:
 
 @dataclass(frozen=True)
 class AccessKeyCredentials:
+    """An AK/SK pair (and the security token of temporary keys): each request is signed."""
+
     access_key: str = field(repr=False)
     secret_key: str = field(repr=False)
     security_token: str | None = field(default=None, repr=False)
@@ -29,6 +32,8 @@ class AccessKeyCredentials:
 
 @dataclass(frozen=True)
 class PasswordCredentials:
+    """An IAM user's name, password and domain: exchanged for a cached, project-scoped token."""
+
     username: str = field(repr=False)
     password: str = field(repr=False)
     domain_name: str = field(repr=False)
@@ -61,7 +66,7 @@ def _decode(secret_data: Mapping[str, str | bytes]) -> dict[str, str]:
                 values[key] = raw.decode("utf-8", errors="strict").strip()
             else:
                 values[key] = base64.b64decode(raw, validate=True).decode("utf-8").strip()
-        except (binascii.Error, UnicodeDecodeError) as exc:
+        except ValueError as exc:  # binascii.Error, UnicodeDecodeError, and b64decode's non-ASCII ValueError
             raise CredentialsError(f"Secret key {key!r} is not valid base64-encoded UTF-8") from exc
         if key in _HEADER_KEYS and any(ord(c) < 32 or ord(c) == 127 for c in values[key]):
             raise CredentialsError(f"Secret key {key!r} contains a control character (a line break inside the value?)")
@@ -69,6 +74,7 @@ def _decode(secret_data: Mapping[str, str | bytes]) -> dict[str, str]:
 
 
 def from_secret_data(secret_name: str, data: Mapping[str, str | bytes] | None) -> Credentials:
+    """The credentials a Secret's `.data` holds, or a CredentialsError saying which keys it needs."""
     values = {k: v for k, v in _decode(data or {}).items() if v}
     if values.get("token"):
         return TokenCredentials(values["token"])

@@ -22,10 +22,12 @@ class Endpoint:
 
     @property
     def host(self) -> str:
+        """`host[:port]` of the CCE URL: what the per-endpoint gates and metrics are keyed by."""
         return urlsplit(self.cce).netloc
 
 
 def for_region(region: str) -> Endpoint:
+    """The official CCE and IAM hosts of a region (the only hosts used without an allow-list)."""
     domain = _DOMAIN_BY_REGION.get(region, _DEFAULT_DOMAIN)
     return Endpoint(cce=f"https://cce.{region}.{domain}", iam=f"https://iam.{region}.{domain}")
 
@@ -63,9 +65,11 @@ class AllowList:
 
     @classmethod
     def parse(cls, text: str | None) -> AllowList:
+        """From the operator's comma-separated `--allowed-endpoints` text."""
         return cls(tuple(p.strip() for p in (text or "").split(",") if p.strip()))
 
     def permits(self, url: str) -> bool:
+        """Whether `url`'s origin matches a pattern; InvalidEndpoint or EndpointNotAllowed if it is no bare origin."""
         origin = _origin(url)
         return any(fnmatch.fnmatchcase(origin, pattern.lower()) for pattern in self.patterns)
 

@@ -1,12 +1,19 @@
-"""Typed CCE failures. Each says whether retrying can help and never carries a credential."""
+"""Typed CCE failures, and the table from an HTTP answer to one of them.
+
+A ConfigurationError waits for the user; a TransientError heals by itself. None carries a credential.
+"""
 
 from __future__ import annotations
 
+import email.utils
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
 
 class CceError(Exception):
-    """A failed CCE call: HTTP status, CCE/gateway error code, message, request ID, retryability."""
-
-    retryable = False
+    """A failed CCE call: HTTP status, CCE/gateway error code, message and request ID."""
 
     def __init__(
         self,
@@ -82,8 +89,6 @@ class ClientRequestError(ConfigurationError):
 class TransientError(CceError):
     """CCE is unavailable for now; the last good status stays and polling backs off."""
 
-    retryable = True
-
 
 class ServerError(TransientError):
     """5xx from CCE or its gateway."""
@@ -104,9 +109,73 @@ class TransportError(TransientError):
 class ResponseError(TransientError):
     """The response could not be used: wrong Content-Type, too large, or not a valid workflow list.
 
-    Retryable because a broken gateway answer is usually temporary; the message says what was wrong.
+    Transient because a broken gateway answer is usually temporary; the message says what was wrong.
     """
 
 
 class ParseError(ResponseError):
     """The body is not a valid upgrade-workflow response."""
+
+
+# -- classification: a non-2xx answer to the typed error --------------------------------------------
+
+
+def classify(status: int, headers: Mapping[str, str], body: bytes, *, token_mode: bool) -> CceError:
+    """The typed error for a non-2xx answer from CCE, its gateway or IAM (`headers` lower-case).
+
+    `token_mode`: the request carried a token, so a 401 other than a bad signature means it expired.
+    """
+    code, message, body_request_id = _error_fields(body)
+    request_id = headers.get("x-request-id") or body_request_id
+    text = message or f"HTTP {status} from CCE"
+    kwargs: dict[str, Any] = {"status": status, "code": code, "request_id": request_id}
+    if status == 401:
+        if code in {"APIGW.0307", "APIG.0307"} or (token_mode and code not in {"APIGW.0301", "APIG.0301"}):
+            return TokenExpired(f"token refused: {text}", **kwargs)
+        return AuthenticationError(f"authentication refused: {text}", **kwargs)
+    if status == 403:
+        return PermissionDenied(f"access denied: {text}", **kwargs)
+    if status == 404:
+        return NotFound(f"project or cluster not found: {text}", **kwargs)
+    if status == 429:
+        return Throttled(f"throttled: {text}", retry_after=_retry_after_seconds(headers.get("retry-after")), **kwargs)
+    if status >= 500:
+        return ServerError(f"CCE unavailable: {text}", **kwargs)
+    return ClientRequestError(f"request refused: {text}", **kwargs)
+
+
+def _error_fields(body: bytes) -> tuple[str | None, str | None, str | None]:
+    """(code, message, request_id) from any error-body shape: CCE's errorCode/errorMessage, the
+    gateway's and IAM's error_code/error_msg, or a nested {"error": {"code", "message"}}."""
+    try:
+        document = json.loads(body)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return None, None, None
+    if not isinstance(document, dict):
+        return None, None, None
+    error = document.get("error")
+    nested: dict[str, Any] = error if isinstance(error, dict) else {}
+    code = document.get("errorCode") or document.get("error_code") or nested.get("code")
+    message = document.get("errorMessage") or document.get("error_msg") or nested.get("message")
+    return _clip(code), _clip(message), _clip(document.get("request_id"))
+
+
+def _clip(value: object) -> str | None:
+    return None if value is None else str(value)[:300]
+
+
+def _retry_after_seconds(value: str | None) -> float | None:
+    """Retry-After as seconds from now: delta-seconds or an HTTP date; None when absent or unreadable."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())

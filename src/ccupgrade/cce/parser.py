@@ -1,7 +1,7 @@
 """Bytes from CCE to models, or one ParseError with a short message (never the body itself).
 
-A malformed item or field is left out by the models (and logged here once); only a body that is
-not JSON, not an object, or whose `items` is not a list at all is a ParseError.
+A malformed workflow item or field is left out by the models (and logged here once); only a body
+that is not JSON, not an object, or whose `items` is not a list at all is a ParseError.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from ccupgrade.cce.errors import ParseError
-from ccupgrade.models.cce import UpgradeWorkflow, UpgradeWorkflowList
+from ccupgrade.models.cce import UpgradeWorkflowList
 
 _M = TypeVar("_M", bound=BaseModel)
 log = logging.getLogger("ccupgrade.cce.parser")
@@ -32,14 +32,16 @@ def _describe(error: ValidationError) -> str:
     return f"{where}: {first['msg']}{more}"
 
 
-def _load(body: bytes | str) -> dict[str, Any]:
+def _load(body: bytes | str, what: str = "") -> dict[str, Any]:
+    """The body's JSON object, or a ParseError naming `what` response it was."""
+    response = f"{what} response" if what else "response"
     try:
         document = json.loads(body)
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         position = f" at position {exc.pos}" if isinstance(exc, json.JSONDecodeError) else ""
-        raise ParseError(f"response is not valid JSON{position}") from None
+        raise ParseError(f"{response} is not valid JSON{position}") from None
     if not isinstance(document, dict):
-        raise ParseError(f"response is a JSON {type(document).__name__}, not an object")
+        raise ParseError(f"{response} is a JSON {type(document).__name__}, not an object")
     return document
 
 
@@ -68,8 +70,16 @@ def _validate(model: type[_M], document: dict[str, Any]) -> _M:
 
 
 def parse_workflow_list(body: bytes | str) -> UpgradeWorkflowList:
+    """The upgrade-workflow list, with malformed items left out and reported once."""
     return _validate(UpgradeWorkflowList, _load(body))
 
 
-def parse_workflow(body: bytes | str) -> UpgradeWorkflow:
-    return _validate(UpgradeWorkflow, _load(body))
+def parse(model: type[_M], body: bytes | str, what: str) -> _M:
+    """Bytes to a task-detail model, or one ParseError naming `what` was wrong (never echoing the body)."""
+    document = _load(body, what)
+    try:
+        return model.model_validate(document)
+    except ValidationError as exc:
+        first = exc.errors(include_input=False, include_url=False)[0]
+        where = ".".join(str(p) for p in first["loc"]) or "response"
+        raise ParseError(f"unexpected {what} response: {where}: {first['msg']}") from None

@@ -18,6 +18,8 @@ _MIN_WAIT = 0.001
 
 
 class EndpointGate:
+    """One endpoint's admission: its rate and burst, a Retry-After hold, and its requests in flight."""
+
     def __init__(
         self,
         rate: float,
@@ -43,11 +45,8 @@ class EndpointGate:
         """No request passes before `deadline` (monotonic seconds)."""
         self._hold_until = max(self._hold_until, deadline)
 
-    @property
-    def held_for(self) -> float:
-        return max(0.0, self._hold_until - self._clock())
-
     async def acquire(self) -> None:
+        """Waits out any hold, then for a token of the rate; callers are served in order."""
         async with self._lock:  # callers queue in order; the one at the head waits for its token
             while True:
                 now = self._clock()
@@ -77,7 +76,12 @@ class GateRegistry:
     """One gate per endpoint host, created on first use with the configured rate and bound."""
 
     def __init__(
-        self, rate: float, burst: int, max_in_flight: int = 20, *, clock: Callable[[], float] = time.monotonic
+        self,
+        rate: float = 50.0,
+        burst: int = 20,
+        max_in_flight: int = 20,
+        *,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.rate = rate
         self.burst = burst
@@ -86,6 +90,7 @@ class GateRegistry:
         self._gates: dict[str, EndpointGate] = {}
 
     def __call__(self, host: str) -> EndpointGate:
+        """The gate of `host`; the same object for every caller."""
         gate = self._gates.get(host)
         if gate is None:
             gate = self._gates[host] = EndpointGate(

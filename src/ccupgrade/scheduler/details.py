@@ -14,9 +14,7 @@ import logging
 from collections import OrderedDict
 from collections.abc import Hashable
 
-from ccupgrade.cce.client import ClusterTarget
-from ccupgrade.cce.errors import CceError
-from ccupgrade.cce.tasks import TaskReader
+from ccupgrade.cce import CceError, ClusterTarget, TaskReader
 from ccupgrade.mirror import ENDED, DetailFailed, DetailKind, Details, Sample, samples_of, wanted_details
 from ccupgrade.models import PreCheckTask, SnapshotTask, UpgradeTask, UpgradeWorkflow
 

@@ -16,11 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from ccupgrade.cce import errors
-from ccupgrade.cce.client import CceClient, ClusterTarget
-from ccupgrade.cce.credentials import fingerprint
-from ccupgrade.cce.endpoints import AllowList, Endpoint, for_region
-from ccupgrade.cce.tasks import TaskReader
+from ccupgrade.cce import AllowList, CceClient, ClusterTarget, Endpoint, TaskReader, errors, fingerprint, for_region
 from ccupgrade.mirror import Mirrored, Observed, Outcome, PollFailed, failed, mirror, suspended
 from ccupgrade.models import ObjectRef, PollKey, Reason, UpgradeSpec, UpgradeWorkflow, Watched
 from ccupgrade.scheduler.credentials import CredentialHealth, CredentialKey
@@ -290,10 +286,6 @@ class Scheduler:
         except errors.CceError as error:
             log.info("poll of %s: %s", _describe(key), error)
             return failure_of(error, key.secret_name), "configuration_error"
-        except ValueError as error:  # an endpoint the schema let through but no URL parser takes
-            return PollFailed(
-                False, Reason.INVALID_SPEC, f"spec.endpoint: {error}: fix the object"
-            ), "configuration_error"
         except Exception as error:  # the API server, not CCE: nothing to mirror, try again soon
             log.warning("poll of %s: Secret %r not read: %s", _describe(key), key.secret_name, error)
             return None

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from ccupgrade.cce.client import ClusterTarget
-from ccupgrade.cce.credentials import Credentials
+from ccupgrade.cce import ClusterTarget, Credentials
 from ccupgrade.mirror import Mirrored
 from ccupgrade.models.cce import UpgradeWorkflowList
 from ccupgrade.models.watched import ObjectRef, PollKey, Watched

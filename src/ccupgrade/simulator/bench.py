@@ -15,9 +15,16 @@ import tempfile
 import time
 from pathlib import Path
 
-from ccupgrade.cce.client import CceClient, ClientSettings, ClusterTarget
-from ccupgrade.cce.credentials import AccessKeyCredentials, Credentials, TokenCredentials
-from ccupgrade.cce.endpoints import Endpoint
+from ccupgrade.cce import (
+    AccessKeyCredentials,
+    CceClient,
+    ClientSettings,
+    ClusterTarget,
+    Credentials,
+    Endpoint,
+    GateRegistry,
+    TokenCredentials,
+)
 from ccupgrade.simulator.control import SimulatorControl
 
 PROJECT = "bench0000000000000000000000000000"
@@ -39,10 +46,10 @@ def start_simulator(extra: list[str]) -> tuple[subprocess.Popen[bytes], str]:
 
 
 async def _load(url: str, credentials: Credentials, seconds: float, concurrency: int) -> list[float]:
-    settings = ClientSettings(rate_per_endpoint=1e9, burst_per_endpoint=10**9, max_retries=0)
+    settings = ClientSettings(max_retries=0)
     latencies: list[float] = []
     deadline = time.monotonic() + seconds
-    async with CceClient(settings=settings) as client:
+    async with CceClient(settings=settings, gates=GateRegistry(1e9, 10**9)) as client:
 
         async def worker(index: int) -> None:
             target = ClusterTarget(Endpoint(url, url), PROJECT, f"cluster-{index % 100}", credentials)

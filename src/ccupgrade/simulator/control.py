@@ -8,7 +8,7 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-from ccupgrade.simulator.app import CONTROL
+from ccupgrade.simulator.control_api import CONTROL
 
 
 class SimulatorControl:

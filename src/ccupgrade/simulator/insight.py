@@ -5,33 +5,23 @@ agree with the workflow list: a task's ID is the workflow point's `taskID`, its 
 status, its completion time the point's end. What a workflow cannot say (pre-check findings, a
 progress curve) comes from `scenarios/tasks/<scenario>.yaml` or the control API
 (`PUT /_sim/clusters/{project}/{cluster}/tasks`). Shapes follow the official SDKs' models.
-Authentication, faults and counting are the same as for the workflow endpoints.
+The endpoints themselves are in cce_api.py, with the same authentication, faults and counting
+as the workflow endpoints.
 """
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import weakref
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from importlib import resources
 from typing import Any
 
 import yaml
-from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from ccupgrade.simulator.app import CONTROL, Simulator, _apply_fault, _error, _json
-from ccupgrade.simulator.faults import FaultList
-from ccupgrade.simulator.gatekeeper import Refused
 from ccupgrade.simulator.scenario import ClusterScenario, WorkflowScript
-
-CLUSTER = "/api/v3/projects/{project}/clusters/{cluster}"
-PRECHECK_TASKS = CLUSTER + "/operation/precheck/tasks"
-UPGRADE_TASKS = CLUSTER + "/operation/upgrade/tasks"
-UPGRADE_INFO = CLUSTER + "/upgradeinfo"
-SNAPSHOT_TASKS = "/api/v3.1/projects/{project}/clusters/{cluster}/operation/snapshot/tasks"
+from ccupgrade.simulator.state import Simulator
 
 
 class ItemScript(BaseModel):
@@ -138,6 +128,10 @@ class Renderer:
             if point is not None and point.get("status") not in {None, "Init", "Queuing"}:
                 found.append((script, workflow, point))
         return found
+
+    def find(self, task: str, task_id: str) -> tuple[WorkflowScript, dict[str, Any], dict[str, Any]] | None:
+        """The started point of type `task` whose taskID is `task_id`, with its script and workflow."""
+        return next((found for found in self._started(task) if found[2].get("taskID") == task_id), None)
 
     def _meta(self, workflow: dict[str, Any], point: dict[str, Any]) -> dict[str, Any]:
         return {
@@ -270,96 +264,6 @@ class Renderer:
         if latest:
             body["status"]["latestBackupTime"] = latest
         return body
-
-
-def add_task_routes(routes: web.RouteTableDef, sim: Simulator) -> None:
-    """Registers the task endpoints and their control route on the simulator's route table."""
-
-    async def serve(request: web.Request, render: Callable[[Renderer], dict[str, Any] | None]) -> web.StreamResponse:
-        project, cluster = request.match_info["project"], request.match_info["cluster"]
-        entry = sim.arrive(project, cluster, request.method, request.path)
-        body = await request.read()
-        status, auth = 500, "none"
-        try:
-            fault = sim.faults.get((project, cluster), FaultList()).take() or sim.global_faults.take()
-            try:
-                url = request.rel_url  # the path and query as sent, still percent-encoded: what was signed
-                auth = sim.gatekeeper.check(request.method, url.raw_path, url.raw_query_string, request.headers,
-                                            body, project)  # fmt: skip
-            except Refused as refused:
-                if fault is None or fault.kind in {"singleObject", "delay"}:
-                    response = _error(refused.status, refused.code, refused.message)
-                    status = response.status
-                    return response
-            scenario = sim.clusters.get((project, cluster))
-            payload = None
-            if scenario is not None:
-                payload = render(Renderer(scenario, details_for(sim, project, cluster, scenario)))
-            if fault is not None:
-                faulty = await _apply_fault(request, fault, payload)
-                if faulty is not None:
-                    status = faulty.status
-                    return faulty
-            if scenario is None:
-                response = _error(404, "CCE.01404001", f"Cluster {cluster} not found in project {project}.", "camel")
-            elif payload is None:
-                task = request.match_info.get("task", "")
-                response = _error(404, "CCE.01404010", f"Task {task} not found.", "camel")
-            else:
-                response = _json(payload)
-            status = response.status
-            return response
-        except asyncio.CancelledError:
-            status = 0
-            raise
-        finally:
-            sim.finish(entry, status, auth)
-
-    Build = Callable[[Renderer, WorkflowScript, dict[str, Any], dict[str, Any]], Any]
-
-    def one(request: web.Request, task: str, build: Build) -> Callable[[Renderer], dict[str, Any] | None]:
-        wanted = request.match_info["task"]
-
-        def render(renderer: Renderer) -> dict[str, Any] | None:
-            for script, workflow, point in renderer._started(task):
-                if point.get("taskID") == wanted:
-                    result: dict[str, Any] = build(renderer, script, workflow, point)
-                    return result
-            return None
-
-        return render
-
-    @routes.get(PRECHECK_TASKS)
-    async def list_prechecks(request: web.Request) -> web.StreamResponse:
-        return await serve(request, Renderer.precheck_list)
-
-    @routes.get(PRECHECK_TASKS + "/{task}")
-    async def get_precheck(request: web.Request) -> web.StreamResponse:
-        return await serve(request, one(request, "PreCheck", Renderer.precheck))
-
-    @routes.get(UPGRADE_TASKS)
-    async def list_upgrades(request: web.Request) -> web.StreamResponse:
-        return await serve(request, Renderer.upgrade_list)
-
-    @routes.get(UPGRADE_TASKS + "/{task}")
-    async def get_upgrade(request: web.Request) -> web.StreamResponse:
-        return await serve(request, one(request, "Cluster", Renderer.upgrade_task))
-
-    @routes.get(UPGRADE_INFO)
-    async def upgrade_info(request: web.Request) -> web.StreamResponse:
-        return await serve(request, Renderer.upgrade_info)
-
-    @routes.get(SNAPSHOT_TASKS)
-    async def list_snapshots(request: web.Request) -> web.StreamResponse:
-        return await serve(request, Renderer.snapshot_list)
-
-    @routes.put(CONTROL + "/clusters/{project}/{cluster}/tasks")
-    async def put_details(request: web.Request) -> web.StreamResponse:
-        try:
-            set_details(sim, request.match_info["project"], request.match_info["cluster"], await request.json())
-        except (ValueError, ValidationError) as exc:
-            return _json({"error": f"invalid task details: {exc}"}, 400)
-        return _json({"ok": True})
 
 
 def stamp_after(scenario: ClusterScenario, seconds: float) -> datetime:
