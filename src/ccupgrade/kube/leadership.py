@@ -41,7 +41,6 @@ class Leadership:
         self.settings = settings
         self.leading = asyncio.Event()
         self.lost = asyncio.Event()
-        self._release = threading.Event()
         lock = LeaseLock(settings.name, settings.namespace, self.identity)  # type: ignore[no-untyped-call]
         lock.api_instance = client.CoordinationV1Api(api)  # not the global default configuration
         self._loop = asyncio.get_running_loop()
@@ -84,8 +83,7 @@ class Leadership:
     def _on_started(self) -> None:
         self._started_leading.set()
         log.info("leading as %s", self.identity)
-        self._loop.call_soon_threadsafe(self.leading.set)
-        self._release.wait()  # the protected work runs in the event loop; this thread only renews
+        self._loop.call_soon_threadsafe(self.leading.set)  # the protected work runs in the event loop
 
     def _on_stopped(self) -> None:
         log.error("lost the Lease %s/%s: stopping", self.settings.namespace, self.settings.name)
