@@ -31,6 +31,8 @@ KUBE_CONNECTIONS = 64  # requests in flight to the API server; measured best on 
 
 @dataclass(frozen=True)
 class OperatorConfig:
+    """Everything `ccupgrade run` can set (each flag also a CCUPGRADE_* variable); defaults fit one replica."""
+
     namespaces: tuple[str, ...] = ()  # empty: every namespace
     allowed_endpoints: AllowList = field(default_factory=AllowList)
     resync: timedelta = timedelta(minutes=10)

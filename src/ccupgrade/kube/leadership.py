@@ -26,6 +26,8 @@ log = logging.getLogger("ccupgrade.leadership")
 
 @dataclass(frozen=True)
 class LeaseSettings:
+    """Which Lease, and its timing in seconds (the client-go defaults: 15/10/2)."""
+
     namespace: str
     name: str = "cce-upgrade-operator"
     lease_duration: int = 15
@@ -57,6 +59,7 @@ class Leadership:
         self._started_leading = threading.Event()
 
     def start(self) -> None:
+        """Starts campaigning, in a daemon thread (the library's elector is synchronous)."""
         log.info("waiting to lead (Lease %s/%s) as %s", self.settings.namespace, self.settings.name, self.identity)
         self._thread.start()
 
