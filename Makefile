@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: all venv controlplane tools node-prereqs image cluster test lint typecheck unit pytest demo crds bench clean cluster-up cluster-down
+.PHONY: all venv controlplane tools node-prereqs image cluster test lint typecheck unit pytest demo crds bench bench-transport clean cluster-up cluster-down
 
 all: test
 
@@ -45,7 +45,7 @@ lint: $(STAMP)
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
-	$(VENV)/bin/mypy tests bench/run.py bench/naive_operator.py
+	$(VENV)/bin/mypy tests bench/run.py bench/naive_operator.py bench/transport.py
 
 pytest: $(STAMP) controlplane tools node-prereqs
 	$(PY) -m pytest $(PYTEST_ARGS)
@@ -55,6 +55,10 @@ test: lint typecheck pytest
 bench: $(STAMP) controlplane
 	$(PY) -m pip install --quiet -e '.[test,bench]'
 	$(PY) bench/run.py $(BENCH_ARGS)
+
+# Our aiohttp transport (kube/api.py) against kubernetes.aio: writes/s, CPU, RSS (README, "Kubernetes transport").
+bench-transport: $(STAMP) controlplane
+	$(PY) bench/transport.py $(BENCH_ARGS)
 
 crds: $(STAMP)
 	$(PY) -m ccupgrade.crd > crds/ccupgrade.dev_cceclusterupgrades.yaml

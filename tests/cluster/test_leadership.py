@@ -69,6 +69,5 @@ async def test_election_keeps_trying_until_the_api_server_answers(kube: Kube, na
         if server is not None:
             server.close()
         listen.close()
-        leadership._release.set()
         logging.getLogger("ccupgrade.leadership").removeHandler(handler)
         api.close()

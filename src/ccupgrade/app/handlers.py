@@ -44,6 +44,8 @@ def connection_info(configuration: client.Configuration) -> kopf.ConnectionInfo:
 def build_registry(
     scheduler: Scheduler, first_listing: asyncio.Event, configuration: client.Configuration
 ) -> kopf.OperatorRegistry:
+    """kopf's handlers on a registry of their own (not kopf's global one): the login from
+    `configuration`, and every watch event handed to the scheduler; `first_listing` is set on the first."""
     registry = kopf.OperatorRegistry()
 
     @kopf.on.login(registry=registry)

@@ -11,6 +11,9 @@ from ccupgrade.app.metrics import Metrics
 
 
 async def start_health_server(host: str, port: int, ready: asyncio.Event, metrics: Metrics) -> web.AppRunner:
+    """Serves the probes and /metrics on the operator's own event loop; /readyz follows `ready`.
+    The caller closes the returned runner."""
+
     async def healthz(_: web.Request) -> web.Response:
         return web.Response(text="ok")  # answering at all proves the event loop is not stuck
 

@@ -31,6 +31,8 @@ KUBE_CONNECTIONS = 64  # requests in flight to the API server; measured best on 
 
 @dataclass(frozen=True)
 class OperatorConfig:
+    """Everything `ccupgrade run` can set (each flag also a CCUPGRADE_* variable); defaults fit one replica."""
+
     namespaces: tuple[str, ...] = ()  # empty: every namespace
     allowed_endpoints: AllowList = field(default_factory=AllowList)
     resync: timedelta = timedelta(minutes=10)
@@ -45,6 +47,22 @@ class OperatorConfig:
     cce_timeout: float = 30.0
     secret_ttl: float = 30.0
     leader_election: LeaseSettings | None = None
+
+
+@dataclass(frozen=True)
+class Operator:
+    """The operator's parts, built and not yet started; `serve` runs them in order and closes them."""
+
+    config: OperatorConfig
+    api: client.ApiClient  # the official client: kopf's login, the Lease and KubeApi's credentials
+    kube: KubeIO
+    cce: CceClient
+    scheduler: Scheduler
+    metrics: Metrics
+    registry: kopf.OperatorRegistry
+    leadership: Leadership | None
+    first_event: asyncio.Event  # the watch delivered an object
+    ready: asyncio.Event = field(default_factory=asyncio.Event)  # what /readyz answers
 
 
 def _kubernetes_client(kubeconfig: str | None) -> client.ApiClient:
@@ -92,14 +110,9 @@ async def _become_ready(
     log.info("ready: watches established")
 
 
-async def run(settings: OperatorConfig, stop: asyncio.Event | None = None, *, handle_signals: bool = False) -> None:
-    """Runs until `stop` is set (or, with handle_signals, SIGINT/SIGTERM arrive)."""
-    if handle_signals and stop is None:
-        stop = asyncio.Event()
-    if handle_signals and stop is not None:
-        # At once, not only once kopf runs: as a container's PID 1 an unhandled SIGTERM is ignored,
-        # so a standby replica (or one still starting) would wait out the whole grace period.
-        _stop_on_signals(stop)
+def build(settings: OperatorConfig) -> Operator:
+    """Every part constructed, nothing connected or started yet (called in the running loop: the
+    Lease elector hands its news to it)."""
     metrics = Metrics()
     api = _kubernetes_client(settings.kubeconfig)
     kube = KubeIO(
@@ -114,87 +127,135 @@ async def run(settings: OperatorConfig, stop: asyncio.Event | None = None, *, ha
         connect_timeout=min(5.0, settings.cce_timeout),
     )
     gates = GateRegistry(settings.requests_per_second, settings.burst, settings.max_concurrent_polls)
-    ready = asyncio.Event()
+    cce = CceClient(settings=client_settings, observer=metrics.cce_response, gates=gates)
+    scheduler = Scheduler(
+        cce,
+        kube,
+        kube,
+        SchedulerConfig(
+            allow_list=settings.allowed_endpoints,
+            policy=IntervalPolicy(resync=settings.resync),
+            max_concurrent_writes=settings.max_concurrent_writes,
+        ),
+        observer=metrics,
+    )
+    metrics.count_objects(lambda: scheduler.watched)
+    first_event = asyncio.Event()
+    leadership = Leadership(api, settings.leader_election) if settings.leader_election is not None else None
+    return Operator(
+        config=settings,
+        api=api,
+        kube=kube,
+        cce=cce,
+        scheduler=scheduler,
+        metrics=metrics,
+        registry=build_registry(scheduler, first_event, api.configuration),
+        leadership=leadership,
+        first_event=first_event,
+    )
+
+
+async def serve(op: Operator, stop: asyncio.Event | None = None, *, handle_signals: bool = False) -> None:
+    """Runs what `build` made until `stop` is set, a part ends or the Lease is lost; then closes it all.
+
+    Raises SystemExit on a lost Lease, so that a fresh replica can stand by.
+    """
     health = None
-    leadership: Leadership | None = None
-    if settings.leader_election is not None:
-        leadership = Leadership(api, settings.leader_election)
-    async with CceClient(settings=client_settings, observer=metrics.cce_response, gates=gates) as cce:
-        scheduler = Scheduler(
-            cce,
-            kube,
-            kube,
-            SchedulerConfig(
-                allow_list=settings.allowed_endpoints,
-                policy=IntervalPolicy(resync=settings.resync),
-                max_concurrent_writes=settings.max_concurrent_writes,
-            ),
-            observer=metrics,
-        )
-        metrics.count_objects(lambda: scheduler.watched)
-        first_event = asyncio.Event()
-        kopf_ready = asyncio.Event()
-        registry = build_registry(scheduler, first_event, api.configuration)
-        if settings.health_port:
-            health = await start_health_server(settings.health_host, settings.health_port, ready, metrics)
-        if leadership is not None:
-            leadership.start()
-            ready.set()  # a standby replica is healthy and ready; it just does nothing yet
-            if not await _wait_to_lead(leadership, stop):
-                await _shutdown(health, kube, api)
-                return
-            ready.clear()
-        # Our tasks start before kopf's: kopf treats tasks born after it as its own "hung" tasks
-        # and waits 5 s for them at exit. On stop, the scheduler goes first, then kopf.
-        polling = asyncio.create_task(scheduler.run(), name="scheduler")
-        readiness = asyncio.create_task(_become_ready(kube, settings.namespaces, kopf_ready, first_event, ready))
-        kopf_stop = asyncio.Event()
+    try:
+        if op.config.health_port:
+            health = await start_health_server(op.config.health_host, op.config.health_port, op.ready, op.metrics)
+        if op.leadership is not None and not await _stand_by(op.leadership, op.ready, stop):
+            return
+        await _work(op, stop, handle_signals=handle_signals)
+    finally:
+        await _close(op, health)
 
-        async def stop_in_order() -> None:
-            if stop is None:
-                return
-            await kopf_ready.wait()
-            if handle_signals:  # kopf installs its own handlers at start-up; ours must come last
-                _stop_on_signals(stop)
-            await stop.wait()
-            polling.cancel()
-            readiness.cancel()
-            kopf_stop.set()
 
-        stopper = asyncio.create_task(stop_in_order(), name="stopper")
-        await asyncio.sleep(0)
-        operator = asyncio.create_task(
-            kopf.operator(
-                registry=registry,
-                settings=_kopf_settings(),
-                standalone=True,
-                clusterwide=not settings.namespaces,
-                namespaces=settings.namespaces,
-                stop_flag=kopf_stop,
-                ready_flag=kopf_ready,
-            ),
-            name="kopf",
-        )
-        log.info(
-            "operator started: namespaces=%s, allowed endpoints=%s, %s req/s per endpoint",
-            ",".join(settings.namespaces) or "all", ",".join(settings.allowed_endpoints.patterns) or "none",
-            settings.requests_per_second,
-        )  # fmt: skip
-        lost = asyncio.create_task(leadership.lost.wait() if leadership else asyncio.Event().wait())
-        try:
-            done, _ = await asyncio.wait({operator, polling, lost}, return_when=asyncio.FIRST_COMPLETED)
-            if lost in done:
-                raise SystemExit("lost leadership; exiting so that a fresh replica can stand by")
-            for task in done:
-                if not task.cancelled():
-                    task.result()
-        finally:
-            for task in (polling, readiness, stopper, operator, lost):
-                task.cancel()
-            for task in (polling, readiness, stopper, operator, lost):
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
-            await _shutdown(health, kube, api)
+async def run(settings: OperatorConfig, stop: asyncio.Event | None = None, *, handle_signals: bool = False) -> None:
+    """Runs until `stop` is set (or, with handle_signals, SIGINT/SIGTERM arrive)."""
+    if handle_signals and stop is None:
+        stop = asyncio.Event()
+    if handle_signals and stop is not None:
+        # At once, not only once kopf runs: as a container's PID 1 an unhandled SIGTERM is ignored,
+        # so a standby replica (or one still starting) would wait out the whole grace period.
+        _stop_on_signals(stop)
+    await serve(build(settings), stop, handle_signals=handle_signals)
+
+
+async def _stand_by(leadership: Leadership, ready: asyncio.Event, stop: asyncio.Event | None) -> bool:
+    """Waits for the Lease, healthy and ready but doing nothing: True once leading, False if stopped first."""
+    leadership.start()
+    ready.set()  # a standby replica is healthy and ready; it just does nothing yet
+    if not await _wait_to_lead(leadership, stop):
+        return False
+    ready.clear()
+    return True
+
+
+async def _work(op: Operator, stop: asyncio.Event | None, *, handle_signals: bool) -> None:
+    """The poll scheduler and kopf's watch, until one of them ends, `stop` is set or the Lease is lost."""
+    # Our tasks start before kopf's: kopf treats tasks born after it as its own "hung" tasks
+    # and waits 5 s for them at exit. On stop, the scheduler goes first, then kopf.
+    kopf_ready = asyncio.Event()
+    kopf_stop = asyncio.Event()
+    polling = asyncio.create_task(op.scheduler.run(), name="scheduler")
+    readiness = asyncio.create_task(_become_ready(op.kube, op.config.namespaces, kopf_ready, op.first_event, op.ready))
+    stopper = asyncio.create_task(
+        _stop_in_order(stop, kopf_ready, kopf_stop, (polling, readiness), handle_signals=handle_signals), name="stopper"
+    )
+    await asyncio.sleep(0)
+    watching = asyncio.create_task(
+        kopf.operator(
+            registry=op.registry,
+            settings=_kopf_settings(),
+            standalone=True,
+            clusterwide=not op.config.namespaces,
+            namespaces=op.config.namespaces,
+            stop_flag=kopf_stop,
+            ready_flag=kopf_ready,
+        ),
+        name="kopf",
+    )
+    log.info(
+        "operator started: namespaces=%s, allowed endpoints=%s, %s req/s per endpoint",
+        ",".join(op.config.namespaces) or "all", ",".join(op.config.allowed_endpoints.patterns) or "none",
+        op.config.requests_per_second,
+    )  # fmt: skip
+    lost = asyncio.create_task(op.leadership.lost.wait() if op.leadership else asyncio.Event().wait())
+    tasks = (polling, readiness, stopper, watching, lost)
+    try:
+        done, _ = await asyncio.wait({watching, polling, lost}, return_when=asyncio.FIRST_COMPLETED)
+        if lost in done:
+            raise SystemExit("lost leadership; exiting so that a fresh replica can stand by")
+        for task in done:
+            if not task.cancelled():
+                task.result()
+    finally:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+
+async def _stop_in_order(
+    stop: asyncio.Event | None,
+    kopf_ready: asyncio.Event,
+    kopf_stop: asyncio.Event,
+    ours: tuple[asyncio.Task[None], ...],
+    *,
+    handle_signals: bool,
+) -> None:
+    """On `stop`, our tasks are cancelled first, then kopf is asked to stop."""
+    if stop is None:
+        return
+    await kopf_ready.wait()
+    if handle_signals:  # kopf installs its own handlers at start-up; ours must come last
+        _stop_on_signals(stop)
+    await stop.wait()
+    for task in ours:
+        task.cancel()
+    kopf_stop.set()
 
 
 def _stop_on_signals(stop: asyncio.Event) -> None:
@@ -215,8 +276,10 @@ async def _wait_to_lead(leadership: Leadership, stop: asyncio.Event | None) -> b
     return leadership.leading.is_set()
 
 
-async def _shutdown(health: web.AppRunner | None, kube: KubeIO, api: client.ApiClient) -> None:
+async def _close(op: Operator, health: web.AppRunner | None) -> None:
+    """Closes what `serve` opened, the health server first (no more answers from a stopping operator)."""
     if health is not None:
         await health.cleanup()
-    await kube.api.close()
-    api.close()  # type: ignore[no-untyped-call]
+    await op.kube.api.close()
+    op.api.close()  # type: ignore[no-untyped-call]
+    await op.cce.close()

@@ -39,6 +39,7 @@ class PerObjectSeries:
         self.slow: dict[ObjectRef, str] = {}  # the slow task's type, while status.slow is set
 
     def collect(self) -> Iterator[Metric]:
+        """prometheus_client's collector hook: the per-object series as they are at scrape time."""
         phase = GaugeMetricFamily(
             "ccupgrade_upgrade_phase", "1 for the CCE phase each object currently mirrors.",
             labels=["namespace", "name", "phase"],
@@ -107,12 +108,16 @@ class PerObjectSeries:
             self.slow.pop(ref, None)
 
     def remove(self, ref: ObjectRef) -> None:
+        """A deleted object's series go with it (no stale phase for an object that no longer exists)."""
         for series in (self.phases, self.last_success, self.progress, self.findings, self.slow):
             series.pop(ref, None)
         self.precheck_failed.discard(ref)
 
 
 class Metrics:
+    """Every series the operator exports, on one registry; also the observer the CCE client, the
+    scheduler and the Kubernetes writes report to, so none of them imports prometheus_client."""
+
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
         r = self.registry
@@ -161,12 +166,14 @@ class Metrics:
     # -- CCE client observer ----------------------------------------------------------------------
 
     def cce_response(self, host: str, code: str, seconds: float) -> None:
+        """One HTTP exchange with CCE or IAM: counted by host and code, and timed."""
         self.cce_requests.labels(host, code).inc()
         self.cce_latency.labels(host).observe(seconds)
 
     # -- scheduler observer -----------------------------------------------------------------------
 
     def poll_finished(self, key: PollKey, outcome: str, seconds: float) -> None:
+        """One cluster's workflows read (or not): counted by outcome, and timed."""
         self.polls.labels(outcome).inc()
         self.poll_seconds.observe(seconds)
 
@@ -182,6 +189,7 @@ class Metrics:
             self.per_object.last_success[ref] = time.time()
 
     def write_failed(self, ref: ObjectRef, code: str) -> None:
+        """A Kubernetes write that failed and will be retried, by cause."""
         self.write_failures.labels(code).inc()
 
     def _task_ended(self, task: TaskView) -> None:
@@ -197,12 +205,15 @@ class Metrics:
         self.task_seconds.labels(task.type, task.status or "unknown").observe(seconds)
 
     def object_removed(self, ref: ObjectRef) -> None:
+        """The object is gone from the watch: its per-object series go too."""
         self.per_object.remove(ref)
 
     # -- Kubernetes writes ------------------------------------------------------------------------
 
     def status_written(self, result: str) -> None:
+        """One status patch, by result ("success" or the HTTP code)."""
         self.status_writes.labels(result).inc()
 
     def event_posted(self, reason: str, kind: str) -> None:
+        """One Event posted, by reason and type."""
         self.events.labels(reason, kind).inc()

@@ -40,6 +40,7 @@ class KubeApiError(Exception):
 
 
 def path_of(*segments: str) -> str:
+    """A URL path from raw segments, each percent-encoded: a name can never add a path segment."""
     return "/" + "/".join(quote(segment, safe="") for segment in segments)
 
 
@@ -53,6 +54,9 @@ def _ssl_context(configuration: client.Configuration) -> ssl.SSLContext | bool:
 
 
 class KubeApi:
+    """The operator's Kubernetes transport: JSON over one pooled aiohttp session, with the official
+    client's credentials; errors come out as `KubeApiError` only."""
+
     def __init__(
         self,
         configuration: client.Configuration,
@@ -80,6 +84,7 @@ class KubeApi:
         return self._session
 
     async def close(self) -> None:
+        """Closes the pooled connections; a later call opens a new pool."""
         if self._session is not None:
             await self._session.close()
             self._session = None
@@ -115,6 +120,8 @@ class KubeApi:
         params: dict[str, str] | None = None,
         decode: bool = True,
     ) -> dict[str, Any]:
+        """One call: `body` sent as compact JSON, the answer decoded (or `{}`); raises `KubeApiError`
+        on an error status (a 401 also drops the cached token) or an unreachable server."""
         data = None if body is None else json.dumps(body, separators=(",", ":")).encode()
         try:
             async with self._open().request(
@@ -140,6 +147,7 @@ class KubeApi:
         return decoded
 
     async def get(self, path: str, params: dict[str, str] | None = None) -> dict[str, Any]:
+        """GET, decoded."""
         return await self.request("GET", path, params=params)
 
     async def create(self, path: str, body: dict[str, Any]) -> None:
@@ -147,4 +155,5 @@ class KubeApi:
         await self.request("POST", path, body, decode=False)
 
     async def merge_patch(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        """PATCH as an RFC 7386 merge patch; the object as the server now has it."""
         return await self.request("PATCH", path, body, content_type=MERGE_PATCH)

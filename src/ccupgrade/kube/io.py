@@ -34,6 +34,9 @@ def _objects_path(namespace: str | None) -> str:
 
 
 class KubeIO:
+    """The scheduler's Kubernetes side: credentials from Secrets, then Events before status, each Event
+    once (deterministic names); a write the API server cannot take now raises `WriteFailed`, to retry."""
+
     def __init__(
         self,
         api: KubeApi,

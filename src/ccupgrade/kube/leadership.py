@@ -26,6 +26,8 @@ log = logging.getLogger("ccupgrade.leadership")
 
 @dataclass(frozen=True)
 class LeaseSettings:
+    """Which Lease, and its timing in seconds (the client-go defaults: 15/10/2)."""
+
     namespace: str
     name: str = "cce-upgrade-operator"
     lease_duration: int = 15
@@ -41,7 +43,6 @@ class Leadership:
         self.settings = settings
         self.leading = asyncio.Event()
         self.lost = asyncio.Event()
-        self._release = threading.Event()
         lock = LeaseLock(settings.name, settings.namespace, self.identity)  # type: ignore[no-untyped-call]
         lock.api_instance = client.CoordinationV1Api(api)  # not the global default configuration
         self._loop = asyncio.get_running_loop()
@@ -58,6 +59,7 @@ class Leadership:
         self._started_leading = threading.Event()
 
     def start(self) -> None:
+        """Starts campaigning, in a daemon thread (the library's elector is synchronous)."""
         log.info("waiting to lead (Lease %s/%s) as %s", self.settings.namespace, self.settings.name, self.identity)
         self._thread.start()
 
@@ -84,8 +86,7 @@ class Leadership:
     def _on_started(self) -> None:
         self._started_leading.set()
         log.info("leading as %s", self.identity)
-        self._loop.call_soon_threadsafe(self.leading.set)
-        self._release.wait()  # the protected work runs in the event loop; this thread only renews
+        self._loop.call_soon_threadsafe(self.leading.set)  # the protected work runs in the event loop
 
     def _on_stopped(self) -> None:
         log.error("lost the Lease %s/%s: stopping", self.settings.namespace, self.settings.name)
