@@ -24,7 +24,7 @@ from ccupgrade.cce.ratelimit import GateRegistry
 from ccupgrade.cce.retry import RetryPolicy
 from ccupgrade.cce.tokens import TokenCache
 from ccupgrade.cce.transport import ResponseObserver, Transport, require_json
-from ccupgrade.models.cce import UpgradeWorkflowList
+from ccupgrade.models import UpgradeWorkflowList
 
 log = logging.getLogger("ccupgrade.cce")
 

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from ccupgrade.cce.errors import ParseError
-from ccupgrade.models.cce import UpgradeWorkflowList
+from ccupgrade.models import UpgradeWorkflowList
 
 _M = TypeVar("_M", bound=BaseModel)
 log = logging.getLogger("ccupgrade.cce.parser")

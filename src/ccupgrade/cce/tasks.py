@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from ccupgrade.cce.client import CceClient, ClusterTarget
 from ccupgrade.cce.parser import parse
-from ccupgrade.models.tasks import (
+from ccupgrade.models import (
     PreCheckTask,
     PreCheckTaskList,
     SnapshotTaskList,

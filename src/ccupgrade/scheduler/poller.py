@@ -16,7 +16,25 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from ccupgrade.cce import AllowList, CceClient, ClusterTarget, Endpoint, TaskReader, errors, fingerprint, for_region
+from ccupgrade.cce import (
+    AllowList,
+    AuthenticationError,
+    CceClient,
+    CceError,
+    ClientRequestError,
+    ClusterTarget,
+    CredentialsError,
+    Endpoint,
+    EndpointNotAllowed,
+    InvalidEndpoint,
+    NotFound,
+    PermissionDenied,
+    SecretNotFound,
+    TaskReader,
+    TransientError,
+    fingerprint,
+    for_region,
+)
 from ccupgrade.mirror import Mirrored, Observed, Outcome, PollFailed, failed, mirror, suspended
 from ccupgrade.models import ObjectRef, PollKey, Reason, UpgradeSpec, UpgradeWorkflow, Watched
 from ccupgrade.scheduler.credentials import CredentialHealth, CredentialKey
@@ -39,22 +57,22 @@ SECRET_RETRY = 10.0  # the API server could not be asked for a Secret: try again
 
 __all__ = ["CredentialSource", "PollObserver", "Scheduler", "SchedulerConfig", "StatusSink", "failure_of"]
 
-_REASONS: list[tuple[type[errors.CceError], Reason, str]] = [
-    (errors.SecretNotFound, Reason.SECRET_NOT_FOUND, "create it, or fix spec.credentialsSecretRef.name"),
-    (errors.CredentialsError, Reason.INVALID_CREDENTIALS, "put a complete set of keys into the Secret"),
-    (errors.EndpointNotAllowed, Reason.ENDPOINT_NOT_ALLOWED, "use spec.region or ask the admin to allow the endpoint"),
-    (errors.InvalidEndpoint, Reason.INVALID_SPEC, "fix spec.endpoint (scheme://host[:port], port 1-65535)"),
-    (errors.AuthenticationError, Reason.AUTHENTICATION_FAILED, "check or rotate the credentials in the Secret"),
-    (errors.PermissionDenied, Reason.PERMISSION_DENIED, "grant the credentials read access to CCE in this project"),
-    (errors.NotFound, Reason.CLUSTER_NOT_FOUND, "check spec.projectId and spec.clusterId"),
-    (errors.ClientRequestError, Reason.REQUEST_REJECTED, "check the spec"),
+_REASONS: list[tuple[type[CceError], Reason, str]] = [
+    (SecretNotFound, Reason.SECRET_NOT_FOUND, "create it, or fix spec.credentialsSecretRef.name"),
+    (CredentialsError, Reason.INVALID_CREDENTIALS, "put a complete set of keys into the Secret"),
+    (EndpointNotAllowed, Reason.ENDPOINT_NOT_ALLOWED, "use spec.region or ask the admin to allow the endpoint"),
+    (InvalidEndpoint, Reason.INVALID_SPEC, "fix spec.endpoint (scheme://host[:port], port 1-65535)"),
+    (AuthenticationError, Reason.AUTHENTICATION_FAILED, "check or rotate the credentials in the Secret"),
+    (PermissionDenied, Reason.PERMISSION_DENIED, "grant the credentials read access to CCE in this project"),
+    (NotFound, Reason.CLUSTER_NOT_FOUND, "check spec.projectId and spec.clusterId"),
+    (ClientRequestError, Reason.REQUEST_REJECTED, "check the spec"),
 ]
 _ABOUT_THE_SECRET = frozenset({Reason.AUTHENTICATION_FAILED, Reason.INVALID_CREDENTIALS})
 
 
-def failure_of(error: errors.CceError, secret_name: str) -> PollFailed:
+def failure_of(error: CceError, secret_name: str) -> PollFailed:
     """The condition reason and message a user acts on, for a failed read."""
-    if isinstance(error, errors.TransientError):
+    if isinstance(error, TransientError):
         return PollFailed(True, Reason.CLOUD_API_UNAVAILABLE, str(error))
     for kind, reason, hint in _REASONS:
         if isinstance(error, kind):
@@ -283,7 +301,7 @@ class Scheduler:
         try:
             endpoint = self._endpoint(spec)
             credentials = await self.credentials.credentials(key.namespace, key.secret_name)
-        except errors.CceError as error:
+        except CceError as error:
             log.info("poll of %s: %s", _describe(key), error)
             return failure_of(error, key.secret_name), "configuration_error"
         except Exception as error:  # the API server, not CCE: nothing to mirror, try again soon
@@ -295,8 +313,8 @@ class Scheduler:
             try:
                 listed = await self.client.list_upgrade_workflows(target)
                 return await self._observed(target, listed.items)
-            except errors.CceError as error:
-                if isinstance(error, errors.AuthenticationError | errors.CredentialsError):
+            except CceError as error:
+                if isinstance(error, AuthenticationError | CredentialsError):
                     self.credentials.forget(key.namespace, key.secret_name)  # a rotated Secret is re-read next time
                 log.info("poll of %s: %s", _describe(key), error)
                 return failure_of(error, key.secret_name)
