@@ -30,12 +30,9 @@ from ccupgrade.models.resource import (
 from ccupgrade.models.tasks import (
     PreCheckItem,
     PreCheckTask,
-    PreCheckTaskList,
     SnapshotTask,
     SnapshotTaskList,
-    UpgradeInfo,
     UpgradeTask,
-    UpgradeTaskList,
 )
 from ccupgrade.models.watched import ObjectRef, PollKey, Watched
 
@@ -64,7 +61,6 @@ __all__ = [
     "PollKey",
     "PreCheckItem",
     "PreCheckTask",
-    "PreCheckTaskList",
     "PreCheckView",
     "Reason",
     "Slowness",
@@ -72,11 +68,9 @@ __all__ = [
     "SnapshotTaskList",
     "TaskProgress",
     "TaskView",
-    "UpgradeInfo",
     "UpgradeSpec",
     "UpgradeStatus",
     "UpgradeTask",
-    "UpgradeTaskList",
     "UpgradeWorkflow",
     "UpgradeWorkflowList",
     "Watched",
