@@ -6,7 +6,7 @@ import-linter contract in pyproject.toml says so).
 
 from ccupgrade.models.cce import PointStatus, UpgradeWorkflow, UpgradeWorkflowList
 from ccupgrade.models.insight import Eta, Finding, FindingCount, PreCheckView, Slowness, TaskProgress
-from ccupgrade.models.reasons import CONFIGURATION_REASONS, EVENT_REASONS, PHASE_REASONS, Reason
+from ccupgrade.models.reasons import Reason
 from ccupgrade.models.resource import (
     DURATION_PATTERN,
     GROUP,
@@ -37,12 +37,9 @@ from ccupgrade.models.tasks import (
 from ccupgrade.models.watched import ObjectRef, PollKey, Watched
 
 __all__ = [
-    "CONFIGURATION_REASONS",
     "DURATION_PATTERN",
-    "EVENT_REASONS",
     "GROUP",
     "KIND",
-    "PHASE_REASONS",
     "PLURAL",
     "PRINTER_COLUMNS",
     "SHORT_NAMES",
