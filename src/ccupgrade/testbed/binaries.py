@@ -39,6 +39,15 @@ class BinariesError(RuntimeError):
     """The binaries are neither given, cached nor buildable; the message says what to do."""
 
 
+def _executables(directory: Path, names: tuple[str, ...]) -> list[Path]:
+    """`directory/name` for each name, in order; BinariesError naming every one missing or not executable."""
+    paths = [directory / name for name in names]
+    missing = [str(p) for p in paths if not os.access(p, os.X_OK)]
+    if missing:
+        raise BinariesError(f"missing or not executable: {', '.join(missing)}")
+    return paths
+
+
 @dataclass(frozen=True)
 class Binaries:
     etcd: Path
@@ -47,11 +56,7 @@ class Binaries:
 
     @classmethod
     def in_directory(cls, directory: Path) -> Binaries:
-        paths = {name: directory / name for name in COMMANDS}
-        missing = [str(p) for p in paths.values() if not os.access(p, os.X_OK)]
-        if missing:
-            raise BinariesError(f"missing or not executable: {', '.join(missing)}")
-        return cls(paths["etcd"], paths["kube-apiserver"], paths["kubectl"])
+        return cls(*_executables(directory, COMMANDS))
 
 
 def repo_root() -> Path:
@@ -105,11 +110,7 @@ class NodeBinaries:
 
     @classmethod
     def in_directory(cls, directory: Path) -> NodeBinaries:
-        paths = {name: directory / name for name in NODE_COMMANDS}
-        missing = [str(p) for p in paths.values() if not os.access(p, os.X_OK)]
-        if missing:
-            raise BinariesError(f"missing or not executable: {', '.join(missing)}")
-        return cls(*(paths[name] for name in NODE_COMMANDS))
+        return cls(*_executables(directory, NODE_COMMANDS))
 
 
 def build(
@@ -121,13 +122,6 @@ def build(
 
 
 def _build_commands(versions: PinnedVersions, target: Path, module_dir: Path | None, commands: tuple[str, ...]) -> None:
-    go = shutil.which("go")
-    if go is None:
-        raise BinariesError(
-            f"no Go toolchain on PATH: install Go, or set {ASSETS_ENV} to a directory holding "
-            "etcd, kube-apiserver and kubectl"
-        )
-    module = module_dir or helper_module_dir()
     minor = versions.kubernetes.lstrip("v").split(".")[1]
     ldflags = " ".join(
         [
@@ -137,14 +131,33 @@ def _build_commands(versions: PinnedVersions, target: Path, module_dir: Path | N
             f"-X k8s.io/component-base/version.gitMinor={minor}",
         ]
     )
+    go_build(
+        {name: _PACKAGES[name] for name in commands},
+        target,
+        module_dir or helper_module_dir(),
+        ldflags,
+        versions.cache_key,
+        f"set {ASSETS_ENV} to a directory holding etcd, kube-apiserver and kubectl",
+    )
+
+
+def go_build(packages: dict[str, str], target: Path, module: Path, ldflags: str, what: str, instead: str) -> None:
+    """Builds each `name: package` of `module` (its go.mod pins the versions) into `target/name`.
+
+    Staged and renamed, so an interrupted build is never cached; `what` names the build in logs and
+    errors, `instead` says what the user may do when there is no Go toolchain.
+    """
+    go = shutil.which("go")
+    if go is None:
+        raise BinariesError(f"no Go toolchain on PATH: install Go, or {instead}")
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".build-", dir=target.parent))
     env = dict(os.environ, CGO_ENABLED="0", GOFLAGS="-mod=readonly -buildvcs=false")
     try:
-        for name in commands:
-            _log(f"building {name} ({_PACKAGES[name]}) for {versions.cache_key}; minutes on a cold cache")
+        for name, package in packages.items():
+            _log(f"building {name} ({package}) for {what}; minutes on a cold cache")
             subprocess.run(
-                [go, "build", "-trimpath", "-ldflags", ldflags, "-o", str(staging / name), _PACKAGES[name]],
+                [go, "build", "-trimpath", "-ldflags", ldflags, "-o", str(staging / name), package],
                 cwd=module,
                 env=env,
                 check=True,
@@ -154,7 +167,7 @@ def _build_commands(versions: PinnedVersions, target: Path, module_dir: Path | N
             shutil.rmtree(target)
         staging.rename(target)
     except subprocess.CalledProcessError as exc:
-        raise BinariesError(f"go build failed for {versions.cache_key}: exit {exc.returncode}") from exc
+        raise BinariesError(f"go build failed for {what}: exit {exc.returncode}") from exc
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)

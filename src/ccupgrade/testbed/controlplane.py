@@ -34,7 +34,7 @@ def _b64(path: Path) -> str:
     return base64.b64encode(path.read_bytes()).decode()
 
 
-class ControlPlane:
+class ControlPlane(processes.Started):
     """One etcd and one kube-apiserver with RBAC on, all state under `workdir`."""
 
     def __init__(self, workdir: Path, binaries: Binaries | None = None) -> None:
@@ -180,17 +180,6 @@ class ControlPlane:
         if self._etcd is not None:
             processes.stop(self._etcd, self.workdir / "etcd.pid")
             self._etcd = None
-
-    def __enter__(self) -> ControlPlane:
-        try:
-            self.start()
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
 
 def write_kubeconfig(path: Path, server: str, ca_data: str, user_name: str, user: dict[str, Any]) -> Path:

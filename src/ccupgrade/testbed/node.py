@@ -355,7 +355,7 @@ class NodeControlPlane(ControlPlane):
         ]
 
 
-class NodeCluster:
+class NodeCluster(processes.Started):
     """The whole single-node cluster. Use as a context manager; `teardown()` undoes it all."""
 
     def __init__(self, workdir: Path | None = None, images: list[Path] | None = None) -> None:
@@ -423,17 +423,6 @@ class NodeCluster:
             self._watchdog.wait()
             self._watchdog = None
         self._lock.release()
-
-    def __enter__(self) -> NodeCluster:
-        try:
-            self.start()
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     def dead_components(self) -> list[str]:
         """Components that exited (an `up` stops when its cluster is stopped underneath it)."""

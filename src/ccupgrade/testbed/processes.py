@@ -14,6 +14,7 @@ import signal
 import subprocess
 import time
 from pathlib import Path
+from typing import Self
 
 _PR_SET_PDEATHSIG = 1
 
@@ -128,3 +129,29 @@ class OwnerLock:
                     self.owner_path.unlink()
             os.close(self._fd)
             self._fd = None
+
+
+class Started:
+    """A context manager for what starts processes: `start()` on enter, `stop()` on exit.
+
+    A `start()` that fails halfway is followed by `stop()` too, so a failed bring-up leaves nothing running.
+    """
+
+    def start(self) -> None:
+        """Starts the processes; may leave some running if it fails (`stop()` follows)."""
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        """Stops whatever `start()` started, however far it got; safe to call twice."""
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
