@@ -30,7 +30,8 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _b64(path: Path) -> str:
+def base64_file(path: Path) -> str:
+    """A file's bytes in base64, as kubeconfigs embed certificates and keys (`*-data`)."""
     return base64.b64encode(path.read_bytes()).decode()
 
 
@@ -168,12 +169,12 @@ class ControlPlane(processes.Started):
 
     def _write_admin_kubeconfig(self) -> None:
         pki = self.pki
-        user = {"client-certificate-data": _b64(pki.admin_cert), "client-key-data": _b64(pki.admin_key)}
-        write_kubeconfig(self.kubeconfig, self.url, _b64(pki.ca_cert), "testbed-admin", user)
+        user = {"client-certificate-data": base64_file(pki.admin_cert), "client-key-data": base64_file(pki.admin_key)}
+        write_kubeconfig(self.kubeconfig, self.url, base64_file(pki.ca_cert), "testbed-admin", user)
 
     def write_token_kubeconfig(self, path: Path, user_name: str, token: str) -> Path:
         """A kubeconfig that authenticates with a bearer token (a ServiceAccount's, for RBAC tests)."""
-        return write_kubeconfig(path, self.url, _b64(self.pki.ca_cert), user_name, {"token": token})
+        return write_kubeconfig(path, self.url, base64_file(self.pki.ca_cert), user_name, {"token": token})
 
     def stop(self) -> None:
         self.stop_apiserver()

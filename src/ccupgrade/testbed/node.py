@@ -16,7 +16,6 @@ start.
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import hashlib
 import io
@@ -39,7 +38,13 @@ import yaml
 
 from ccupgrade.testbed import processes
 from ccupgrade.testbed.binaries import Binaries, NodeBinaries, cache_dir, ensure_binaries, ensure_node_binaries
-from ccupgrade.testbed.controlplane import ControlPlane, ControlPlaneError, free_port, write_kubeconfig
+from ccupgrade.testbed.controlplane import (
+    ControlPlane,
+    ControlPlaneError,
+    base64_file,
+    free_port,
+    write_kubeconfig,
+)
 from ccupgrade.testbed.pki import issue_client_pair
 
 NODE_NAME = "ccupgrade-node"
@@ -687,10 +692,6 @@ state = "{base / "state"}"
              "default"], capture_output=True, check=False, timeout=30,
         )  # fmt: skip
         return done.returncode == 0
-
-
-def base64_file(path: Path) -> str:
-    return base64.b64encode(path.read_bytes()).decode()
 
 
 def pause_image_archive(binary: Path, name: str = PAUSE_IMAGE) -> bytes:
