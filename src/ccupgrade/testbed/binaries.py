@@ -50,12 +50,15 @@ def _executables(directory: Path, names: tuple[str, ...]) -> list[Path]:
 
 @dataclass(frozen=True)
 class Binaries:
+    """The control plane's commands: etcd, kube-apiserver and kubectl."""
+
     etcd: Path
     kube_apiserver: Path
     kubectl: Path
 
     @classmethod
     def in_directory(cls, directory: Path) -> Binaries:
+        """The three commands in `directory`; BinariesError if one is missing or not executable."""
         return cls(*_executables(directory, COMMANDS))
 
 
@@ -65,20 +68,25 @@ def repo_root() -> Path:
 
 
 def helper_module_dir() -> Path:
+    """The Go module (hack/controlplane) whose go.mod pins the control plane's versions."""
     return repo_root() / "hack" / "controlplane"
 
 
 @dataclass(frozen=True)
 class PinnedVersions:
+    """The Kubernetes and etcd versions go.mod pins: what a cached build is keyed by."""
+
     kubernetes: str
     etcd: str
 
     @property
     def cache_key(self) -> str:
+        """The cache directory's name for these versions."""
         return f"k8s-{self.kubernetes}_etcd-{self.etcd}"
 
 
 def pinned_versions(module_dir: Path | None = None) -> PinnedVersions:
+    """The versions hack/controlplane/go.mod pins; BinariesError if it pins none."""
     text = (module_dir or helper_module_dir()).joinpath("go.mod").read_text()
     k8s = re.search(r"^\s*k8s\.io/kubernetes\s+(v\S+)", text, re.MULTILINE)
     etcd = re.search(r"^\s*go\.etcd\.io/etcd/server/v3\s+(v\S+)", text, re.MULTILINE)
@@ -88,6 +96,7 @@ def pinned_versions(module_dir: Path | None = None) -> PinnedVersions:
 
 
 def cache_dir() -> Path:
+    """Where builds and downloads are cached: $CCUPGRADE_CACHE_DIR, else ~/.cache/ccupgrade (XDG)."""
     base = os.environ.get(CACHE_ENV) or os.path.join(
         os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "ccupgrade"
     )
@@ -110,6 +119,7 @@ class NodeBinaries:
 
     @classmethod
     def in_directory(cls, directory: Path) -> NodeBinaries:
+        """The node commands in `directory`; BinariesError if one is missing or not executable."""
         return cls(*_executables(directory, NODE_COMMANDS))
 
 

@@ -25,6 +25,7 @@ class ControlPlaneError(RuntimeError):
 
 
 def free_port() -> int:
+    """A loopback TCP port free right now, so parallel control planes do not collide."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -53,19 +54,23 @@ class ControlPlane(processes.Started):
 
     @property
     def url(self) -> str:
+        """kube-apiserver's HTTPS URL."""
         return f"https://{self.address}:{self.apiserver_port}"
 
     @property
     def kubeconfig(self) -> Path:
+        """The admin kubeconfig, written once the control plane is up."""
         return self.workdir / "kubeconfig"
 
     @property
     def pki(self) -> Pki:
+        """The certificates and keys of this run; ControlPlaneError before `start()`."""
         if self._pki is None:
             raise ControlPlaneError("the control plane has not been started")
         return self._pki
 
     def start(self, timeout: float = 120.0) -> None:
+        """Starts etcd and kube-apiserver, waits until it is ready and writes the admin kubeconfig."""
         self.workdir.mkdir(parents=True, exist_ok=True)
         self._pki = create_pki(self.workdir / "pki", self.serving_names())
         self._start_etcd()
@@ -137,6 +142,7 @@ class ControlPlane(processes.Started):
         return [name for name, process in pairs if process is None or process.poll() is not None]
 
     def stop_apiserver(self) -> None:
+        """Stops kube-apiserver alone (etcd keeps the data): what the operator does without it, in tests."""
         if self._apiserver is not None:
             processes.stop(self._apiserver, self.workdir / "kube-apiserver.pid")
             self._apiserver = None
@@ -177,6 +183,7 @@ class ControlPlane(processes.Started):
         return write_kubeconfig(path, self.url, base64_file(self.pki.ca_cert), user_name, {"token": token})
 
     def stop(self) -> None:
+        """Stops kube-apiserver and etcd; safe to call twice."""
         self.stop_apiserver()
         if self._etcd is not None:
             processes.stop(self._etcd, self.workdir / "etcd.pid")
@@ -184,6 +191,7 @@ class ControlPlane(processes.Started):
 
 
 def write_kubeconfig(path: Path, server: str, ca_data: str, user_name: str, user: dict[str, Any]) -> Path:
+    """Writes a one-cluster, one-user kubeconfig to `path` (a user entry as kubeconfig spells it)."""
     config = {
         "apiVersion": "v1",
         "kind": "Config",

@@ -75,6 +75,7 @@ def _log(message: str) -> None:
 
 
 def default_workdir() -> Path:
+    """Where the node cluster keeps its state and logs (one node per machine)."""
     return cache_dir() / "node"
 
 
@@ -120,9 +121,11 @@ class State:
 
     @property
     def path(self) -> Path:
+        """Where the state is written (in the work directory, for `node down` and the watchdog)."""
         return self.workdir / "state.json"
 
     def save(self) -> None:
+        """Writes the state atomically, before the run changes what it records."""
         data = {"owner": self.owner, "sysctls": self.sysctls, "forwardPolicy": self.forward_policy,
                 "netnsBefore": self.netns_before}  # fmt: skip
         tmp = self.path.with_suffix(".tmp")
@@ -131,6 +134,7 @@ class State:
 
     @classmethod
     def load(cls, workdir: Path) -> State | None:
+        """The state a run left in `workdir`; None if there is none (or it is unreadable)."""
         try:
             data = json.loads((workdir / "state.json").read_text())
         except (FileNotFoundError, ValueError):
@@ -332,9 +336,11 @@ class NodeControlPlane(ControlPlane):
         self.apiserver_port = APISERVER_PORT
 
     def serving_names(self) -> list[str]:
+        """The node address, the `kubernetes` Service IP and its DNS name: what in-cluster clients dial."""
         return [NODE_IP, KUBERNETES_SERVICE_IP, "kubernetes.default.svc.cluster.local"]
 
     def apiserver_args(self) -> list[str]:
+        """kube-apiserver's flags for a real node: on the node address, with ServiceAccounts and kubelets."""
         pki = self.pki
         return [
             str(self.binaries.kube_apiserver),
@@ -375,16 +381,19 @@ class NodeCluster(processes.Started):
 
     @property
     def kubeconfig(self) -> Path:
+        """The admin kubeconfig of the node cluster."""
         return self.workdir / "kubeconfig"
 
     @property
     def kubectl(self) -> Path:
+        """The pinned kubectl (after `start()`)."""
         assert self.binaries is not None
         return self.binaries.kubectl
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
     def start(self, timeout: float = 180.0) -> None:
+        """Brings up the whole node (network, control plane, containerd, kubelet, proxy) until it is Ready."""
         reasons = missing_prerequisites()
         if reasons:
             raise NodeError(f"cannot run a node here: {'; '.join(reasons)}")
@@ -415,6 +424,7 @@ class NodeCluster(processes.Started):
         _log(f"node {NODE_NAME} Ready at {self.plane.url} after {time.monotonic() - started:.0f}s")
 
     def stop(self) -> None:
+        """Stops what this run started and undoes its changes to the machine; leaves a node it does not own."""
         if not self._lock.held:
             return  # never ours (another run owns the node): touch nothing of it
         for name in reversed(list(self._processes)):

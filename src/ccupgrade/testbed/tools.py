@@ -30,6 +30,7 @@ _PACKAGE = "helm.sh/helm/v4/cmd/helm"
 
 
 def helm_module_dir() -> Path:
+    """The Go module (hack/helm) whose go.mod pins helm's version."""
     return repo_root() / "hack" / "helm"
 
 
