@@ -10,12 +10,65 @@ import ast
 import re
 from pathlib import Path
 
-from ccupgrade.models import CONFIGURATION_REASONS, EVENT_REASONS, PHASE_REASONS, Reason
+from ccupgrade.models import Reason
 
 ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text()
 SOURCES = ROOT / "src" / "ccupgrade"
 _TICKED = re.compile(r"`([A-Z][A-Za-z]+)`")
+
+# The groups the README documents: the phase table, the troubleshooting table, the Events list.
+PHASE_REASONS = frozenset(
+    {
+        Reason.UPGRADE_INITIALIZING,
+        Reason.UPGRADE_IN_PROGRESS,
+        Reason.UPGRADE_TASK_FAILED,
+        Reason.UPGRADE_SUCCEEDED,
+        Reason.UPGRADE_CANCELLED,
+        Reason.UNRECOGNIZED_PHASE,
+        Reason.NO_WORKFLOW,
+        Reason.CLOUD_API_UNAVAILABLE,
+        Reason.SUSPENDED,
+    }
+)
+
+# The reasons of a failed read the user must fix: Stalled, with a Warning Event of the same reason.
+CONFIGURATION_REASONS = frozenset(
+    {
+        Reason.SECRET_NOT_FOUND,
+        Reason.INVALID_CREDENTIALS,
+        Reason.ENDPOINT_NOT_ALLOWED,
+        Reason.INVALID_SPEC,
+        Reason.AUTHENTICATION_FAILED,
+        Reason.PERMISSION_DENIED,
+        Reason.CLUSTER_NOT_FOUND,
+        Reason.REQUEST_REJECTED,
+        Reason.CONFIGURATION_ERROR,
+    }
+)
+
+# The Events of real changes (the configuration problems' Warnings come on top).
+EVENT_REASONS = frozenset(
+    {
+        Reason.WORKFLOW_DETECTED,
+        Reason.UPGRADE_STARTED,
+        Reason.UPGRADE_RESUMED,
+        Reason.TASK_QUEUED,
+        Reason.TASK_STARTED,
+        Reason.TASK_SUCCEEDED,
+        Reason.TASK_FAILED,
+        Reason.UPGRADE_BLOCKED,
+        Reason.UPGRADE_SUCCEEDED,
+        Reason.UPGRADE_CANCELLED,
+        Reason.PHASE_CHANGED,
+        Reason.TASK_STATUS_CHANGED,
+        Reason.PRE_CHECK_FAILED,
+        Reason.PRE_CHECK_EXPIRED,
+        Reason.UPGRADE_SLOW,
+        Reason.CLOUD_API_ERROR,
+        Reason.CLOUD_API_RECOVERED,
+    }
+)
 
 
 def _table_after(heading: str) -> str:

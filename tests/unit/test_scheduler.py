@@ -82,7 +82,7 @@ async def test_objects_on_one_cluster_share_one_request() -> None:
     await _run_for(scheduler, 1.2)
     assert cce.calls == Counter({"c1": 1, "c2": 1})
     assert sorted(name for name, _ in sink.writes) == ["a", "b", "c", "d"]
-    assert scheduler.groups == 2
+    assert len(scheduler._groups) == 2  # one poll group per cluster
 
 
 async def test_suspended_and_invalid_objects_are_not_polled_but_say_why() -> None:
@@ -121,7 +121,7 @@ async def test_deleted_objects_leave_their_group() -> None:
     scheduler.remove(watched.ref)
     await _run_for(scheduler, 1.0)
     assert cce.calls == Counter()
-    assert scheduler.groups == 0
+    assert scheduler._groups == {}
 
 
 class SlowSink(FakeSink):

@@ -8,14 +8,7 @@ from __future__ import annotations
 
 from ccupgrade.cce.client import CceClient, ClusterTarget
 from ccupgrade.cce.parser import parse
-from ccupgrade.models import (
-    PreCheckTask,
-    PreCheckTaskList,
-    SnapshotTaskList,
-    UpgradeInfo,
-    UpgradeTask,
-    UpgradeTaskList,
-)
+from ccupgrade.models import PreCheckTask, SnapshotTaskList, UpgradeTask
 
 
 def cluster_path(target: ClusterTarget, version: str = "v3") -> str:
@@ -24,18 +17,13 @@ def cluster_path(target: ClusterTarget, version: str = "v3") -> str:
 
 
 def precheck_tasks_path(target: ClusterTarget) -> str:
-    """The path of the cluster's pre-check task list."""
+    """The path of the cluster's pre-check tasks (one task is `<path>/<task ID>`)."""
     return f"{cluster_path(target)}/operation/precheck/tasks"
 
 
 def upgrade_tasks_path(target: ClusterTarget) -> str:
-    """The path of the cluster's upgrade task list."""
+    """The path of the cluster's upgrade tasks (one task is `<path>/<task ID>`)."""
     return f"{cluster_path(target)}/operation/upgrade/tasks"
-
-
-def upgrade_info_path(target: ClusterTarget) -> str:
-    """The path of the cluster's upgrade info."""
-    return f"{cluster_path(target)}/upgradeinfo"
 
 
 def snapshot_tasks_path(target: ClusterTarget) -> str:
@@ -52,27 +40,15 @@ class TaskReader:
     async def _get(self, target: ClusterTarget, path: str) -> bytes:
         return await self.client.get(target, path)  # the one shared transport: gates, auth, retries
 
-    async def list_precheck_tasks(self, target: ClusterTarget) -> PreCheckTaskList:
-        """The cluster's pre-check tasks."""
-        return parse(PreCheckTaskList, await self._get(target, precheck_tasks_path(target)), "pre-check task list")
-
     async def get_precheck_task(self, target: ClusterTarget, task_id: str) -> PreCheckTask:
         """One pre-check task with its findings."""
         body = await self._get(target, f"{precheck_tasks_path(target)}/{task_id}")
         return parse(PreCheckTask, body, "pre-check task")
 
-    async def list_upgrade_tasks(self, target: ClusterTarget) -> UpgradeTaskList:
-        """The cluster's upgrade tasks."""
-        return parse(UpgradeTaskList, await self._get(target, upgrade_tasks_path(target)), "upgrade task list")
-
     async def get_upgrade_task(self, target: ClusterTarget, task_id: str) -> UpgradeTask:
         """One upgrade task with its progress."""
         body = await self._get(target, f"{upgrade_tasks_path(target)}/{task_id}")
         return parse(UpgradeTask, body, "upgrade task")
-
-    async def get_upgrade_info(self, target: ClusterTarget) -> UpgradeInfo:
-        """The cluster's version and target versions, and the last upgrade's progress."""
-        return parse(UpgradeInfo, await self._get(target, upgrade_info_path(target)), "upgrade info")
 
     async def list_snapshot_tasks(self, target: ClusterTarget) -> SnapshotTaskList:
         """The cluster's snapshot (backup) tasks."""

@@ -25,7 +25,6 @@ from ccupgrade.models import Eta, Slowness, TaskProgress, TaskView, UpgradeWorkf
 
 RUNNING, SUCCESS = "Running", "Success"
 NOT_STARTED = {"Init", "Queuing", None}
-PROGRESS_TASKS = ("Cluster", "Snapshot")  # the task types CCE reports a percentage for
 DEFAULT_STALL_AFTER = timedelta(minutes=15)
 FAR_PAST_FACTOR = 2.0  # "far past its ETA": running for more than twice the expected run time
 

@@ -6,7 +6,7 @@ import-linter contract in pyproject.toml says so).
 
 from ccupgrade.models.cce import PointStatus, UpgradeWorkflow, UpgradeWorkflowList
 from ccupgrade.models.insight import Eta, Finding, FindingCount, PreCheckView, Slowness, TaskProgress
-from ccupgrade.models.reasons import CONFIGURATION_REASONS, EVENT_REASONS, PHASE_REASONS, Reason
+from ccupgrade.models.reasons import Reason
 from ccupgrade.models.resource import (
     DURATION_PATTERN,
     GROUP,
@@ -30,22 +30,16 @@ from ccupgrade.models.resource import (
 from ccupgrade.models.tasks import (
     PreCheckItem,
     PreCheckTask,
-    PreCheckTaskList,
     SnapshotTask,
     SnapshotTaskList,
-    UpgradeInfo,
     UpgradeTask,
-    UpgradeTaskList,
 )
 from ccupgrade.models.watched import ObjectRef, PollKey, Watched
 
 __all__ = [
-    "CONFIGURATION_REASONS",
     "DURATION_PATTERN",
-    "EVENT_REASONS",
     "GROUP",
     "KIND",
-    "PHASE_REASONS",
     "PLURAL",
     "PRINTER_COLUMNS",
     "SHORT_NAMES",
@@ -64,7 +58,6 @@ __all__ = [
     "PollKey",
     "PreCheckItem",
     "PreCheckTask",
-    "PreCheckTaskList",
     "PreCheckView",
     "Reason",
     "Slowness",
@@ -72,11 +65,9 @@ __all__ = [
     "SnapshotTaskList",
     "TaskProgress",
     "TaskView",
-    "UpgradeInfo",
     "UpgradeSpec",
     "UpgradeStatus",
     "UpgradeTask",
-    "UpgradeTaskList",
     "UpgradeWorkflow",
     "UpgradeWorkflowList",
     "Watched",

@@ -2,7 +2,7 @@
 
 The values are a stable API: alert rules, Argo CD and kstatus checks, event routers and users'
 scripts match on them, so a value never changes. The README's condition and Event tables list
-the same reasons (tests/unit/test_reasons.py keeps them equal to this enum).
+the same reasons (tests/unit/test_reasons.py keeps them equal to this enum, one table per group).
 """
 
 from __future__ import annotations
@@ -55,55 +55,3 @@ class Reason(StrEnum):
     UPGRADE_SLOW = "UpgradeSlow"  # Warning, once per stall: the running task is slower than its ETA or stuck
     CLOUD_API_ERROR = "CloudAPIError"  # Warning, once per outage: CCE became unavailable
     CLOUD_API_RECOVERED = "CloudAPIRecovered"  # CCE answered again after CloudAPIError
-
-
-# The groups the README documents, one table each (and tests/unit/test_reasons.py compares with it).
-PHASE_REASONS = frozenset(
-    {
-        Reason.UPGRADE_INITIALIZING,
-        Reason.UPGRADE_IN_PROGRESS,
-        Reason.UPGRADE_TASK_FAILED,
-        Reason.UPGRADE_SUCCEEDED,
-        Reason.UPGRADE_CANCELLED,
-        Reason.UNRECOGNIZED_PHASE,
-        Reason.NO_WORKFLOW,
-        Reason.CLOUD_API_UNAVAILABLE,
-        Reason.SUSPENDED,
-    }
-)
-# The reasons of a failed read the user must fix: Stalled, with a Warning Event of the same reason.
-CONFIGURATION_REASONS = frozenset(
-    {
-        Reason.SECRET_NOT_FOUND,
-        Reason.INVALID_CREDENTIALS,
-        Reason.ENDPOINT_NOT_ALLOWED,
-        Reason.INVALID_SPEC,
-        Reason.AUTHENTICATION_FAILED,
-        Reason.PERMISSION_DENIED,
-        Reason.CLUSTER_NOT_FOUND,
-        Reason.REQUEST_REJECTED,
-        Reason.CONFIGURATION_ERROR,
-    }
-)
-# The Events of real changes (the configuration problems' Warnings come on top).
-EVENT_REASONS = frozenset(
-    {
-        Reason.WORKFLOW_DETECTED,
-        Reason.UPGRADE_STARTED,
-        Reason.UPGRADE_RESUMED,
-        Reason.TASK_QUEUED,
-        Reason.TASK_STARTED,
-        Reason.TASK_SUCCEEDED,
-        Reason.TASK_FAILED,
-        Reason.UPGRADE_BLOCKED,
-        Reason.UPGRADE_SUCCEEDED,
-        Reason.UPGRADE_CANCELLED,
-        Reason.PHASE_CHANGED,
-        Reason.TASK_STATUS_CHANGED,
-        Reason.PRE_CHECK_FAILED,
-        Reason.PRE_CHECK_EXPIRED,
-        Reason.UPGRADE_SLOW,
-        Reason.CLOUD_API_ERROR,
-        Reason.CLOUD_API_RECOVERED,
-    }
-)

@@ -1,11 +1,11 @@
-"""CCE's task detail endpoints: pre-check, upgrade, snapshot tasks and the cluster's upgrade info.
+"""CCE's task detail endpoints the operator reads: one pre-check task, one upgrade task, the snapshot tasks.
 
 The shapes follow the official SDKs' models (huaweicloudsdkcce v3: PrecheckClusterTask,
-PreCheckItemStatus, UpgradeTaskResponseBody, ShowClusterUpgradeInfoResponse, SnapshotTask), with the
-tolerance the workflow models have: unknown fields are ignored, enum-like values (kind, level,
-phase, group) stay plain strings so a value CCE adds later is shown verbatim, and timestamps keep
-their time of day (the SDK parses them into dates and drops it). One malformed item in a list is
-dropped and logged; it never costs the rest of the body.
+PreCheckItemStatus, UpgradeTaskResponseBody, SnapshotTask), with the tolerance the workflow models
+have: unknown fields are ignored, enum-like values (kind, level, phase, group) stay plain strings so
+a value CCE adds later is shown verbatim, and timestamps keep their time of day (the SDK parses them
+into dates and drops it). One malformed item in a list is dropped and logged; it never costs the
+rest of the body.
 """
 
 from __future__ import annotations
@@ -76,9 +76,6 @@ def parse_percent(value: Any) -> float | None:
     if number != number or number < 0:  # NaN or negative
         return None
     return min(number, 100.0)
-
-
-Percent = Annotated[float | None, BeforeValidator(parse_percent)]
 
 
 # -- pre-check ---------------------------------------------------------------------------------------
@@ -230,19 +227,6 @@ class PreCheckTask(_Model):
     status: Annotated[PreCheckStatus, BeforeValidator(_none_as_empty)] = Field(default_factory=PreCheckStatus)
 
 
-class PreCheckTaskList(_Model):
-    """ListPreCheckTasksResponse."""
-
-    kind: Text | None = None
-    api_version: Text | None = Field(default=None, alias="apiVersion")
-    items: list[PreCheckTask] = Field(default_factory=list)
-
-    @field_validator("items", mode="before")
-    @classmethod
-    def _tolerant(cls, value: Any) -> Any:
-        return tolerant_items(PreCheckTask, value, "items")
-
-
 # -- upgrade tasks -------------------------------------------------------------------------------------
 
 
@@ -255,7 +239,7 @@ class UpgradeTaskSpec(_Model):
 
 
 class ProgressStatus(_Model):
-    """UpgradeTaskStatus / UpgradeInfoStatus / SnapshotStatus: phase, progress and completion time."""
+    """UpgradeTaskStatus / SnapshotStatus: phase, progress and completion time."""
 
     phase: Text | None = None
     progress_raw: Text | None = Field(default=None, alias="progress")
@@ -274,58 +258,6 @@ class UpgradeTask(_Model):
     api_version: Text | None = Field(default=None, alias="apiVersion")
     metadata: Annotated[TaskMetadata, BeforeValidator(_none_as_empty)] = Field(default_factory=TaskMetadata)
     spec: Annotated[UpgradeTaskSpec, BeforeValidator(_none_as_empty)] = Field(default_factory=UpgradeTaskSpec)
-    status: Annotated[ProgressStatus, BeforeValidator(_none_as_empty)] = Field(default_factory=ProgressStatus)
-
-
-class UpgradeTaskList(_Model):
-    """ListUpgradeClusterTasksResponse."""
-
-    kind: Text | None = None
-    api_version: Text | None = Field(default=None, alias="apiVersion")
-    items: list[UpgradeTask] = Field(default_factory=list)
-
-    @field_validator("items", mode="before")
-    @classmethod
-    def _tolerant(cls, value: Any) -> Any:
-        return tolerant_items(UpgradeTask, value, "items")
-
-
-# -- upgrade info --------------------------------------------------------------------------------------
-
-
-class VersionInfo(_Model):
-    """The versions a cluster runs and may upgrade to; anything but text in targetVersions is dropped."""
-
-    release: Text | None = None
-    patch: Text | None = None
-    suggest_patch: Text | None = Field(default=None, alias="suggestPatch")
-    target_versions: list[Text] = Field(default_factory=list, alias="targetVersions")
-
-    @field_validator("target_versions", mode="before")
-    @classmethod
-    def _versions(cls, value: Any) -> Any:
-        if not isinstance(value, list):
-            return []
-        return [v for v in value if isinstance(v, str)]
-
-
-class UpgradeInfoSpec(_Model):
-    """A cluster's last upgrade and its version information."""
-
-    last_upgrade: Annotated[ProgressStatus | None, BeforeValidator(lambda v: v or None)] = Field(
-        default=None, alias="lastUpgradeInfo"
-    )
-    version_info: Annotated[VersionInfo, BeforeValidator(_none_as_empty)] = Field(
-        default_factory=VersionInfo, alias="versionInfo"
-    )
-
-
-class UpgradeInfo(_Model):
-    """ShowClusterUpgradeInfoResponse."""
-
-    kind: Text | None = None
-    api_version: Text | None = Field(default=None, alias="apiVersion")
-    spec: Annotated[UpgradeInfoSpec, BeforeValidator(_none_as_empty)] = Field(default_factory=UpgradeInfoSpec)
     status: Annotated[ProgressStatus, BeforeValidator(_none_as_empty)] = Field(default_factory=ProgressStatus)
 
 

@@ -29,7 +29,6 @@ _STATUS_STYLE = {
     "Cancel": "magenta",
     "Pending": "bold red",
 }
-_FINAL_PHASES = {"Success", "Cancel"}
 
 
 @dataclass(frozen=True)
@@ -386,8 +385,3 @@ def status_view(view: UpgradeView, sections: Sequence[Section] = STATUS_SECTIONS
                 parts.append(Text(""))
             parts.append(rendered)
     return Group(*parts)
-
-
-def is_final(view: UpgradeView) -> bool:
-    """Nothing more will happen without a new workflow (what `--watch` may stop on)."""
-    return view.status.phase in _FINAL_PHASES

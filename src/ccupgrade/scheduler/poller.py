@@ -206,11 +206,6 @@ class Scheduler:
     # -- the loop -------------------------------------------------------------------------------
 
     @property
-    def groups(self) -> int:
-        """How many distinct CCE reads (poll groups) there are: the number of clusters polled."""
-        return len(self._groups)
-
-    @property
     def watched(self) -> int:
         """Every object known, polled or not (suspended, invalid spec)."""
         return len(self._writer)

@@ -31,6 +31,7 @@ PROJECT = "bench0000000000000000000000000000"
 
 
 def start_simulator(extra: list[str]) -> tuple[subprocess.Popen[bytes], str]:
+    """Starts the simulator as its own process on a free port; answers the process and its URL."""
     port_file = Path(tempfile.mkdtemp()) / "port"
     process = subprocess.Popen(
         [sys.executable, "-m", "ccupgrade.simulator", "serve", "--port", "0", "--port-file", str(port_file), *extra],
@@ -63,6 +64,7 @@ async def _load(url: str, credentials: Credentials, seconds: float, concurrency:
 
 
 def run_bench(seconds: float, concurrency: int, auth: str) -> int:
+    """Measures list calls against 100 clusters for `seconds` and prints throughput and latency."""
     process, url = start_simulator(["--aksk", "BENCHAK:bench-secret", "--token", "bench-token"])
     try:
         control = SimulatorControl(url)

@@ -12,6 +12,8 @@ from ccupgrade.simulator.control_api import CONTROL
 
 
 class SimulatorControl:
+    """Drives a running simulator from outside: scenarios, time, faults, credentials, counters."""
+
     def __init__(self, base_url: str, timeout: float = 10.0, ca_file: str | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
@@ -29,6 +31,7 @@ class SimulatorControl:
             raise RuntimeError(f"simulator control {method} {path}: {exc.code} {exc.read()[:500]!r}") from None
 
     def healthy(self) -> bool:
+        """Whether the simulator answers its health check (False while it is not up)."""
         try:
             return bool(self._call("GET", "/healthz").get("ok"))
         except (OSError, RuntimeError):
@@ -38,11 +41,13 @@ class SimulatorControl:
         self, project: str, cluster: str, scenario: str | dict[str, Any] = "standard", *, speed: float = 1.0,
         paused: bool = False,
     ) -> dict[str, Any]:  # fmt: skip
+        """Loads a scenario for a cluster (replacing its current one); the answer names its workflow UIDs."""
         return self._call(
             "PUT", f"/clusters/{project}/{cluster}", {"scenario": scenario, "speed": speed, "paused": paused}
         )
 
     def remove(self, project: str, cluster: str) -> None:
+        """Removes a cluster: CCE answers 404 for it from now on."""
         self._call("DELETE", f"/clusters/{project}/{cluster}")
 
     def time(self, project: str, cluster: str, **action: Any) -> dict[str, Any]:
@@ -50,15 +55,19 @@ class SimulatorControl:
         return self._call("POST", f"/clusters/{project}/{cluster}/time", action)
 
     def time_all(self, **action: Any) -> dict[str, Any]:
+        """The same clock action as `time`, on every cluster."""
         return self._call("POST", "/time", action)
 
     def faults(self, project: str, cluster: str, *faults: dict[str, Any]) -> None:
+        """Replaces one cluster's faults with these (see faults.Fault for their fields)."""
         self._call("PUT", f"/clusters/{project}/{cluster}/faults", {"faults": list(faults)})
 
     def clear_faults(self, project: str, cluster: str) -> None:
+        """Removes one cluster's faults."""
         self._call("DELETE", f"/clusters/{project}/{cluster}/faults")
 
     def global_faults(self, *faults: dict[str, Any]) -> None:
+        """Replaces the faults of every cluster's requests (a cluster's own active fault comes first)."""
         self._call("PUT", "/faults", {"faults": list(faults)})
 
     def credentials(self, **document: Any) -> dict[str, Any]:
@@ -66,13 +75,17 @@ class SimulatorControl:
         return self._call("PUT", "/credentials", document)
 
     def expire_tokens(self) -> int:
+        """Expires every token IAM issued, as a password change does; answers how many."""
         return int(self._call("POST", "/tokens/expire")["expired"])
 
     def stats(self) -> dict[str, Any]:
+        """The request counters: total, by HTTP status and by auth mode."""
         return self._call("GET", "/stats")
 
     def reset_stats(self) -> None:
+        """Sets the request counters back to zero."""
         self._call("DELETE", "/stats")
 
     def requests(self, project: str, cluster: str, limit: int = 200) -> dict[str, Any]:
+        """The cluster's latest requests as the simulator logged them (at most `limit`)."""
         return self._call("GET", f"/clusters/{project}/{cluster}/requests?limit={limit}")

@@ -43,12 +43,15 @@ class FaultList:
         self.faults: list[Fault] = []
 
     def replace(self, faults: list[Fault]) -> None:
+        """Replaces the whole list (a PUT of the faults document)."""
         self.faults = list(faults)
 
     def clear(self) -> None:
+        """Removes every fault: requests are answered normally again."""
         self.faults = []
 
     def take(self) -> Fault | None:
+        """The fault the next request gets, counting it against its `times`; None if none is active."""
         for fault in self.faults:
             if fault.times is None:
                 return fault

@@ -30,6 +30,8 @@ _AUTHORIZATION = re.compile(
 
 
 class Refused(Exception):
+    """A request the gateway or IAM refuses: the HTTP status and the error code CCE would answer."""
+
     def __init__(self, status: int, code: str, message: str) -> None:
         super().__init__(message)
         self.status = status
@@ -39,12 +41,16 @@ class Refused(Exception):
 
 @dataclass
 class AccessKey:
+    """A known access key: its secret, and the security token a temporary key must send."""
+
     secret_key: str = field(repr=False)
     security_token: str | None = field(default=None, repr=False)
 
 
 @dataclass
 class IssuedToken:
+    """A token the simulator accepts: the project it is scoped to and when it expires (None: never)."""
+
     project_id: str | None
     expires_at: datetime | None
 
@@ -54,12 +60,16 @@ class _Doc(BaseModel):
 
 
 class AccessKeyEntry(_Doc):
+    """An access key in the credentials document (a temporary one has a security token)."""
+
     access_key: str
     secret_key: str
     security_token: str | None = None
 
 
 class UserEntry(_Doc):
+    """An IAM user in the credentials document, who can get a token with the password."""
+
     username: str
     password: str
     domain_name: str
@@ -83,12 +93,15 @@ class _KeyPair:
 
 @dataclass
 class Gatekeeper:
+    """The credentials the simulated cloud knows, and the checks CCE and IAM make against them."""
+
     access_keys: dict[str, AccessKey] = field(default_factory=dict)
     users: dict[tuple[str, str], str] = field(default_factory=dict)  # (domain, name) -> password
     tokens: dict[str, IssuedToken] = field(default_factory=dict)
     token_ttl: timedelta = timedelta(hours=24)
 
     def configure(self, document: CredentialsDocument) -> None:
+        """Adds (or revokes) what a credentials document lists; what is not listed stays."""
         for key in document.access_keys:
             self.access_keys[key.access_key] = AccessKey(key.secret_key, key.security_token)
         for user in document.users:
@@ -111,6 +124,7 @@ class Gatekeeper:
         return count
 
     def issue_token(self, domain: str, name: str, password: str, project_id: str | None) -> tuple[str, datetime]:
+        """IAM password login: a new token valid for `token_ttl`, or Refused as IAM answers a wrong password."""
         expected = self.users.get((domain, name))
         if expected is None or not hmac.compare_digest(expected, password):
             raise Refused(401, "IAM.0004", "The username or password is wrong.")

@@ -20,6 +20,8 @@ _UID_NAMESPACE = uuid.UUID("4d7a8f0e-51a5-4c8e-9a55-3e0c1c2d0f11")
 
 
 class Step(BaseModel):
+    """One scripted change at scenario second `at`: the workflow phase, and/or one task's status."""
+
     model_config = ConfigDict(extra="forbid")
 
     at: float = Field(description="Scenario seconds at which this step applies.")
@@ -29,6 +31,8 @@ class Step(BaseModel):
 
 
 class WorkflowScript(BaseModel):
+    """One upgrade workflow of a scenario: its versions, tasks, critical-path lines and timed steps."""
+
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     uid: str
@@ -41,6 +45,8 @@ class WorkflowScript(BaseModel):
 
 
 class Scenario(BaseModel):
+    """A scenario file (scenarios/*.yaml): the workflows a cluster shows, and the timestamp format CCE uses."""
+
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     name: str
@@ -50,11 +56,13 @@ class Scenario(BaseModel):
 
 
 def shipped_scenarios() -> list[str]:
+    """The names of the scenarios packaged with the simulator (what `load_scenario` accepts)."""
     folder = resources.files("ccupgrade.simulator") / "scenarios"
     return sorted(p.name.removesuffix(".yaml") for p in folder.iterdir() if p.name.endswith(".yaml"))
 
 
 def load_scenario(name_or_data: str | dict[str, Any]) -> Scenario:
+    """A shipped scenario by name, or one given as data (from the control API); ValueError if unknown."""
     if isinstance(name_or_data, dict):
         return Scenario.model_validate(name_or_data)
     if name_or_data not in shipped_scenarios():
@@ -73,6 +81,7 @@ class ScenarioClock:
         self.paused = paused
 
     def now(self) -> float:
+        """The current scenario second."""
         if self.paused:
             return self._base
         return self._base + (time.monotonic() - self._since) * self.speed
@@ -82,21 +91,26 @@ class ScenarioClock:
         self._since = time.monotonic()
 
     def set(self, seconds: float) -> None:
+        """Jumps to scenario second `seconds`; a paused clock stays paused there."""
         self._base = seconds
         self._since = time.monotonic()
 
     def advance(self, seconds: float) -> None:
+        """Moves the scenario `seconds` forward (or back, if negative)."""
         self.set(self.now() + seconds)
 
     def pause(self) -> None:
+        """Stops scenario time where it is now."""
         self._rebase()
         self.paused = True
 
     def resume(self) -> None:
+        """Lets scenario time run again from where it was paused."""
         self._since = time.monotonic()
         self.paused = False
 
     def set_speed(self, speed: float) -> None:
+        """Changes how many scenario seconds pass per wall second, from now on."""
         self._rebase()
         self.speed = speed
 
@@ -125,6 +139,7 @@ class ClusterScenario:
         return str(uuid.uuid5(_UID_NAMESPACE, f"{self.project_id}/{self.cluster_id}/{name}"))
 
     def uid_of(self, scripted_uid: str) -> str:
+        """The workflow UID CCE shows for a scripted uid (stable per project, cluster and script)."""
         return self._uids[scripted_uid]
 
     def _stamp(self, seconds: float) -> str:
@@ -132,6 +147,7 @@ class ClusterScenario:
         return _go_time(moment) if self.scenario.time_format == "go" else _rfc3339(moment)
 
     def render_workflow(self, script: WorkflowScript, now: float) -> dict[str, Any]:
+        """The workflow as CCE answers it at scenario second `now`: every step up to `now` applied."""
         phase = "Init"
         updated = script.created
         tasks: dict[str, dict[str, Any]] = {
@@ -181,11 +197,14 @@ class ClusterScenario:
         }
 
     def render_items(self) -> list[dict[str, Any]]:
+        """Every workflow created by now, as CCE lists them."""
         now = self.clock.now()
         return [self.render_workflow(w, now) for w in self.scenario.workflows if w.created <= now]
 
     def render_list(self) -> dict[str, Any]:
+        """The body of CCE's list-workflows answer, now."""
         return {"kind": "List", "apiVersion": "v3", "items": self.render_items()}
 
     def render_one(self, uid: str) -> dict[str, Any] | None:
+        """One workflow by its UID, as CCE shows it now; None if it does not exist (yet)."""
         return next((item for item in self.render_items() if item["metadata"]["uid"] == uid), None)

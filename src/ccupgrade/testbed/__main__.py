@@ -22,6 +22,7 @@ from ccupgrade.testbed.controlplane import ControlPlane, ControlPlaneError, stop
 
 
 def default_workdir() -> Path:
+    """Where the loopback control plane keeps its state unless --workdir says otherwise."""
     return cache_dir() / "controlplane"
 
 
@@ -187,6 +188,7 @@ def _cmd_image(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The `ccupgrade-testbed` command line; answers the exit code."""
     parser = argparse.ArgumentParser(prog="ccupgrade-testbed", description=__doc__)
     parser.add_argument("--workdir", type=Path, default=default_workdir(), help="state, logs and kubeconfig")
     commands = parser.add_subparsers(dest="cmd", required=True)

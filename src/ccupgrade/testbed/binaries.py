@@ -39,19 +39,27 @@ class BinariesError(RuntimeError):
     """The binaries are neither given, cached nor buildable; the message says what to do."""
 
 
+def _executables(directory: Path, names: tuple[str, ...]) -> list[Path]:
+    """`directory/name` for each name, in order; BinariesError naming every one missing or not executable."""
+    paths = [directory / name for name in names]
+    missing = [str(p) for p in paths if not os.access(p, os.X_OK)]
+    if missing:
+        raise BinariesError(f"missing or not executable: {', '.join(missing)}")
+    return paths
+
+
 @dataclass(frozen=True)
 class Binaries:
+    """The control plane's commands: etcd, kube-apiserver and kubectl."""
+
     etcd: Path
     kube_apiserver: Path
     kubectl: Path
 
     @classmethod
     def in_directory(cls, directory: Path) -> Binaries:
-        paths = {name: directory / name for name in COMMANDS}
-        missing = [str(p) for p in paths.values() if not os.access(p, os.X_OK)]
-        if missing:
-            raise BinariesError(f"missing or not executable: {', '.join(missing)}")
-        return cls(paths["etcd"], paths["kube-apiserver"], paths["kubectl"])
+        """The three commands in `directory`; BinariesError if one is missing or not executable."""
+        return cls(*_executables(directory, COMMANDS))
 
 
 def repo_root() -> Path:
@@ -60,20 +68,25 @@ def repo_root() -> Path:
 
 
 def helper_module_dir() -> Path:
+    """The Go module (hack/controlplane) whose go.mod pins the control plane's versions."""
     return repo_root() / "hack" / "controlplane"
 
 
 @dataclass(frozen=True)
 class PinnedVersions:
+    """The Kubernetes and etcd versions go.mod pins: what a cached build is keyed by."""
+
     kubernetes: str
     etcd: str
 
     @property
     def cache_key(self) -> str:
+        """The cache directory's name for these versions."""
         return f"k8s-{self.kubernetes}_etcd-{self.etcd}"
 
 
 def pinned_versions(module_dir: Path | None = None) -> PinnedVersions:
+    """The versions hack/controlplane/go.mod pins; BinariesError if it pins none."""
     text = (module_dir or helper_module_dir()).joinpath("go.mod").read_text()
     k8s = re.search(r"^\s*k8s\.io/kubernetes\s+(v\S+)", text, re.MULTILINE)
     etcd = re.search(r"^\s*go\.etcd\.io/etcd/server/v3\s+(v\S+)", text, re.MULTILINE)
@@ -83,6 +96,7 @@ def pinned_versions(module_dir: Path | None = None) -> PinnedVersions:
 
 
 def cache_dir() -> Path:
+    """Where builds and downloads are cached: $CCUPGRADE_CACHE_DIR, else ~/.cache/ccupgrade (XDG)."""
     base = os.environ.get(CACHE_ENV) or os.path.join(
         os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "ccupgrade"
     )
@@ -105,11 +119,8 @@ class NodeBinaries:
 
     @classmethod
     def in_directory(cls, directory: Path) -> NodeBinaries:
-        paths = {name: directory / name for name in NODE_COMMANDS}
-        missing = [str(p) for p in paths.values() if not os.access(p, os.X_OK)]
-        if missing:
-            raise BinariesError(f"missing or not executable: {', '.join(missing)}")
-        return cls(*(paths[name] for name in NODE_COMMANDS))
+        """The node commands in `directory`; BinariesError if one is missing or not executable."""
+        return cls(*_executables(directory, NODE_COMMANDS))
 
 
 def build(
@@ -121,13 +132,6 @@ def build(
 
 
 def _build_commands(versions: PinnedVersions, target: Path, module_dir: Path | None, commands: tuple[str, ...]) -> None:
-    go = shutil.which("go")
-    if go is None:
-        raise BinariesError(
-            f"no Go toolchain on PATH: install Go, or set {ASSETS_ENV} to a directory holding "
-            "etcd, kube-apiserver and kubectl"
-        )
-    module = module_dir or helper_module_dir()
     minor = versions.kubernetes.lstrip("v").split(".")[1]
     ldflags = " ".join(
         [
@@ -137,14 +141,33 @@ def _build_commands(versions: PinnedVersions, target: Path, module_dir: Path | N
             f"-X k8s.io/component-base/version.gitMinor={minor}",
         ]
     )
+    go_build(
+        {name: _PACKAGES[name] for name in commands},
+        target,
+        module_dir or helper_module_dir(),
+        ldflags,
+        versions.cache_key,
+        f"set {ASSETS_ENV} to a directory holding etcd, kube-apiserver and kubectl",
+    )
+
+
+def go_build(packages: dict[str, str], target: Path, module: Path, ldflags: str, what: str, instead: str) -> None:
+    """Builds each `name: package` of `module` (its go.mod pins the versions) into `target/name`.
+
+    Staged and renamed, so an interrupted build is never cached; `what` names the build in logs and
+    errors, `instead` says what the user may do when there is no Go toolchain.
+    """
+    go = shutil.which("go")
+    if go is None:
+        raise BinariesError(f"no Go toolchain on PATH: install Go, or {instead}")
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".build-", dir=target.parent))
     env = dict(os.environ, CGO_ENABLED="0", GOFLAGS="-mod=readonly -buildvcs=false")
     try:
-        for name in commands:
-            _log(f"building {name} ({_PACKAGES[name]}) for {versions.cache_key}; minutes on a cold cache")
+        for name, package in packages.items():
+            _log(f"building {name} ({package}) for {what}; minutes on a cold cache")
             subprocess.run(
-                [go, "build", "-trimpath", "-ldflags", ldflags, "-o", str(staging / name), _PACKAGES[name]],
+                [go, "build", "-trimpath", "-ldflags", ldflags, "-o", str(staging / name), package],
                 cwd=module,
                 env=env,
                 check=True,
@@ -154,7 +177,7 @@ def _build_commands(versions: PinnedVersions, target: Path, module_dir: Path | N
             shutil.rmtree(target)
         staging.rename(target)
     except subprocess.CalledProcessError as exc:
-        raise BinariesError(f"go build failed for {versions.cache_key}: exit {exc.returncode}") from exc
+        raise BinariesError(f"go build failed for {what}: exit {exc.returncode}") from exc
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)

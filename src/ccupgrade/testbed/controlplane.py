@@ -25,16 +25,18 @@ class ControlPlaneError(RuntimeError):
 
 
 def free_port() -> int:
+    """A loopback TCP port free right now, so parallel control planes do not collide."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
 
 
-def _b64(path: Path) -> str:
+def base64_file(path: Path) -> str:
+    """A file's bytes in base64, as kubeconfigs embed certificates and keys (`*-data`)."""
     return base64.b64encode(path.read_bytes()).decode()
 
 
-class ControlPlane:
+class ControlPlane(processes.Started):
     """One etcd and one kube-apiserver with RBAC on, all state under `workdir`."""
 
     def __init__(self, workdir: Path, binaries: Binaries | None = None) -> None:
@@ -52,19 +54,23 @@ class ControlPlane:
 
     @property
     def url(self) -> str:
+        """kube-apiserver's HTTPS URL."""
         return f"https://{self.address}:{self.apiserver_port}"
 
     @property
     def kubeconfig(self) -> Path:
+        """The admin kubeconfig, written once the control plane is up."""
         return self.workdir / "kubeconfig"
 
     @property
     def pki(self) -> Pki:
+        """The certificates and keys of this run; ControlPlaneError before `start()`."""
         if self._pki is None:
             raise ControlPlaneError("the control plane has not been started")
         return self._pki
 
     def start(self, timeout: float = 120.0) -> None:
+        """Starts etcd and kube-apiserver, waits until it is ready and writes the admin kubeconfig."""
         self.workdir.mkdir(parents=True, exist_ok=True)
         self._pki = create_pki(self.workdir / "pki", self.serving_names())
         self._start_etcd()
@@ -136,6 +142,7 @@ class ControlPlane:
         return [name for name, process in pairs if process is None or process.poll() is not None]
 
     def stop_apiserver(self) -> None:
+        """Stops kube-apiserver alone (etcd keeps the data): what the operator does without it, in tests."""
         if self._apiserver is not None:
             processes.stop(self._apiserver, self.workdir / "kube-apiserver.pid")
             self._apiserver = None
@@ -168,32 +175,23 @@ class ControlPlane:
 
     def _write_admin_kubeconfig(self) -> None:
         pki = self.pki
-        user = {"client-certificate-data": _b64(pki.admin_cert), "client-key-data": _b64(pki.admin_key)}
-        write_kubeconfig(self.kubeconfig, self.url, _b64(pki.ca_cert), "testbed-admin", user)
+        user = {"client-certificate-data": base64_file(pki.admin_cert), "client-key-data": base64_file(pki.admin_key)}
+        write_kubeconfig(self.kubeconfig, self.url, base64_file(pki.ca_cert), "testbed-admin", user)
 
     def write_token_kubeconfig(self, path: Path, user_name: str, token: str) -> Path:
         """A kubeconfig that authenticates with a bearer token (a ServiceAccount's, for RBAC tests)."""
-        return write_kubeconfig(path, self.url, _b64(self.pki.ca_cert), user_name, {"token": token})
+        return write_kubeconfig(path, self.url, base64_file(self.pki.ca_cert), user_name, {"token": token})
 
     def stop(self) -> None:
+        """Stops kube-apiserver and etcd; safe to call twice."""
         self.stop_apiserver()
         if self._etcd is not None:
             processes.stop(self._etcd, self.workdir / "etcd.pid")
             self._etcd = None
 
-    def __enter__(self) -> ControlPlane:
-        try:
-            self.start()
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
 
 def write_kubeconfig(path: Path, server: str, ca_data: str, user_name: str, user: dict[str, Any]) -> Path:
+    """Writes a one-cluster, one-user kubeconfig to `path` (a user entry as kubeconfig spells it)."""
     config = {
         "apiVersion": "v1",
         "kind": "Config",

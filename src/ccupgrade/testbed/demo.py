@@ -31,6 +31,7 @@ def _say(text: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The `ccupgrade-demo` command line (`make demo`); answers the exit code."""
     parser = argparse.ArgumentParser(prog="ccupgrade-demo", description=__doc__)
     parser.add_argument("--speed", type=float, default=1.0, help="scenario speed (1 = the 55 s standard upgrade)")
     parser.add_argument("--scenario", default="standard")

@@ -16,7 +16,6 @@ start.
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import hashlib
 import io
@@ -39,7 +38,13 @@ import yaml
 
 from ccupgrade.testbed import processes
 from ccupgrade.testbed.binaries import Binaries, NodeBinaries, cache_dir, ensure_binaries, ensure_node_binaries
-from ccupgrade.testbed.controlplane import ControlPlane, ControlPlaneError, free_port, write_kubeconfig
+from ccupgrade.testbed.controlplane import (
+    ControlPlane,
+    ControlPlaneError,
+    base64_file,
+    free_port,
+    write_kubeconfig,
+)
 from ccupgrade.testbed.pki import issue_client_pair
 
 NODE_NAME = "ccupgrade-node"
@@ -70,6 +75,7 @@ def _log(message: str) -> None:
 
 
 def default_workdir() -> Path:
+    """Where the node cluster keeps its state and logs (one node per machine)."""
     return cache_dir() / "node"
 
 
@@ -115,9 +121,11 @@ class State:
 
     @property
     def path(self) -> Path:
+        """Where the state is written (in the work directory, for `node down` and the watchdog)."""
         return self.workdir / "state.json"
 
     def save(self) -> None:
+        """Writes the state atomically, before the run changes what it records."""
         data = {"owner": self.owner, "sysctls": self.sysctls, "forwardPolicy": self.forward_policy,
                 "netnsBefore": self.netns_before}  # fmt: skip
         tmp = self.path.with_suffix(".tmp")
@@ -126,6 +134,7 @@ class State:
 
     @classmethod
     def load(cls, workdir: Path) -> State | None:
+        """The state a run left in `workdir`; None if there is none (or it is unreadable)."""
         try:
             data = json.loads((workdir / "state.json").read_text())
         except (FileNotFoundError, ValueError):
@@ -327,9 +336,11 @@ class NodeControlPlane(ControlPlane):
         self.apiserver_port = APISERVER_PORT
 
     def serving_names(self) -> list[str]:
+        """The node address, the `kubernetes` Service IP and its DNS name: what in-cluster clients dial."""
         return [NODE_IP, KUBERNETES_SERVICE_IP, "kubernetes.default.svc.cluster.local"]
 
     def apiserver_args(self) -> list[str]:
+        """kube-apiserver's flags for a real node: on the node address, with ServiceAccounts and kubelets."""
         pki = self.pki
         return [
             str(self.binaries.kube_apiserver),
@@ -355,7 +366,7 @@ class NodeControlPlane(ControlPlane):
         ]
 
 
-class NodeCluster:
+class NodeCluster(processes.Started):
     """The whole single-node cluster. Use as a context manager; `teardown()` undoes it all."""
 
     def __init__(self, workdir: Path | None = None, images: list[Path] | None = None) -> None:
@@ -370,16 +381,19 @@ class NodeCluster:
 
     @property
     def kubeconfig(self) -> Path:
+        """The admin kubeconfig of the node cluster."""
         return self.workdir / "kubeconfig"
 
     @property
     def kubectl(self) -> Path:
+        """The pinned kubectl (after `start()`)."""
         assert self.binaries is not None
         return self.binaries.kubectl
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
     def start(self, timeout: float = 180.0) -> None:
+        """Brings up the whole node (network, control plane, containerd, kubelet, proxy) until it is Ready."""
         reasons = missing_prerequisites()
         if reasons:
             raise NodeError(f"cannot run a node here: {'; '.join(reasons)}")
@@ -410,6 +424,7 @@ class NodeCluster:
         _log(f"node {NODE_NAME} Ready at {self.plane.url} after {time.monotonic() - started:.0f}s")
 
     def stop(self) -> None:
+        """Stops what this run started and undoes its changes to the machine; leaves a node it does not own."""
         if not self._lock.held:
             return  # never ours (another run owns the node): touch nothing of it
         for name in reversed(list(self._processes)):
@@ -423,17 +438,6 @@ class NodeCluster:
             self._watchdog.wait()
             self._watchdog = None
         self._lock.release()
-
-    def __enter__(self) -> NodeCluster:
-        try:
-            self.start()
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     def dead_components(self) -> list[str]:
         """Components that exited (an `up` stops when its cluster is stopped underneath it)."""
@@ -698,10 +702,6 @@ state = "{base / "state"}"
              "default"], capture_output=True, check=False, timeout=30,
         )  # fmt: skip
         return done.returncode == 0
-
-
-def base64_file(path: Path) -> str:
-    return base64.b64encode(path.read_bytes()).decode()
 
 
 def pause_image_archive(binary: Path, name: str = PAUSE_IMAGE) -> bytes:

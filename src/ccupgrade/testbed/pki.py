@@ -18,6 +18,8 @@ _VALIDITY = dt.timedelta(days=365)
 
 @dataclass(frozen=True)
 class Pki:
+    """The files of one run's PKI: CA, API serving pair, admin client pair, ServiceAccount signing keys."""
+
     ca_cert: Path
     ca_key: Path
     serving_cert: Path
@@ -115,6 +117,7 @@ def issue_serving_pair(
 
 
 def create_ca(directory: Path, common_name: str) -> tuple[Path, Path]:
+    """A new self-signed CA in `directory` (ca.crt, ca.key); answers their paths."""
     key = ec.generate_private_key(ec.SECP256R1())
     name = _name(common_name)
     cert = _issue(name, name, key.public_key(), key, is_ca=True)

@@ -14,6 +14,7 @@ import signal
 import subprocess
 import time
 from pathlib import Path
+from typing import Self
 
 _PR_SET_PDEATHSIG = 1
 
@@ -26,6 +27,7 @@ def _die_with_parent() -> None:
 def spawn(
     args: list[str], log_path: Path, pid_path: Path, env: dict[str, str] | None = None
 ) -> subprocess.Popen[bytes]:
+    """Starts a child that dies with this process, its output appended to `log_path`, its pid recorded."""
     log = log_path.open("ab")
     try:
         process = subprocess.Popen(
@@ -43,6 +45,7 @@ def spawn(
 
 
 def stop(process: subprocess.Popen[bytes], pid_path: Path | None = None, grace: float = 10.0) -> None:
+    """SIGTERM, then SIGKILL after `grace` seconds; removes the pid file."""
     if process.poll() is None:
         process.send_signal(signal.SIGTERM)
         try:
@@ -92,6 +95,7 @@ class OwnerLock:
         self._fd: int | None = None
 
     def acquire(self, wait: bool = False) -> bool:
+        """Takes the lock (waiting for it if `wait`); False if another process holds it."""
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
@@ -122,9 +126,36 @@ class OwnerLock:
         return pid
 
     def release(self) -> None:
+        """Lets the lock go and removes the owner record if it is ours; safe to call twice."""
         if self._fd is not None:
             with contextlib.suppress(FileNotFoundError):
                 if self.owner_path.read_text().strip() == str(os.getpid()):
                     self.owner_path.unlink()
             os.close(self._fd)
             self._fd = None
+
+
+class Started:
+    """A context manager for what starts processes: `start()` on enter, `stop()` on exit.
+
+    A `start()` that fails halfway is followed by `stop()` too, so a failed bring-up leaves nothing running.
+    """
+
+    def start(self) -> None:
+        """Starts the processes; may leave some running if it fails (`stop()` follows)."""
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        """Stops whatever `start()` started, however far it got; safe to call twice."""
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()

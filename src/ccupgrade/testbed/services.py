@@ -18,12 +18,15 @@ from ccupgrade.testbed.controlplane import free_port
 
 @dataclass
 class Service:
+    """A started simulator or operator process: its log, pid file and URL."""
+
     process: subprocess.Popen[bytes]
     log: Path
     pid_file: Path
     url: str
 
     def stop(self, grace: float = 10.0) -> None:
+        """SIGTERM, then SIGKILL after `grace` seconds."""
         processes.stop(self.process, self.pid_file, grace)
 
     def kill(self) -> None:
@@ -32,9 +35,11 @@ class Service:
         self.process.wait()
 
     def alive(self) -> bool:
+        """Whether the process is still running."""
         return self.process.poll() is None
 
     def log_text(self) -> str:
+        """Everything the process logged so far (empty before it wrote anything)."""
         return self.log.read_text(errors="replace") if self.log.exists() else ""
 
 
@@ -57,6 +62,7 @@ def start_simulator(
     workdir: Path, port: int | None = None, extra: list[str] | None = None, scheme: str = "http",
     ca_file: Path | None = None, host: str = "127.0.0.1",
 ) -> Service:  # fmt: skip
+    """Starts the CCE simulator as a child process and waits until it answers its health check."""
     port = port or free_port()
     workdir.mkdir(parents=True, exist_ok=True)
     log, pid = workdir / f"simulator-{port}.log", workdir / f"simulator-{port}.pid"
@@ -73,6 +79,7 @@ def start_simulator(
 def start_operator(
     workdir: Path, kubeconfig: Path, extra: list[str] | None = None, name: str = "operator", log_level: str = "INFO"
 ) -> Service:
+    """Starts the operator against `kubeconfig` as a child process and waits until it is ready."""
     health_port = free_port()
     workdir.mkdir(parents=True, exist_ok=True)
     log, pid = workdir / f"{name}.log", workdir / f"{name}.pid"

@@ -23,13 +23,14 @@ import sys
 import tempfile
 from pathlib import Path
 
-from ccupgrade.testbed.binaries import BinariesError, cache_dir, repo_root
+from ccupgrade.testbed.binaries import BinariesError, cache_dir, go_build, repo_root
 
 HELM_ENV = "CCUPGRADE_HELM"
 _PACKAGE = "helm.sh/helm/v4/cmd/helm"
 
 
 def helm_module_dir() -> Path:
+    """The Go module (hack/helm) whose go.mod pins helm's version."""
     return repo_root() / "hack" / "helm"
 
 
@@ -44,31 +45,17 @@ def helm_version(directory: Path | None = None) -> str:
 
 def build_helm(version: str, target: Path, directory: Path | None = None) -> Path:
     """Builds helm into `target/helm` with the version stamped as helm's own Makefile does."""
-    go = shutil.which("go")
-    if go is None:
-        raise BinariesError(f"no Go toolchain on PATH: install Go, or set {HELM_ENV} to a helm binary")
     ldflags = (
         f"-s -w -X helm.sh/helm/v4/internal/version.version={version} -X helm.sh/helm/v4/internal/version.metadata="
     )
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".build-", dir=target.parent))
-    env = dict(os.environ, CGO_ENABLED="0", GOFLAGS="-mod=readonly -buildvcs=false")
-    print(f"[testbed] building helm {version} ({_PACKAGE}); a few minutes on a cold cache", file=sys.stderr, flush=True)
-    try:
-        subprocess.run(
-            [go, "build", "-trimpath", "-ldflags", ldflags, "-o", str(staging / "helm"), _PACKAGE],
-            cwd=directory or helm_module_dir(),
-            env=env,
-            check=True,
-        )
-        if target.exists():
-            shutil.rmtree(target)
-        staging.rename(target)
-    except subprocess.CalledProcessError as exc:
-        raise BinariesError(f"go build of helm {version} failed: exit {exc.returncode}") from exc
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
+    go_build(
+        {"helm": _PACKAGE},
+        target,
+        directory or helm_module_dir(),
+        ldflags,
+        f"helm {version}",
+        f"set {HELM_ENV} to a helm binary",
+    )
     return target / "helm"
 
 
