@@ -25,7 +25,7 @@ from ccupgrade.cce.parser import parse_workflow_list
 from ccupgrade.cce.ratelimit import GateRegistry
 from ccupgrade.mirror import Mirrored
 from ccupgrade.models.cce import UpgradeWorkflowList
-from ccupgrade.models.resource import UpgradeStatus
+from ccupgrade.models.resource import RecordedEvent, UpgradeStatus
 from ccupgrade.operator.metrics import Metrics
 from ccupgrade.scheduler.intervals import IntervalPolicy
 from ccupgrade.scheduler.poller import Scheduler, SchedulerConfig
@@ -118,6 +118,11 @@ class FakeApiServer:
     meddle: bool = False  # someone else writes the status just before each of ours
     before: Callable[[Watched, Mirrored], Awaitable[None]] | None = None  # runs first in each publish
     version: int = 100
+    events: list[tuple[str, RecordedEvent]] = field(default_factory=list)  # posted, in order
+    journal: list[tuple[str, str]] = field(default_factory=list)  # ("status" | "event", object name), in order
+    event_failures: list[Exception] = field(default_factory=list)  # raised by the next Event posts
+    event_budget: int | None = None  # posts that succeed before every further one fails (None: no limit)
+    event_posts: int = 0  # POSTs received, 409s included
 
     def _next_version(self) -> str:
         self.version += 1
@@ -157,7 +162,22 @@ class FakeApiServer:
         new = replace(stored, status=result.status, resource_version=self._next_version())
         self.objects[watched.ref.name] = new
         self.writes.append(Write(watched.ref.name, watched.generation, result, now()))
+        self.journal.append(("status", watched.ref.name))
         return new
+
+    async def post_event(self, ref: ObjectRef, event: RecordedEvent) -> None:
+        await asyncio.sleep(0.01)
+        self.event_posts += 1
+        if self.event_failures:
+            raise self.event_failures.pop(0)
+        if self.event_budget is not None:
+            if self.event_budget <= 0:
+                raise WriteFailed("API server unreachable", "unreachable")
+            self.event_budget -= 1
+        if any(posted.name == event.name for _, posted in self.events):
+            return  # 409: already there
+        self.events.append((ref.name, event))
+        self.journal.append(("event", ref.name))
 
 
 @pytest.fixture

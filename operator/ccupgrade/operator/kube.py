@@ -7,24 +7,26 @@ bounded by its connection pool and, above it, by the scheduler's write slots.
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import socket
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
 from typing import Any
 
 from ccupgrade.cce.credentials import Credentials, from_secret_data
 from ccupgrade.cce.errors import CredentialsError, SecretNotFound
-from ccupgrade.mirror import EventIntent, Mirrored
-from ccupgrade.models.resource import GROUP, KIND, PLURAL, VERSION
+from ccupgrade.mirror import Mirrored
+from ccupgrade.models.resource import GROUP, KIND, PLURAL, VERSION, RecordedEvent
 from ccupgrade.operator.kubeapi import KubeApi, KubeApiError, path_of
 from ccupgrade.operator.patching import merge_patch
 from ccupgrade.scheduler.ports import WriteFailed
-from ccupgrade.scheduler.registry import Watched
+from ccupgrade.scheduler.registry import ObjectRef, Watched
 
 log = logging.getLogger("ccupgrade.kube")
 COMPONENT = "cce-upgrade-operator"
-_MICROSECOND = timedelta(microseconds=1)
+TEST_KILL_ENV = "CCUPGRADE_TEST_KILL_AFTER_STATUS"  # set only by the soak test
 
 
 def _objects_path(namespace: str | None) -> str:
@@ -48,6 +50,7 @@ class KubeIO:
         self._instance = socket.gethostname()
         self._on_status_write = on_status_write or (lambda outcome: None)
         self._on_event = on_event or (lambda reason, kind: None)
+        self._die_after_status = os.environ.get(TEST_KILL_ENV) == "1"
 
     # -- credentials -------------------------------------------------------------------------------
 
@@ -84,35 +87,31 @@ class KubeIO:
     # -- events and status -------------------------------------------------------------------------
 
     async def publish(self, watched: Watched, result: Mirrored) -> Watched | None:
-        """Events first, then status: a crash in between re-derives the same Events (same names).
+        """Writes the status (which records its Events in `lastEvents`); the Events follow later.
 
-        If the API server cannot be reached (or throttles, or fails), nothing more is written for
-        this object now (`WriteFailed`): the scheduler's retry computes the same Events (posted ones
-        answer 409) and the status again, so no Event is lost and none is doubled.
-        """
+        If the API server cannot be reached (or throttles, or fails), `WriteFailed`: the scheduler
+        retries with a status derived again."""
+        if not result.changed:
+            return watched
         try:
-            # One after another, in the mirror's (causal) order: watchers such as event exporters
-            # and Botkube see them in the order they are created.
-            moment = datetime.now(UTC)
-            for event in result.events:
-                moment = max(datetime.now(UTC), moment + _MICROSECOND)
-                await self._post_event(watched, event, moment)
-            if not result.changed:
-                return watched
-            return await self._write_status(watched, result)
+            stored = await self._write_status(watched, result)
         except KubeApiError as exc:
             if not exc.retryable:
                 raise
             raise WriteFailed(str(exc), str(exc.status) if exc.status else "unreachable") from None
+        if self._die_after_status and result.events and stored is not None:
+            # Test hook (CCUPGRADE_TEST_KILL_AFTER_STATUS): die like a crash, Events not posted yet.
+            log.warning("test hook: SIGKILL after the status write, before its %d Events", len(result.events))
+            os.kill(os.getpid(), signal.SIGKILL)
+        return stored
 
-    async def _post_event(self, watched: Watched, event: EventIntent, moment: datetime) -> None:
-        """`eventTime` (microseconds; it requires the reporting fields and `action`) orders the Events
-        of one poll where the one-second first/lastTimestamp tie; names sort the same way for the
-        listings that only read lastTimestamp."""
-        seconds = moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-        ref = watched.ref
+    async def post_event(self, ref: ObjectRef, event: RecordedEvent) -> None:
+        """`eventTime` (microseconds, stamped when the status was written; it requires the reporting
+        fields and `action`) orders an object's Events where the one-second first/lastTimestamp
+        tie; names sort the same way for the listings that only read lastTimestamp."""
+        seconds = event.event_time.strftime("%Y-%m-%dT%H:%M:%SZ")
         body = {
-            "metadata": {"name": event.name_for(ref.name, ref.uid), "namespace": ref.namespace},
+            "metadata": {"name": event.name, "namespace": ref.namespace},
             "involvedObject": {"apiVersion": f"{GROUP}/{VERSION}", "kind": KIND, "name": ref.name,
                                "namespace": ref.namespace, "uid": ref.uid},
             "reason": event.reason,
@@ -121,7 +120,7 @@ class KubeIO:
             "source": {"component": COMPONENT},
             "reportingComponent": f"{GROUP}/operator",
             "reportingInstance": self._instance[:128],
-            "eventTime": moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            "eventTime": event.event_time.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
             "firstTimestamp": seconds,
             "lastTimestamp": seconds,
             "count": 1,
@@ -132,7 +131,7 @@ class KubeIO:
             self._on_event(event.reason, event.type)
         except KubeApiError as exc:
             if exc.retryable:
-                raise  # the status must not be written before its Events
+                raise WriteFailed(str(exc), str(exc.status) if exc.status else "unreachable") from None
             if exc.status == 409:
                 return  # posted before a crash or a conflict: exactly once
             if exc.status == 404:

@@ -12,6 +12,7 @@ from ccupgrade.cce.client import ClusterTarget
 from ccupgrade.cce.credentials import Credentials
 from ccupgrade.mirror import Mirrored
 from ccupgrade.models.cce import UpgradeWorkflowList
+from ccupgrade.models.resource import RecordedEvent
 from ccupgrade.scheduler.registry import ObjectRef, PollKey, Watched
 
 
@@ -43,10 +44,16 @@ class StatusSink(Protocol):
     """The Kubernetes side of a write."""
 
     async def publish(self, watched: Watched, result: Mirrored) -> Watched | None:
-        """Posts the Events, then writes the status derived from `watched`.
+        """Writes the status derived from `watched` (if `result.changed`); its Events come later.
 
         Returns the object as now stored (after a 409: as re-read), or None if it is gone or the
         write was refused for good. Raises `WriteFailed` when trying again later can help."""
+        ...
+
+    async def post_event(self, ref: ObjectRef, event: RecordedEvent) -> None:
+        """Posts one Event recorded in the stored status; one already there (409) is done.
+
+        Raises `WriteFailed` when trying again later can help."""
         ...
 
 

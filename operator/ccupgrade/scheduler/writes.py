@@ -3,6 +3,12 @@
 Holds what the write side needs and nothing of timing: the per-object records (frozen, replaced
 on every new version), the bounded write slots, the conflict loop, echo suppression and the
 retry of failed writes.
+
+Status first, Events after: a result's Events are stamped (name, eventTime) and recorded in the
+status (`lastEvents`) that is written first; they are posted afterwards, in order, by a
+lower-priority stage that waits while any status write is pending. A crash in between loses
+nothing: the next operator finds them in the stored status and posts them again (a 409 means
+the Event is already there).
 """
 
 from __future__ import annotations
@@ -14,8 +20,10 @@ import random
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 
 from ccupgrade.mirror import Mirrored
+from ccupgrade.models.resource import MAX_RECORDED_EVENTS, RecordedEvent
 from ccupgrade.scheduler.ports import PollObserver, StatusSink, WriteFailed
 from ccupgrade.scheduler.registry import ObjectRef, PollKey, Watched
 from ccupgrade.scheduler.tasks import Supervisor
@@ -26,6 +34,7 @@ MAX_CONFLICTS = 3  # 409s in a row before the write is retried later instead of 
 RETRY_BASE = 1.0
 RETRY_CAP = 60.0
 _ECHOES_KEPT = 32
+_MICROSECOND = timedelta(microseconds=1)
 
 
 @dataclass(frozen=True)
@@ -84,6 +93,12 @@ class Writer:
         self._latest: dict[ObjectRef, int] = {}
         self._failures: dict[ObjectRef, int] = {}
         self._seq = itertools.count()
+        self._unposted: dict[ObjectRef, list[RecordedEvent]] = {}  # in the stored status, not yet posted
+        self._posting: set[ObjectRef] = set()  # objects with an Event stage running
+        self._last_moment: dict[ObjectRef, datetime] = {}
+        self._status_pending = 0  # status writes waiting for or holding a slot
+        self._status_idle = asyncio.Event()
+        self._status_idle.set()
 
     # -- the records ----------------------------------------------------------------------------
 
@@ -101,6 +116,9 @@ class Writer:
         if previous is not None and self._is_stale_echo(previous, watched):
             return False, previous
         self._records[watched.ref] = watched
+        if previous is None and watched.status is not None and watched.status.last_events:
+            # First sight (after a start): the last change's Events may have been cut off by a crash.
+            self._queue_events(watched.ref, watched.status.last_events)
         return True, previous
 
     def forget(self, ref: ObjectRef) -> None:
@@ -109,6 +127,8 @@ class Writer:
         self._written.pop(ref, None)
         self._latest.pop(ref, None)  # a pending retry sees this and stops
         self._failures.pop(ref, None)
+        self._unposted.pop(ref, None)  # a running Event stage sees this and stops
+        self._last_moment.pop(ref, None)
 
     def _is_stale_echo(self, current: Watched, incoming: Watched) -> bool:
         ours = self._written.get(current.ref, ())
@@ -139,6 +159,8 @@ class Writer:
         await self._attempt(ref, _Job(ticket, derive, fresh, seq))
 
     async def _attempt(self, ref: ObjectRef, job: _Job) -> None:
+        self._status_pending += 1
+        self._status_idle.clear()
         try:
             # The status is computed inside the slot: thousands of objects waiting in a burst hold
             # only the shared poll outcome, and each starts from its latest stored status.
@@ -153,6 +175,10 @@ class Writer:
         else:
             if self._failures.pop(ref, 0):
                 log.info("%s: written after earlier failures", ref)
+        finally:
+            self._status_pending -= 1
+            if not self._status_pending:
+                self._status_idle.set()
 
     async def _write(self, ref: ObjectRef, job: _Job) -> None:
         for _ in range(MAX_CONFLICTS):
@@ -163,6 +189,8 @@ class Writer:
             self._observer.object_mirrored(current, result, job.fresh)
             if not result.changed and not result.events:
                 return
+            fresh_names = {event.name_for(ref.name, ref.uid) for event in result.events}
+            result = self._recording_events(ref, result)
             stored = await self._sink.publish(current, result)
             if stored is None:
                 return
@@ -170,6 +198,8 @@ class Writer:
             if stored.generation != current.generation:
                 return  # the spec changed under the write: the watch brings the new version
             if stored.status == result.status:
+                if fresh_names and result.status.last_events:  # the carried ones are queued already
+                    self._queue_events(ref, [r for r in result.status.last_events if r.name in fresh_names])
                 return
             # 409: the stored status moved; recompute from it (the loop re-checks the ticket)
         raise Conflicted(f"the status changed under {MAX_CONFLICTS} writes in a row")
@@ -193,3 +223,72 @@ class Writer:
         await asyncio.sleep(delay)
         if self._latest.get(ref) == job.seq:
             await self._attempt(ref, job)
+
+    # -- Events: after the status, at lower priority ------------------------------------------------
+
+    def _recording_events(self, ref: ObjectRef, result: Mirrored) -> Mirrored:
+        """The result with its Events stamped into the status, after those still unposted.
+
+        eventTime grows by at least a microsecond per Event, across results too, so the Events of
+        an object sort in causal order by eventTime as well as by name."""
+        records = list(self._unposted.get(ref, ()))
+        moment = self._last_moment.get(ref) or (records[-1].event_time if records else None)
+        for event in result.events:
+            now = datetime.now(UTC)
+            moment = now if moment is None else max(now, moment + _MICROSECOND)
+            records.append(RecordedEvent(
+                name=event.name_for(ref.name, ref.uid), type=event.type, reason=event.reason,
+                message=event.message[:1024], event_time=moment,
+            ))  # fmt: skip
+        if len(records) > MAX_RECORDED_EVENTS:
+            log.warning("%s: %d Events not yet posted; only the newest %d survive a crash",
+                        ref, len(records), MAX_RECORDED_EVENTS)  # fmt: skip
+            records = records[-MAX_RECORDED_EVENTS:]
+        status = result.status.model_copy(update={"last_events": records or None})
+        return replace(result, status=status, changed=result.changed or bool(result.events))
+
+    def _queue_events(self, ref: ObjectRef, records: list[RecordedEvent]) -> None:
+        """These Events are in the stored status: post them (again) unless already under way."""
+        queued = self._unposted.setdefault(ref, [])
+        known = {r.name for r in queued}
+        queued.extend(r for r in records if r.name not in known)
+        if queued:
+            latest = queued[-1].event_time
+            self._last_moment[ref] = max(self._last_moment.get(ref, latest), latest)
+        if ref not in self._posting:
+            self._posting.add(ref)
+            self._supervisor.spawn(self._post_events(ref), name=f"events for {ref}")
+
+    async def _post_events(self, ref: ObjectRef) -> None:
+        """Posts an object's unposted Events one by one, in order, each only while no status write
+        is pending; retries with backoff until posted or the object goes."""
+        failures = 0
+        try:
+            while True:
+                await self._status_idle.wait()
+                async with self._slots:
+                    queued = self._unposted.get(ref)
+                    if not queued:
+                        self._unposted.pop(ref, None)
+                        return
+                    if not self._status_idle.is_set():
+                        continue  # a status write arrived while we waited for the slot: it goes first
+                    record = queued[0]
+                    try:
+                        await self._sink.post_event(ref, record)
+                    except asyncio.CancelledError:
+                        raise
+                    except Exception as error:
+                        failures += 1
+                        code = error.code if isinstance(error, WriteFailed) else type(error).__name__
+                        self._observer.write_failed(ref, code)
+                        log.warning("%s: Event %s not posted (%s); retrying", ref, record.reason, error)
+                    else:
+                        failures = 0
+                        if queued and queued[0].name == record.name:
+                            queued.pop(0)
+                        continue
+                ceiling = min(RETRY_CAP, RETRY_BASE * 2.0 ** min(failures - 1, 16))
+                await asyncio.sleep(self._rng.uniform(ceiling / 2, ceiling))
+        finally:
+            self._posting.discard(ref)

@@ -1,0 +1,120 @@
+"""Status first, Events after (issue 16): in a burst every status write goes before any Event, and
+Events the status recorded but a crash cut off are posted by the next operator, once each, in order."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from ccupgrade.scheduler.ports import WriteFailed
+from tests.unit.test_scheduler_time import FakeApiServer, FakeCce, scheduler_for, workflows
+
+pytestmark = pytest.mark.looptime
+
+
+async def _until(condition: Any, timeout: float = 300) -> None:
+    async with asyncio.timeout(timeout):
+        while not condition():
+            await asyncio.sleep(0.1)
+
+
+async def test_in_a_burst_every_status_write_goes_before_any_event() -> None:
+    moment = {"at": 0.0}
+    cce = FakeCce({"c1": lambda _: workflows(moment["at"])})
+    server = FakeApiServer()
+    scheduler = scheduler_for(cce, server, max_concurrent_writes=3)
+    names = [f"o{i}" for i in range(12)]
+    for name in names:
+        scheduler.upsert(server.apply(name))
+    task = asyncio.create_task(scheduler.run())
+    try:
+        for burst, at in enumerate((0.0, 60.0)):  # detection; then tasks and success, all at once
+            start = len(server.journal)
+            moment["at"] = at
+            await _until(lambda: len(server.writes) == len(names) * (burst + 1))
+            await asyncio.sleep(60)
+            kinds = [kind for kind, _ in server.journal[start:]]
+            assert kinds.count("status") == len(names)
+            assert kinds[: len(names)] == ["status"] * len(names), server.journal[start:]
+            assert "event" in kinds
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    # Every object's Events, each once, in the order (and eventTime order) the status recorded them.
+    for name in names:
+        status = server.objects[name].status
+        assert status is not None and status.last_events and len(status.last_events) >= 3
+        posted = [event for owner, event in server.events if owner == name]
+        assert posted[-len(status.last_events) :] == status.last_events
+        assert posted[0].reason == "WorkflowDetected"
+        assert [e.event_time for e in posted] == sorted(e.event_time for e in posted)
+        assert len({e.name for e in posted}) == len(posted)
+
+
+async def _crash_after_status(server: FakeApiServer, moment: dict[str, float], budget: int) -> FakeCce:
+    """Runs an operator through two changes; after the second one's status write only `budget` of
+    its Events can be posted, then the operator is killed."""
+    cce = FakeCce({"c1": lambda _: workflows(moment["at"])})
+    scheduler = scheduler_for(cce, server)
+    scheduler.upsert(server.apply("a"))
+    task = asyncio.create_task(scheduler.run())
+    await _until(lambda: len(server.events) == 1)  # WorkflowDetected
+    server.event_budget = budget
+    posts = server.event_posts
+    moment["at"] = 60.0
+    await _until(lambda: len(server.writes) == 2 and server.event_posts > posts + budget)
+    task.cancel()  # the operator dies: its tasks (the Event stage too) go with it
+    await asyncio.gather(task, return_exceptions=True)
+    server.event_budget = None
+    return cce
+
+
+@pytest.mark.parametrize("posted_before_the_crash", [0, 2])
+async def test_a_restarted_operator_posts_the_events_a_crash_cut_off_once_each(posted_before_the_crash: int) -> None:
+    server = FakeApiServer()
+    cce = await _crash_after_status(server, {"at": 0.0}, posted_before_the_crash)
+    stored = server.objects["a"].status
+    assert stored is not None and stored.last_events and len(stored.last_events) > posted_before_the_crash + 1
+    assert len(server.events) == 1 + posted_before_the_crash
+
+    restarted = scheduler_for(cce, server)
+    restarted.upsert(server.objects["a"])  # first sight after the start
+    task = asyncio.create_task(restarted.run())
+    try:
+        await _until(lambda: len(server.events) == 1 + len(stored.last_events))
+        await asyncio.sleep(120)  # a few polls more: nothing else is posted
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert [event for _, event in server.events[1:]] == stored.last_events  # same names, times and order
+    assert stored.last_events[-1].reason == "UpgradeSucceeded"
+
+
+async def test_events_whose_post_failed_are_retried_and_carried_into_the_next_status() -> None:
+    moment = {"at": 0.0}
+    cce = FakeCce({"c1": lambda _: workflows(moment["at"])})
+    server = FakeApiServer()
+    server.event_budget = 0  # the API server refuses Events for now
+    scheduler = scheduler_for(cce, server)
+    scheduler.upsert(server.apply("a"))
+    task = asyncio.create_task(scheduler.run())
+    try:
+        await _until(lambda: len(server.writes) == 1)
+        first = server.objects["a"].status
+        assert first is not None and first.last_events
+        moment["at"] = 60.0  # the next poll finds more transitions while the first ones are unposted
+        await _until(lambda: len(server.writes) == 2)
+        second = server.objects["a"].status
+        assert second is not None and second.last_events
+        # Both changes' Events are in the stored status: a crash now would lose none.
+        assert second.last_events[: len(first.last_events)] == first.last_events
+        assert len(second.last_events) > len(first.last_events)
+        server.event_budget = None
+        await _until(lambda: len(server.events) == len(second.last_events))
+        await asyncio.sleep(120)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert [event for _, event in server.events] == second.last_events
