@@ -123,6 +123,7 @@ class FakeApiServer:
     event_failures: list[Exception] = field(default_factory=list)  # raised by the next Event posts
     event_budget: int | None = None  # posts that succeed before every further one fails (None: no limit)
     event_posts: int = 0  # POSTs received, 409s included
+    event_delay: float = 0.01  # how long a POST takes
 
     def _next_version(self) -> str:
         self.version += 1
@@ -166,7 +167,7 @@ class FakeApiServer:
         return new
 
     async def post_event(self, ref: ObjectRef, event: RecordedEvent) -> None:
-        await asyncio.sleep(0.01)
+        await asyncio.sleep(self.event_delay)
         self.event_posts += 1
         if self.event_failures:
             raise self.event_failures.pop(0)

@@ -53,6 +53,41 @@ async def test_in_a_burst_every_status_write_goes_before_any_event() -> None:
         assert len({e.name for e in posted}) == len(posted)
 
 
+async def test_status_writes_arriving_while_events_are_posted_go_first() -> None:
+    """A second cluster's results arrive while the first one's Events are being posted: its status
+    writes overtake them (only the Events already holding a write slot finish first)."""
+    moment = {"at": 0.0}
+    cce = FakeCce({c: lambda _: workflows(moment["at"]) for c in ("c1", "c2")})
+    server = FakeApiServer()
+    slots = 3
+    scheduler = scheduler_for(cce, server, max_concurrent_writes=slots)
+    first = [f"a{i}" for i in range(12)]
+    second = [f"b{i}" for i in range(12)]
+    for name in first:
+        scheduler.upsert(server.apply(name))
+    for name in second:
+        scheduler.upsert(server.apply(name, clusterId="c2"))
+    task = asyncio.create_task(scheduler.run())
+    try:
+        await _until(lambda: len(server.events) == 24)  # everything detected
+        cce.held["c2"] = asyncio.Event()
+        server.event_delay = 0.5  # c1's Events take a while: long enough for c2's results to arrive
+        start, c2_reads = len(server.journal), cce.count("c2")
+        moment["at"] = 60.0
+        await _until(lambda: cce.count("c2") > c2_reads)  # c2's read is under way (held)
+        await _until(lambda: sum(1 for kind, name in server.journal[start:] if kind == "event") >= 1)
+        cce.held["c2"].set()
+        await _until(lambda: len(server.writes) == 48 and len(server.events) == 24 + 24 * 5)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    journal = server.journal[start:]
+    b_writes = [i for i, (kind, name) in enumerate(journal) if kind == "status" and name.startswith("b")]
+    assert len(b_writes) == len(second)
+    overtaken = [entry for entry in journal[b_writes[0] : b_writes[-1]] if entry[0] == "event"]
+    assert len(overtaken) <= slots, journal
+
+
 async def _crash_after_status(server: FakeApiServer, moment: dict[str, float], budget: int) -> FakeCce:
     """Runs an operator through two changes; after the second one's status write only `budget` of
     its Events can be posted, then the operator is killed."""
