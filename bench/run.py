@@ -356,9 +356,14 @@ class Bench:
                         break
                     time.sleep(0.25)
                 seen = event_tracker.snapshot()
-                figures.event_lag_s.extend(round(seen[k] - changed_at, 3) for k in changed if seen.get(k, 0) >= changed_at)
-                print(f"   moment {moment}: p95 staleness {figures.percentile(0.95)}s, "
-                      f"p95 Event lag {figures.percentile(0.95, figures.event_lag_s)}s", flush=True)
+                figures.event_lag_s.extend(
+                    round(seen[k] - changed_at, 3) for k in changed if seen.get(k, 0) >= changed_at
+                )
+                print(
+                    f"   moment {moment}: p95 staleness {figures.percentile(0.95)}s, "
+                    f"p95 Event lag {figures.percentile(0.95, figures.event_lag_s)}s",
+                    flush=True,
+                )
             active = time.monotonic() - active_start
             if design == "ours":
                 print(f"   slowest /metrics answer during the bursts: {figures.metrics_answer_max_s}s", flush=True)
