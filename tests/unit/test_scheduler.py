@@ -14,8 +14,8 @@ from ccupgrade.cce.errors import SecretNotFound
 from ccupgrade.cce.parser import parse_workflow_list
 from ccupgrade.mirror import Mirrored
 from ccupgrade.models.cce import UpgradeWorkflowList
-from ccupgrade.scheduler.poller import Scheduler, SchedulerConfig
 from ccupgrade.models.resource import RecordedEvent
+from ccupgrade.scheduler.poller import Scheduler, SchedulerConfig
 from ccupgrade.scheduler.registry import ObjectRef, Watched
 from ccupgrade.simulator.scenario import ClusterScenario, ScenarioClock, load_scenario
 
