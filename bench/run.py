@@ -111,6 +111,14 @@ class Tracker:
             return dict(self.updated)
 
 
+class _RawWatch(watch.Watch):
+    """A watch that hands out the JSON as is: deserializing thousands of V1Events would hold the GIL
+    and delay the status Tracker's own timestamps in this process."""
+
+    def get_return_type(self, func: Any) -> Any:
+        return None
+
+
 class EventTracker:
     """When each object's latest Event arrived (watch ADDED), to measure the Event lag apart from the status lag."""
 
@@ -119,7 +127,7 @@ class EventTracker:
         self.namespace = namespace
         self.last_at: dict[str, float] = {}
         self._lock = threading.Lock()
-        self._watch = watch.Watch()
+        self._watch = _RawWatch()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def start(self) -> None:
@@ -134,7 +142,7 @@ class EventTracker:
                 for event in self._watch.stream(self.core.list_namespaced_event, self.namespace, timeout_seconds=600):
                     if event["type"] != "ADDED":
                         continue
-                    name = event["object"].involved_object.name
+                    name = event["object"]["involvedObject"]["name"]
                     with self._lock:
                         self.last_at[name] = time.monotonic()
                 return
