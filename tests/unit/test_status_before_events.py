@@ -66,7 +66,7 @@ async def test_status_writes_arriving_while_events_are_posted_go_first() -> None
     server = FakeApiServer()
     slots = 3
     scheduler = scheduler_for(cce, server, max_concurrent_writes=slots)
-    first = [f"a{i}" for i in range(12)]
+    first = [f"a{i}" for i in range(30)]
     second = [f"b{i}" for i in range(12)]
     for name in first:
         scheduler.upsert(server.apply(name))
@@ -74,22 +74,25 @@ async def test_status_writes_arriving_while_events_are_posted_go_first() -> None
         scheduler.upsert(server.apply(name, clusterId="c2"))
     task = asyncio.create_task(scheduler.run())
     try:
-        await _until(lambda: len(server.events) == 24)  # everything detected
+        await _until(lambda: len(server.events) == len(first) + len(second))  # everything detected
         cce.held["c2"] = asyncio.Event()
         server.event_delay = 0.5  # c1's Events take a while: long enough for c2's results to arrive
         start, c2_reads = len(server.journal), cce.count("c2")
         moment["at"] = 60.0
         await _until(lambda: cce.count("c2") > c2_reads)  # c2's read is under way (held)
         await _until(lambda: sum(1 for kind, name in server.journal[start:] if kind == "event") >= 1)
+        released = len(server.journal)
         cce.held["c2"].set()
-        await _until(lambda: len(server.writes) == 48 and len(server.events) == 24 + 24 * 5)
+        total = len(first) + len(second)
+        await _until(lambda: len(server.writes) == 2 * total and len(server.events) == total * 6)
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
     journal = server.journal[start:]
     b_writes = [i for i, (kind, name) in enumerate(journal) if kind == "status" and name.startswith("b")]
     assert len(b_writes) == len(second)
-    overtaken = [entry for entry in journal[b_writes[0] : b_writes[-1]] if entry[0] == "event"]
+    # From the moment c2's results exist to its last status write: only the Events already in flight.
+    overtaken = [entry for entry in server.journal[released : start + b_writes[-1]] if entry[0] == "event"]
     assert len(overtaken) <= slots, journal
 
 
