@@ -66,7 +66,7 @@ def test_sigkill_at_random_moments_loses_and_duplicates_no_event(
             assert doomed.process.wait(timeout=60) == -signal.SIGKILL
             status = env.get().get("status") or {}
             assert (status.get("workflow") or {}).get("updated") == updated
-            recorded = {e["name"] for e in status.get("lastEvents") or []}
+            recorded = {e["name"] for e in status.get("eventJournal") or []}
             assert recorded, status
             assert recorded - {e["name"] for e in env.events()}  # the moment's Events are not posted yet
             killed_between += 1

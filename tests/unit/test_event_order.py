@@ -151,7 +151,7 @@ async def test_status_first_then_events_one_after_another_with_microsecond_event
         await asyncio.sleep(0.01)
     await tasks.close()
     assert api.journal == ["status"] + ["event"] * len(result.events)
-    recorded = api.body["status"]["lastEvents"]  # what a restarted operator would post again
+    recorded = api.body["status"]["eventJournal"]  # what a restarted operator would post again
     assert [r["name"] for r in recorded] == [b["metadata"]["name"] for b in api.bodies]
     assert [r["eventTime"][:26] for r in recorded] == [b["eventTime"][:26] for b in api.bodies]
     assert [b["reason"] for b in api.bodies] == [e.reason for e in result.events]

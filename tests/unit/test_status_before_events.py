@@ -49,10 +49,10 @@ async def test_in_a_burst_every_status_write_goes_before_any_event() -> None:
     for name in names:
         status = server.objects[name].status
         assert status is not None
-        assert status.last_events
-        assert len(status.last_events) >= 3
+        assert status.event_journal
+        assert len(status.event_journal) >= 3
         posted = [event for owner, event in server.events if owner == name]
-        assert posted[-len(status.last_events) :] == status.last_events
+        assert posted[-len(status.event_journal) :] == status.event_journal
         assert posted[0].reason == "WorkflowDetected"
         assert [e.event_time for e in posted] == sorted(e.event_time for e in posted)
         assert len({e.name for e in posted}) == len(posted)
@@ -120,21 +120,21 @@ async def test_a_restarted_operator_posts_the_events_a_crash_cut_off_once_each(p
     cce = await _crash_after_status(server, {"at": 0.0}, posted_before_the_crash)
     stored = server.objects["a"].status
     assert stored is not None
-    assert stored.last_events
-    assert len(stored.last_events) > posted_before_the_crash + 1
+    assert stored.event_journal
+    assert len(stored.event_journal) > posted_before_the_crash + 1
     assert len(server.events) == 1 + posted_before_the_crash
 
     restarted = scheduler_for(cce, server)
     restarted.upsert(server.objects["a"])  # first sight after the start
     task = asyncio.create_task(restarted.run())
     try:
-        await _until(lambda: len(server.events) == 1 + len(stored.last_events))
+        await _until(lambda: len(server.events) == 1 + len(stored.event_journal))
         await asyncio.sleep(120)  # a few polls more: nothing else is posted
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
-    assert [event for _, event in server.events[1:]] == stored.last_events  # same names, times and order
-    assert stored.last_events[-1].reason == "UpgradeSucceeded"
+    assert [event for _, event in server.events[1:]] == stored.event_journal  # same names, times and order
+    assert stored.event_journal[-1].reason == "UpgradeSucceeded"
 
 
 async def test_events_whose_post_failed_are_retried_and_carried_into_the_next_status() -> None:
@@ -149,19 +149,19 @@ async def test_events_whose_post_failed_are_retried_and_carried_into_the_next_st
         await _until(lambda: len(server.writes) == 1)
         first = server.objects["a"].status
         assert first is not None
-        assert first.last_events
+        assert first.event_journal
         moment["at"] = 60.0  # the next poll finds more transitions while the first ones are unposted
         await _until(lambda: len(server.writes) == 2)
         second = server.objects["a"].status
         assert second is not None
-        assert second.last_events
+        assert second.event_journal
         # Both changes' Events are in the stored status: a crash now would lose none.
-        assert second.last_events[: len(first.last_events)] == first.last_events
-        assert len(second.last_events) > len(first.last_events)
+        assert second.event_journal[: len(first.event_journal)] == first.event_journal
+        assert len(second.event_journal) > len(first.event_journal)
         server.event_budget = None
-        await _until(lambda: len(server.events) == len(second.last_events))
+        await _until(lambda: len(server.events) == len(second.event_journal))
         await asyncio.sleep(120)
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
-    assert [event for _, event in server.events] == second.last_events
+    assert [event for _, event in server.events] == second.event_journal

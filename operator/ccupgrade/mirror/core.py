@@ -47,10 +47,10 @@ class Mirrored:
 
 
 def _dump(status: UpgradeStatus | None) -> dict[str, object]:
-    """What counts as a change. lastEvents is the write path's record of Events, not an observation."""
+    """What counts as a change. eventJournal is the write path's record of Events, not an observation."""
     if status is None:
         return {}
-    return status.model_dump(mode="json", by_alias=True, exclude_none=True, exclude={"last_events"})
+    return status.model_dump(mode="json", by_alias=True, exclude_none=True, exclude={"event_journal"})
 
 
 def _versions(status: UpgradeStatus) -> str:

@@ -214,7 +214,7 @@ class UpgradeStatus(_Model):
     )
     last_sync_time: datetime | None = Field(default=None, description="When CCE was last read successfully.")
     conditions: list[Condition] = Field(default_factory=list, description="Ready, Reconciling and Stalled.")
-    last_events: list[RecordedEvent] | None = Field(
+    event_journal: list[RecordedEvent] | None = Field(
         default=None,
         max_length=MAX_RECORDED_EVENTS,
         description="The Events of the last change that may not be posted yet (re-posted after a restart).",

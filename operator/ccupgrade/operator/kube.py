@@ -87,7 +87,7 @@ class KubeIO:
     # -- events and status -------------------------------------------------------------------------
 
     async def publish(self, watched: Watched, result: Mirrored) -> Watched | None:
-        """Writes the status (which records its Events in `lastEvents`); the Events follow later.
+        """Writes the status (which records its Events in `eventJournal`); the Events follow later.
 
         If the API server cannot be reached (or throttles, or fails), `WriteFailed`: the scheduler
         retries with a status derived again."""

@@ -5,7 +5,7 @@ on every new version), the bounded write slots, the conflict loop, echo suppress
 retry of failed writes.
 
 Status first, Events after: a result's Events are stamped (name, eventTime) and recorded in the
-status (`lastEvents`) that is written first; they are posted afterwards, in order, by a
+status (`eventJournal`) that is written first; they are posted afterwards, in order, by a
 lower-priority stage that waits while any status write is pending. A crash in between loses
 nothing: the next operator finds them in the stored status and posts them again (a 409 means
 the Event is already there).
@@ -116,9 +116,9 @@ class Writer:
         if previous is not None and self._is_stale_echo(previous, watched):
             return False, previous
         self._records[watched.ref] = watched
-        if previous is None and watched.status is not None and watched.status.last_events:
+        if previous is None and watched.status is not None and watched.status.event_journal:
             # First sight (after a start): the last change's Events may have been cut off by a crash.
-            self._queue_events(watched.ref, watched.status.last_events)
+            self._queue_events(watched.ref, watched.status.event_journal)
         return True, previous
 
     def forget(self, ref: ObjectRef) -> None:
@@ -198,8 +198,8 @@ class Writer:
             if stored.generation != current.generation:
                 return  # the spec changed under the write: the watch brings the new version
             if stored.status == result.status:
-                if fresh_names and result.status.last_events:  # the carried ones are queued already
-                    self._queue_events(ref, [r for r in result.status.last_events if r.name in fresh_names])
+                if fresh_names and result.status.event_journal:  # the carried ones are queued already
+                    self._queue_events(ref, [r for r in result.status.event_journal if r.name in fresh_names])
                 return
             # 409: the stored status moved; recompute from it (the loop re-checks the ticket)
         raise Conflicted(f"the status changed under {MAX_CONFLICTS} writes in a row")
@@ -244,7 +244,7 @@ class Writer:
             log.warning("%s: %d Events not yet posted; only the newest %d survive a crash",
                         ref, len(records), MAX_RECORDED_EVENTS)  # fmt: skip
             records = records[-MAX_RECORDED_EVENTS:]
-        status = result.status.model_copy(update={"last_events": records or None})
+        status = result.status.model_copy(update={"event_journal": records or None})
         return replace(result, status=status, changed=result.changed or bool(result.events))
 
     def _queue_events(self, ref: ObjectRef, records: list[RecordedEvent]) -> None:
