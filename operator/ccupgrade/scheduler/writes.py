@@ -94,7 +94,11 @@ class Writer:
         self._failures: dict[ObjectRef, int] = {}
         self._seq = itertools.count()
         self._unposted: dict[ObjectRef, list[RecordedEvent]] = {}  # in the stored status, not yet posted
-        self._posting: set[ObjectRef] = set()  # objects with an Event stage running
+        self._posting: set[ObjectRef] = set()  # objects ready, being posted or waiting for a retry
+        self._ready: deque[ObjectRef] = deque()  # objects whose next Event can be posted now
+        self._event_failures: dict[ObjectRef, int] = {}
+        self._posters = 0
+        self._max_posters = max_concurrent
         self._last_moment: dict[ObjectRef, datetime] = {}
         self._status_pending = 0  # status writes waiting for or holding a slot
         self._status_idle = asyncio.Event()
@@ -127,7 +131,8 @@ class Writer:
         self._written.pop(ref, None)
         self._latest.pop(ref, None)  # a pending retry sees this and stops
         self._failures.pop(ref, None)
-        self._unposted.pop(ref, None)  # a running Event stage sees this and stops
+        self._unposted.pop(ref, None)  # a poster sees this and drops the object
+        self._event_failures.pop(ref, None)
         self._last_moment.pop(ref, None)
 
     def _is_stale_echo(self, current: Watched, incoming: Watched) -> bool:
@@ -255,40 +260,61 @@ class Writer:
         if queued:
             latest = queued[-1].event_time
             self._last_moment[ref] = max(self._last_moment.get(ref, latest), latest)
-        if ref not in self._posting:
+        if ref not in self._posting:  # in the ready queue, being posted or waiting for a retry
             self._posting.add(ref)
-            self._supervisor.spawn(self._post_events(ref), name=f"events for {ref}")
+            self._ready.append(ref)
+            self._start_posters()
 
-    async def _post_events(self, ref: ObjectRef) -> None:
-        """Posts an object's unposted Events one by one, in order, each only while no status write
-        is pending; retries with backoff until posted or the object goes."""
-        failures = 0
+    def _start_posters(self) -> None:
+        # A bounded set of posters, not a task per object: each status write that ends a burst
+        # wakes only these, however many objects have Events waiting.
+        while self._posters < min(self._max_posters, len(self._ready)):
+            self._posters += 1
+            self._supervisor.spawn(self._poster(), name="event poster")
+
+    async def _poster(self) -> None:
+        """Posts the next Event of the next ready object while no status write is pending; an
+        object is in the ready queue at most once, so its Events go one after another, in order."""
         try:
-            while True:
+            while self._ready:
                 await self._status_idle.wait()
                 async with self._slots:
-                    queued = self._unposted.get(ref)
-                    if not queued:
-                        self._unposted.pop(ref, None)
+                    if not self._ready:
                         return
                     if not self._status_idle.is_set():
                         continue  # a status write arrived while we waited for the slot: it goes first
+                    ref = self._ready.popleft()
+                    queued = self._unposted.get(ref)
+                    if not queued:  # all posted, or the object is gone
+                        self._unposted.pop(ref, None)
+                        self._posting.discard(ref)
+                        continue
                     record = queued[0]
                     try:
                         await self._sink.post_event(ref, record)
                     except asyncio.CancelledError:
                         raise
                     except Exception as error:
-                        failures += 1
-                        code = error.code if isinstance(error, WriteFailed) else type(error).__name__
-                        self._observer.write_failed(ref, code)
-                        log.warning("%s: Event %s not posted (%s); retrying", ref, record.reason, error)
-                    else:
-                        failures = 0
-                        if queued and queued[0].name == record.name:
-                            queued.pop(0)
+                        self._event_failed(ref, record, error)
                         continue
-                ceiling = min(RETRY_CAP, RETRY_BASE * 2.0 ** min(failures - 1, 16))
-                await asyncio.sleep(self._rng.uniform(ceiling / 2, ceiling))
+                self._event_failures.pop(ref, None)
+                if queued and queued[0].name == record.name:
+                    queued.pop(0)
+                self._ready.append(ref)  # its next Event, or the cleanup when there is none
         finally:
-            self._posting.discard(ref)
+            self._posters -= 1
+
+    def _event_failed(self, ref: ObjectRef, record: RecordedEvent, error: Exception) -> None:
+        failures = self._event_failures[ref] = self._event_failures.get(ref, 0) + 1
+        code = error.code if isinstance(error, WriteFailed) else type(error).__name__
+        self._observer.write_failed(ref, code)
+        ceiling = min(RETRY_CAP, RETRY_BASE * 2.0 ** min(failures - 1, 16))
+        delay = self._rng.uniform(ceiling / 2, ceiling)
+        log.log(logging.WARNING if failures == 1 else logging.DEBUG,
+                "%s: Event %s not posted (%s); retrying in %.1fs", ref, record.reason, error, delay)  # fmt: skip
+        self._supervisor.spawn(self._ready_later(ref, delay), name=f"event retry for {ref}")
+
+    async def _ready_later(self, ref: ObjectRef, delay: float) -> None:
+        await asyncio.sleep(delay)
+        self._ready.append(ref)
+        self._start_posters()
