@@ -259,6 +259,8 @@ _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _HEX32 = re.compile(r"\b[0-9a-f]{32}\b")
 _LOCAL_URL = re.compile(r"http://127\.0\.0\.1:\d+")
+# Times inside messages and the ETA text: "2026-11-27 07:44:00 UTC", "08:32 UTC".
+_TEXT_TIME = re.compile(r"(\d{4}-\d{2}-\d{2} )?\d{2}:\d{2}(:\d{2})? UTC")
 
 
 def normalize(obj: dict[str, Any], namespace: str) -> dict[str, Any]:
@@ -286,6 +288,7 @@ def normalize(obj: dict[str, Any], namespace: str) -> dict[str, Any]:
                 lambda m: ids.setdefault(m.group(0), f"00000000-0000-4000-8000-{len(ids) + 1:012d}"), value
             )
             value = _HEX32.sub("0123456789abcdef0123456789abcdef", value).replace(f"'{namespace}'", "'default'")
+            value = _TEXT_TIME.sub(lambda m: "2026-01-01 00:00:00 UTC" if m.group(1) else "00:00 UTC", value)
             return _LOCAL_URL.sub("http://127.0.0.1:18443", value)
         return value
 

@@ -60,6 +60,14 @@ def state(name: str, now: datetime, object_name: str | None = None) -> dict[str,
     if name == "success":  # a previous upgrade of the same cluster, as status.history keeps it
         status["history"] = [{"uid": "9a3c1e52-77d0-4c35-a0a3-8e4f5b6c7d81", "phase": "Success",
                               "clusterVersion": "v1.27.16-r10", "targetVersion": "v1.28.15-r20"}]  # fmt: skip
+    progress, eta = status.get("taskProgress"), status.get("eta")
+    if progress:  # the running task's percentage last moved two minutes ago
+        progress["since"] = _stamp(now - timedelta(minutes=2))
+    if eta and eta.get("taskEnd"):
+        task_end, workflow_end = now + timedelta(minutes=14), now + timedelta(minutes=17)
+        eta.update(taskEnd=_stamp(task_end), workflowEnd=_stamp(workflow_end), text=workflow_end.strftime("%H:%M UTC"))
+        for condition in status.get("conditions") or []:  # the fixture's times are normalized away
+            condition["message"] = condition["message"].replace("ETA 00:00 UTC", f"ETA {eta['text']}")
     for i, entry in enumerate(status.get("history") or []):
         entry["created"] = _stamp(now - timedelta(days=30 * (i + 1)))
         entry["updated"] = _stamp(now - timedelta(days=30 * (i + 1), hours=-1))

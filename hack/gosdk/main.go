@@ -1,4 +1,6 @@
-// Command cce-list-workflows calls CCE's ListUpgradeWorkFlows through the official Go SDK
+// Command cce-list-workflows calls CCE's ListUpgradeWorkFlows (or, with -call, one of the task detail
+// calls: ListPreCheckTasks, ShowPreCheck, ListUpgradeClusterTasks, ShowUpgradeClusterTask,
+// ShowClusterUpgradeInfo, ListClusterMasterSnapshotTasks) through the official Go SDK
 // (huaweicloud-sdk-go-v3), signed with AK/SK exactly as the SDK signs it, and prints one JSON
 // line: {"ok":true,"status":200,"response":{...},"sent":{...}} or {"ok":false,"error":{...},"sent":{...}},
 // where "sent" names the headers the SDK sent and the ones it signed (never a secret).
@@ -62,6 +64,9 @@ func main() {
 	endpoint := flag.String("endpoint", "", "CCE endpoint, e.g. http://127.0.0.1:8443")
 	cluster := flag.String("cluster", "", "cluster ID")
 	timeout := flag.Duration("timeout", 20*time.Second, "HTTP timeout")
+	operation := flag.String("call", "workflows",
+		"workflows, prechecks, precheck, upgrades, upgrade, upgradeinfo or snapshots")
+	task := flag.String("task", "", "task ID for -call precheck or upgrade")
 	flag.Parse()
 	if *endpoint == "" || *cluster == "" {
 		fmt.Fprintln(os.Stderr, "usage: cce-list-workflows -endpoint URL -cluster ID (credentials in HUAWEICLOUD_SDK_*)")
@@ -84,7 +89,7 @@ func main() {
 	}
 	client := cce.NewCceClient(hcClient)
 
-	response, err := client.ListUpgradeWorkFlows(&model.ListUpgradeWorkFlowsRequest{ClusterId: *cluster})
+	response, status, err := call(client, *operation, *cluster, *task)
 	if err != nil {
 		var serviceError *sdkerr.ServiceResponseError
 		if errors.As(err, &serviceError) {
@@ -104,5 +109,40 @@ func main() {
 	if err != nil {
 		emit(map[string]interface{}{"ok": false, "error": map[string]interface{}{"message": err.Error()}}, 3)
 	}
-	emit(map[string]interface{}{"ok": true, "status": response.HttpStatusCode, "response": body}, 0)
+	emit(map[string]interface{}{"ok": true, "status": status, "response": body}, 0)
+}
+
+// call makes one SDK call by name: the workflow list (the default) or one of the task detail calls.
+func call(client *cce.CceClient, operation, cluster, task string) (interface{}, int, error) {
+	switch operation {
+	case "workflows":
+		r, err := client.ListUpgradeWorkFlows(&model.ListUpgradeWorkFlowsRequest{ClusterId: cluster})
+		return r, statusOf(err, func() int { return r.HttpStatusCode }), err
+	case "prechecks":
+		r, err := client.ListPreCheckTasks(&model.ListPreCheckTasksRequest{ClusterId: cluster})
+		return r, statusOf(err, func() int { return r.HttpStatusCode }), err
+	case "precheck":
+		r, err := client.ShowPreCheck(&model.ShowPreCheckRequest{ClusterId: cluster, TaskId: task})
+		return r, statusOf(err, func() int { return r.HttpStatusCode }), err
+	case "upgrades":
+		r, err := client.ListUpgradeClusterTasks(&model.ListUpgradeClusterTasksRequest{ClusterId: cluster})
+		return r, statusOf(err, func() int { return r.HttpStatusCode }), err
+	case "upgrade":
+		r, err := client.ShowUpgradeClusterTask(&model.ShowUpgradeClusterTaskRequest{ClusterId: cluster, TaskId: task})
+		return r, statusOf(err, func() int { return r.HttpStatusCode }), err
+	case "upgradeinfo":
+		r, err := client.ShowClusterUpgradeInfo(&model.ShowClusterUpgradeInfoRequest{ClusterId: cluster})
+		return r, statusOf(err, func() int { return r.HttpStatusCode }), err
+	case "snapshots":
+		r, err := client.ListClusterMasterSnapshotTasks(&model.ListClusterMasterSnapshotTasksRequest{ClusterId: cluster})
+		return r, statusOf(err, func() int { return r.HttpStatusCode }), err
+	}
+	return nil, 0, fmt.Errorf("unknown -call %q", operation)
+}
+
+func statusOf(err error, status func() int) int {
+	if err != nil {
+		return 0
+	}
+	return status()
 }

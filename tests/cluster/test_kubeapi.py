@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from kubernetes import client, config
 
+from ccupgrade.kube.api import KubeApi, KubeApiError, path_of
 from ccupgrade.models.resource import GROUP, PLURAL, VERSION
-from ccupgrade.operator.kubeapi import KubeApi, KubeApiError, path_of
 from ccupgrade.testbed.accounts import mint_service_account_kubeconfig
 from tests.conftest import Kube
 

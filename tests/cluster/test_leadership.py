@@ -12,7 +12,7 @@ import threading
 import pytest
 from kubernetes import client, config
 
-from ccupgrade.operator.leadership import Leadership, LeaseSettings
+from ccupgrade.kube.leadership import Leadership, LeaseSettings
 from tests.conftest import Kube
 
 pytestmark = pytest.mark.cluster

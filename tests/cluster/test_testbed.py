@@ -56,7 +56,7 @@ def test_object_round_trips_with_server_defaults(kube: Kube, crd: str, namespace
         listed = json.loads(kube.kubectl("get", short_name, "-n", namespace, "-o", "json").stdout)
         assert [item["metadata"]["name"] for item in listed["items"]] == ["prod"]
     table = kube.kubectl("get", "ccupgrades", "-n", namespace).stdout
-    assert table.split("\n")[0].split() == ["NAME", "CLUSTER", "TARGET", "PHASE", "PROGRESS", "READY", "AGE"]
+    assert table.split("\n")[0].split() == ["NAME", "CLUSTER", "TARGET", "PHASE", "PROGRESS", "ETA", "READY", "AGE"]
 
 
 @pytest.mark.parametrize(

@@ -35,6 +35,8 @@ EXPECTED: dict[str, tuple[str, str]] = {
     "stale-generation": ("Progressing", "InProgress"),
     "secret-missing": ("Degraded", "Failed"),
     "suspended": ("Suspended", "Current"),  # at rest on purpose: Flux does not wait for its timeout
+    "precheck-failed": ("Degraded", "Failed"),
+    "slow": ("Progressing", "InProgress"),
 }
 
 
@@ -63,12 +65,18 @@ def test_every_state_reads_right_in_argocd_flux_and_notification_tools(env: Env)
         "cancel": ("cancelled", 25, ("Stalled", "True", "UpgradeCancelled")),
         "cloud-unreachable": ("standard", 31, ("Reconciling", "True", "UpgradeInProgress")),
         "suspended": ("standard", 0, ("Ready", "False", "UpgradeInitializing")),
+        "precheck-failed": ("precheck-failed", 20, ("Stalled", "True", "UpgradeTaskFailed")),
+        "slow": ("slow", 400, ("Reconciling", "True", "UpgradeInProgress")),
     }
-    first_seen_at = {"pending": 30, "cancel": 15}  # failures must be seen happening, so their Events exist
+    first_seen_at = {
+        "pending": 30,
+        "cancel": 15,
+        "precheck-failed": 12,
+    }  # failures must be seen happening, so their Events exist
     clusters = {}
     for name, (scenario, second, _) in plan.items():
         clusters[name] = _cluster(env, scenario, first_seen_at.get(name, second))
-        env.create_upgrade(name, clusterId=clusters[name])
+        env.create_upgrade(name, clusterId=clusters[name], **({"stallAfter": "5s"} if name == "slow" else {}))
     env.create_upgrade("secret-missing", clusterId=_cluster(env, "standard", 0),
                        credentialsSecretRef={"name": "missing"})  # fmt: skip
     for name in first_seen_at:
@@ -77,6 +85,8 @@ def test_every_state_reads_right_in_argocd_flux_and_notification_tools(env: Env)
     for name, (_, _, (kind, status, reason)) in plan.items():
         env.wait_condition(kind, status, reason, name=name)
     env.wait_condition("Stalled", "True", "SecretNotFound", name="secret-missing")
+    env.wait_status(lambda s: bool((s.get("preCheck") or {}).get("findings")), name="precheck-failed")
+    env.wait_status(lambda s: s.get("slow") is not None, name="slow", timeout=60)
 
     env.control.faults(env.project, clusters["cloud-unreachable"], {"kind": "status", "status": 503})
     env.wait_condition("Ready", "Unknown", "CloudAPIUnavailable", name="cloud-unreachable", timeout=60)
@@ -97,6 +107,8 @@ def test_every_state_reads_right_in_argocd_flux_and_notification_tools(env: Env)
     assert "Cluster (Running)" in argocd_health(objects["running"])["message"]
     assert "UpgradeTaskFailed" in argocd_health(objects["pending"])["message"]
     assert "CCE API unreachable" in argocd_health(objects["cloud-unreachable"])["message"]
+    assert "pre-check failed: 2 Exceptions, 3 Risks" in argocd_health(objects["precheck-failed"])["message"]
+    assert argocd_health(objects["slow"])["message"].startswith("UpgradeSlow: ")
     _fixtures_match(objects, env.namespace)
 
     # -- notifications ----------------------------------------------------------------------------
@@ -107,7 +119,8 @@ def test_every_state_reads_right_in_argocd_flux_and_notification_tools(env: Env)
         for e in env.kube.core.list_namespaced_event(env.namespace).items
     ]  # fmt: skip
     warnings = {e["reason"] for e in events if e["type"] == "Warning"}
-    assert {"TaskFailed", "UpgradeBlocked", "UpgradeCancelled", "CloudAPIError", "SecretNotFound"} <= warnings
+    assert {"TaskFailed", "UpgradeBlocked", "UpgradeCancelled", "CloudAPIError", "SecretNotFound", "PreCheckFailed",
+            "UpgradeSlow"} <= warnings  # fmt: skip
     for event in events:
         routed = exporter_receivers(event)
         if event["type"] == "Warning":
@@ -120,11 +133,14 @@ def test_every_state_reads_right_in_argocd_flux_and_notification_tools(env: Env)
     # -- metrics ----------------------------------------------------------------------------------
     for name in ("ccupgrade_polls_total", "ccupgrade_cce_requests_total", "ccupgrade_cce_request_duration_seconds",
                  "ccupgrade_status_writes_total", "ccupgrade_events_total", "ccupgrade_upgrade_phase",
-                 "ccupgrade_last_successful_poll_timestamp_seconds"):  # fmt: skip
+                 "ccupgrade_last_successful_poll_timestamp_seconds", "ccupgrade_task_duration_seconds",
+                 "ccupgrade_task_progress_percent", "ccupgrade_precheck_findings"):  # fmt: skip
         assert f"# TYPE {name}" in metrics, name
     assert 'ccupgrade_upgrade_phase{name="pending",namespace="' in metrics
     assert 'phase="Pending"} 1.0' in metrics
     assert 'ccupgrade_events_total{reason="TaskFailed",type="Warning"}' in metrics
+    assert 'ccupgrade_task_progress_percent{name="slow",namespace="' in metrics
+    assert 'ccupgrade_precheck_findings{kind="Exception",level="Fatal",name="precheck-failed",namespace="' in metrics
     # Prometheus' own linter on the live scrape (names, suffixes, HELP, TYPE).
     checked = subprocess.run([str(promtool()), "check", "metrics"], input=metrics, capture_output=True, text=True,
                              timeout=60, check=False)  # fmt: skip

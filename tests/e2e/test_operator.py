@@ -75,7 +75,7 @@ def test_standard_upgrade_shows_every_transition_exactly_once(env: Env) -> None:
 
     # kubectl sees the columns, and `kubectl wait` ends on Ready.
     table = env.kube.kubectl("get", "ccupgrades", "-n", env.namespace).stdout.splitlines()
-    assert table[0].split() == ["NAME", "CLUSTER", "TARGET", "PHASE", "PROGRESS", "READY", "AGE"]
+    assert table[0].split() == ["NAME", "CLUSTER", "TARGET", "PHASE", "PROGRESS", "ETA", "READY", "AGE"]
     assert table[1].split()[:6] == ["prod", env.cluster, "v1.29.13-r0", "Success", "4/4", "True"]
     wide = env.kube.kubectl("get", "ccupgrades", "-n", env.namespace, "-o", "wide").stdout.splitlines()
     assert wide[0].split()[-3:] == ["FROM", "TASK", "MESSAGE"]

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from ccupgrade.operator.kube import TEST_KILL_ENV
+from ccupgrade.kube.io import TEST_KILL_ENV
 from tests.e2e.conftest import Env
 
 pytestmark = [pytest.mark.e2e, pytest.mark.cluster]

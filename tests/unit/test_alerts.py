@@ -12,7 +12,7 @@ import pytest
 import yaml
 from prometheus_client import generate_latest
 
-from ccupgrade.operator.metrics import Metrics
+from ccupgrade.app.metrics import Metrics
 from tests.conftest import REPO
 from tests.tools import promtool
 

@@ -7,7 +7,7 @@ import re
 
 from prometheus_client import generate_latest
 
-from ccupgrade.operator.metrics import Metrics
+from ccupgrade.app.metrics import Metrics
 from tests.conftest import REPO
 
 

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
+from ccupgrade.kube.io import KubeIO
 from ccupgrade.mirror import PollFailed
-from ccupgrade.operator.kube import KubeIO
+from ccupgrade.models.watched import Watched
 from ccupgrade.scheduler.ports import NoObserver
-from ccupgrade.scheduler.registry import Watched
 from ccupgrade.scheduler.tasks import Supervisor
 from ccupgrade.scheduler.writes import Ticket, Writer
 from tests.unit.test_mirror import Walk

@@ -20,8 +20,8 @@ from ccupgrade.cce.endpoints import AllowList
 from ccupgrade.cce.errors import CredentialsError, InvalidEndpoint
 from ccupgrade.mirror.core import failed
 from ccupgrade.models.resource import UpgradeSpec
+from ccupgrade.models.watched import Watched
 from ccupgrade.scheduler.poller import Scheduler, SchedulerConfig, failure_of
-from ccupgrade.scheduler.registry import Watched
 
 SPEC_SCHEMA = crd.build_crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
 BASE = {"projectId": "p", "clusterId": "c", "credentialsSecretRef": {"name": "s"}}

@@ -12,8 +12,8 @@ import pytest
 import yaml
 from kubernetes import client, config
 
-from ccupgrade.operator.handlers import connection_info
-from ccupgrade.operator.main import _kubernetes_client
+from ccupgrade.app.handlers import connection_info
+from ccupgrade.app.main import _kubernetes_client
 
 
 def _kubeconfig(path: Path, server: str, token: str) -> Path:

@@ -6,10 +6,10 @@ from datetime import UTC, datetime
 
 from prometheus_client import generate_latest
 
+from ccupgrade.app.metrics import Metrics
 from ccupgrade.mirror import Mirrored
 from ccupgrade.models.resource import UpgradeStatus
-from ccupgrade.operator.metrics import Metrics
-from ccupgrade.scheduler.registry import Watched
+from ccupgrade.models.watched import Watched
 
 
 def _watched(name: str) -> Watched:

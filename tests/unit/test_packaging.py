@@ -23,7 +23,7 @@ def _wheel(tmp_path: Path, project: str) -> tuple[list[str], str]:
         for name in ("pyproject.toml", "README.md"):
             shutil.copy(REPO / name, source / name)
         skip = shutil.ignore_patterns("__pycache__", "*.egg-info")
-        shutil.copytree(REPO / "operator", source / "operator", ignore=skip)
+        shutil.copytree(REPO / "src", source / "src", ignore=skip)
         shutil.copytree(REPO / "testkit", source / "testkit")
     out = tmp_path / f"wheels-{project.strip('./') or 'operator'}"
     done = subprocess.run(
@@ -53,6 +53,8 @@ def test_the_testkit_wheel_holds_them_and_nothing_of_the_operator(tmp_path: Path
     names, entry_points = _wheel(tmp_path, "./testkit")
     assert "ccupgrade/simulator/app.py" in names
     assert "ccupgrade/simulator/scenarios/standard.yaml" in names
+    assert "ccupgrade/simulator/scenarios/tasks/precheck-failed.yaml" in names  # the task details
+    assert "ccupgrade/simulator/insight.py" in names
     assert "ccupgrade/testbed/node.py" in names
     assert "ccupgrade/testbed/demo.py" in names
     # Installed beside the operator's wheel, it must not overwrite (or, uninstalled, remove) its files.

@@ -15,8 +15,8 @@ from ccupgrade.cce.parser import parse_workflow_list
 from ccupgrade.mirror import Mirrored
 from ccupgrade.models.cce import UpgradeWorkflowList
 from ccupgrade.models.resource import RecordedEvent
+from ccupgrade.models.watched import ObjectRef, Watched
 from ccupgrade.scheduler.poller import Scheduler, SchedulerConfig
-from ccupgrade.scheduler.registry import ObjectRef, Watched
 from ccupgrade.simulator.scenario import ClusterScenario, ScenarioClock, load_scenario
 
 

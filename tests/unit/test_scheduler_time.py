@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from prometheus_client import generate_latest
 
+from ccupgrade.app.metrics import Metrics
 from ccupgrade.cce.client import ClusterTarget
 from ccupgrade.cce.credentials import Credentials, TokenCredentials
 from ccupgrade.cce.errors import AuthenticationError, NotFound, ServerError
@@ -26,11 +27,10 @@ from ccupgrade.cce.ratelimit import GateRegistry
 from ccupgrade.mirror import Mirrored
 from ccupgrade.models.cce import UpgradeWorkflowList
 from ccupgrade.models.resource import RecordedEvent, UpgradeStatus
-from ccupgrade.operator.metrics import Metrics
+from ccupgrade.models.watched import ObjectRef, Watched
 from ccupgrade.scheduler.intervals import IntervalPolicy
 from ccupgrade.scheduler.poller import Scheduler, SchedulerConfig
 from ccupgrade.scheduler.ports import NoObserver, WriteFailed
-from ccupgrade.scheduler.registry import ObjectRef, Watched
 from ccupgrade.scheduler.tasks import Supervisor
 from ccupgrade.scheduler.writes import Ticket, Writer
 from ccupgrade.simulator.scenario import ClusterScenario, ScenarioClock, load_scenario

@@ -51,6 +51,10 @@ if reconciling ~= nil and reconciling.status == "True" then
     hs.message = "Phase " .. tostring(obj.status.phase) .. unreachable
   elseif ready ~= nil then
     hs.message = ready.message
+    -- Slow is not a failure (Ready stays False, Reconciling True): still Progressing, but said first.
+    if obj.status.slow ~= nil then
+      hs.message = "UpgradeSlow: " .. (ready.message or "")
+    end
   end
   return hs
 end

@@ -1,0 +1,96 @@
+"""`ccupgrade run`: the operator's command line (every flag also reads an environment variable)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from datetime import timedelta
+
+from ccupgrade import __version__
+from ccupgrade.app.main import OperatorConfig, run
+from ccupgrade.cce.endpoints import AllowList
+from ccupgrade.kube.leadership import LeaseSettings
+from ccupgrade.scheduler.intervals import parse_duration
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(f"CCUPGRADE_{name}", default)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ccupgrade", description="CCE upgrade-workflow operator")
+    parser.add_argument("--version", action="version", version=__version__)
+    commands = parser.add_subparsers(dest="cmd", required=True)
+    run_cmd = commands.add_parser("run", help="run the operator")
+    run_cmd.add_argument(
+        "--namespace", action="append", default=None,
+        help="namespace to watch (repeatable; env CCUPGRADE_NAMESPACES, comma-separated); default: all",
+    )  # fmt: skip
+    run_cmd.add_argument(
+        "--allowed-endpoints", default=_env("ALLOWED_ENDPOINTS", ""),
+        help="comma-separated scheme://host:port patterns that spec.endpoint may name (e.g. https://*.corp:443)",
+    )  # fmt: skip
+    run_cmd.add_argument("--resync", default=_env("RESYNC", "10m"), help="poll interval for finished upgrades")
+    run_cmd.add_argument("--rate", type=float, default=float(_env("RATE", "10")), help="requests/s per CCE endpoint")
+    run_cmd.add_argument("--burst", type=int, default=int(_env("BURST", "10")), help="request burst per endpoint")
+    run_cmd.add_argument("--max-concurrent-polls", type=int, default=int(_env("MAX_CONCURRENT_POLLS", "20")))
+    run_cmd.add_argument("--max-concurrent-writes", type=int, default=int(_env("MAX_CONCURRENT_WRITES", "64")),
+                         help="objects whose Events and status are written at once")  # fmt: skip
+    run_cmd.add_argument("--health-host", default=_env("HEALTH_HOST", "0.0.0.0"))
+    run_cmd.add_argument("--health-port", type=int, default=int(_env("HEALTH_PORT", "8080")), help="0 disables")
+    run_cmd.add_argument("--cce-timeout", type=float, default=float(_env("CCE_TIMEOUT", "30")),
+                         help="seconds one CCE request may take")  # fmt: skip
+    run_cmd.add_argument("--secret-ttl", type=float, default=float(_env("SECRET_TTL", "30")),
+                         help="seconds a credentials Secret is cached; an auth failure re-reads it")  # fmt: skip
+    run_cmd.add_argument("--ca-bundle", default=_env("CA_BUNDLE", "") or None, help="PEM bundle to verify CCE TLS")
+    run_cmd.add_argument(
+        "--kubeconfig", default=os.environ.get("KUBECONFIG"),
+        help="for the watch and the writes alike; wins over the in-cluster service account (default $KUBECONFIG)",
+    )  # fmt: skip
+    run_cmd.add_argument("--leader-elect", action="store_true", default=_env("LEADER_ELECT", "") == "true",
+                         help="hold a Lease before doing anything: several replicas, one active")  # fmt: skip
+    run_cmd.add_argument("--leader-election-namespace", default=os.environ.get("POD_NAMESPACE", "default"))
+    run_cmd.add_argument("--log-level", default=_env("LOG_LEVEL", "INFO"))
+    return parser
+
+
+def config_from(args: argparse.Namespace) -> OperatorConfig:
+    namespaces = args.namespace or [n for n in _env("NAMESPACES", "").split(",") if n.strip()]
+    return OperatorConfig(
+        namespaces=tuple(n.strip() for n in namespaces),
+        allowed_endpoints=AllowList.parse(args.allowed_endpoints),
+        resync=timedelta(seconds=parse_duration(args.resync)),
+        requests_per_second=args.rate,
+        burst=args.burst,
+        max_concurrent_polls=args.max_concurrent_polls,
+        max_concurrent_writes=args.max_concurrent_writes,
+        health_host=args.health_host,
+        health_port=args.health_port,
+        ca_bundle=args.ca_bundle,
+        cce_timeout=args.cce_timeout,
+        secret_ttl=args.secret_ttl,
+        leader_election=LeaseSettings(args.leader_election_namespace) if args.leader_elect else None,
+        kubeconfig=args.kubeconfig,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
+    try:
+        settings = config_from(args)
+    except ValueError as exc:
+        print(f"ccupgrade: {exc}", file=sys.stderr)
+        return 2
+
+    try:
+        asyncio.run(run(settings, handle_signals=True))
+    except SystemExit as exc:
+        logging.getLogger("ccupgrade").error("%s", exc)
+        return 1
+    return 0

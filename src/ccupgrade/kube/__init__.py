@@ -1,0 +1,1 @@
+"""Kubernetes I/O: the API transport, status and Event writes, Secrets, merge patches, the Lease."""

@@ -1,0 +1,171 @@
+"""Everything the operator says to the Kubernetes API: read Secrets, post Events, patch status.
+
+All of it goes through `KubeApi` (aiohttp, on the event loop); how many calls run at once is
+bounded by its connection pool and, above it, by the scheduler's write slots.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import time
+from collections.abc import Callable
+from datetime import UTC
+from typing import Any
+
+from ccupgrade.cce.credentials import Credentials, from_secret_data
+from ccupgrade.cce.errors import CredentialsError, SecretNotFound
+from ccupgrade.kube.api import KubeApi, KubeApiError, path_of
+from ccupgrade.kube.patching import merge_patch
+from ccupgrade.mirror import Mirrored
+from ccupgrade.models.resource import GROUP, KIND, PLURAL, VERSION, RecordedEvent
+from ccupgrade.models.watched import ObjectRef, Watched
+from ccupgrade.scheduler.ports import WriteFailed
+
+log = logging.getLogger("ccupgrade.kube")
+COMPONENT = "cce-upgrade-operator"
+TEST_KILL_ENV = "CCUPGRADE_TEST_KILL_AFTER_STATUS"  # set only by the soak test
+
+
+def _objects_path(namespace: str | None) -> str:
+    if namespace is None:
+        return path_of("apis", GROUP, VERSION, PLURAL)
+    return path_of("apis", GROUP, VERSION, "namespaces", namespace, PLURAL)
+
+
+class KubeIO:
+    def __init__(
+        self,
+        api: KubeApi,
+        *,
+        secret_ttl: float = 30.0,
+        on_status_write: Callable[[str], None] | None = None,
+        on_event: Callable[[str, str], None] | None = None,
+    ) -> None:
+        self.api = api
+        self._secret_ttl = secret_ttl
+        self._secrets: dict[tuple[str, str], tuple[float, Credentials]] = {}
+        self._instance = socket.gethostname()
+        self._on_status_write = on_status_write or (lambda outcome: None)
+        self._on_event = on_event or (lambda reason, kind: None)
+        self._die_after_status = os.environ.get(TEST_KILL_ENV) == "1"
+
+    # -- credentials -------------------------------------------------------------------------------
+
+    async def credentials(self, namespace: str, secret_name: str) -> Credentials:
+        key = (namespace, secret_name)
+        cached = self._secrets.get(key)
+        if cached is not None and time.monotonic() - cached[0] < self._secret_ttl:
+            return cached[1]
+        try:
+            secret = await self.api.get(path_of("api", "v1", "namespaces", namespace, "secrets", secret_name))
+        except KubeApiError as exc:
+            if exc.status == 404:
+                raise SecretNotFound(f"Secret {secret_name!r} not found in namespace {namespace!r}") from None
+            if exc.status == 403:
+                raise CredentialsError(
+                    f"the operator may not read Secret {secret_name!r} in namespace {namespace!r} (RBAC)"
+                ) from None
+            raise
+        credentials = from_secret_data(secret_name, secret.get("data") or {})
+        self._secrets[key] = (time.monotonic(), credentials)
+        return credentials
+
+    def forget(self, namespace: str, secret_name: str) -> None:
+        self._secrets.pop((namespace, secret_name), None)
+
+    async def any_upgrades(self, namespaces: tuple[str, ...]) -> bool:
+        """Whether any CceClusterUpgrade exists where we watch (readiness: are events still to come?)."""
+        for namespace in namespaces or (None,):
+            listed = await self.api.get(_objects_path(namespace), params={"limit": "1"})
+            if listed.get("items"):
+                return True
+        return False
+
+    # -- events and status -------------------------------------------------------------------------
+
+    async def publish(self, watched: Watched, result: Mirrored) -> Watched | None:
+        """Writes the status (which records its Events in `eventJournal`); the Events follow later.
+
+        If the API server cannot be reached (or throttles, or fails), `WriteFailed`: the scheduler
+        retries with a status derived again."""
+        if not result.changed:
+            return watched
+        try:
+            stored = await self._write_status(watched, result)
+        except KubeApiError as exc:
+            if not exc.retryable:
+                raise
+            raise WriteFailed(str(exc), str(exc.status) if exc.status else "unreachable") from None
+        if self._die_after_status and result.events and stored is not None:
+            # Test hook (CCUPGRADE_TEST_KILL_AFTER_STATUS): die like a crash, Events not posted yet.
+            log.warning("test hook: SIGKILL after the status write, before its %d Events", len(result.events))
+            os.kill(os.getpid(), signal.SIGKILL)
+        return stored
+
+    async def post_event(self, ref: ObjectRef, event: RecordedEvent) -> None:
+        """`eventTime` (microseconds, stamped when the status was written; it requires the reporting
+        fields and `action`) orders an object's Events where the one-second first/lastTimestamp
+        tie; names sort the same way for the listings that only read lastTimestamp."""
+        seconds = event.event_time.strftime("%Y-%m-%dT%H:%M:%SZ")
+        body = {
+            "metadata": {"name": event.name, "namespace": ref.namespace},
+            "involvedObject": {"apiVersion": f"{GROUP}/{VERSION}", "kind": KIND, "name": ref.name,
+                               "namespace": ref.namespace, "uid": ref.uid},
+            "reason": event.reason,
+            "message": event.message[:1024],
+            "type": event.type,
+            "source": {"component": COMPONENT},
+            "reportingComponent": f"{GROUP}/operator",
+            "reportingInstance": self._instance[:128],
+            "eventTime": event.event_time.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            "firstTimestamp": seconds,
+            "lastTimestamp": seconds,
+            "count": 1,
+            "action": "Mirror",
+        }  # fmt: skip
+        try:
+            await self.api.create(path_of("api", "v1", "namespaces", ref.namespace, "events"), body)
+            self._on_event(event.reason, event.type)
+        except KubeApiError as exc:
+            if exc.retryable:
+                raise WriteFailed(str(exc), str(exc.status) if exc.status else "unreachable") from None
+            if exc.status == 409:
+                return  # posted before a crash or a conflict: exactly once
+            if exc.status == 404:
+                return  # namespace going away
+            log.warning("could not post event %s for %s: HTTP %s", event.reason, ref, exc.status)
+
+    async def _write_status(self, watched: Watched, result: Mirrored) -> Watched | None:
+        ref = watched.ref
+        old = {} if watched.status is None else watched.status.model_dump(mode="json", by_alias=True, exclude_none=True)
+        new = result.status.model_dump(mode="json", by_alias=True, exclude_none=True)
+        patch: dict[str, Any] = {"status": merge_patch(old, new) if old else new}
+        if watched.resource_version:
+            patch["metadata"] = {"resourceVersion": watched.resource_version}  # write only what we derived from
+        try:
+            body = await self.api.merge_patch(_objects_path(ref.namespace) + path_of(ref.name, "status"), patch)
+            self._on_status_write("success")
+            return Watched.from_body(body)
+        except KubeApiError as exc:
+            self._on_status_write(str(exc.status) if exc.status else "unreachable")
+            if exc.retryable:
+                raise
+            if exc.status == 404:
+                return None
+            if exc.status == 409:
+                return await self._reread(watched)
+            log.error("status of %s rejected: HTTP %s %s", ref, exc.status, exc.body[:500])
+            return None
+
+    async def _reread(self, watched: Watched) -> Watched | None:
+        ref = watched.ref
+        try:
+            body = await self.api.get(_objects_path(ref.namespace) + path_of(ref.name))
+        except KubeApiError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return Watched.from_body(body)

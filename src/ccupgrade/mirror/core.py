@@ -1,0 +1,366 @@
+"""mirror(): old status + what CCE said → new status + the Events that tell the difference.
+
+Events come only from the difference between the stored status and the new one, so a restart
+(which re-reads the stored status) re-emits nothing, and the same difference computed twice
+yields Events with the same names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+
+from ccupgrade.mirror import conditions as cond
+from ccupgrade.mirror import insight, timing
+from ccupgrade.mirror import status as view
+from ccupgrade.mirror.events import EventIntent, in_causal_order
+from ccupgrade.mirror.select import select_workflow
+from ccupgrade.models.cce import UpgradeWorkflow
+from ccupgrade.models.resource import TaskView, UpgradeSpec, UpgradeStatus
+
+DEFAULT_RESYNC = timedelta(minutes=10)
+
+
+@dataclass(frozen=True)
+class Observed:
+    """CCE answered: every workflow the cluster has, the task details asked for, and peers' past task runs."""
+
+    workflows: list[UpgradeWorkflow]
+    details: insight.Details = field(default_factory=insight.Details)
+    peers: list[timing.Sample] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class PollFailed:
+    """CCE could not be read. `transient` keeps the last good status; otherwise the user must act."""
+
+    transient: bool
+    reason: str
+    message: str
+
+
+Outcome = Observed | PollFailed
+
+
+@dataclass(frozen=True)
+class Mirrored:
+    status: UpgradeStatus
+    events: list[EventIntent] = field(default_factory=list)
+    changed: bool = False
+    ended: list[TaskView] = field(default_factory=list)  # tasks seen ending in this poll (metrics)
+
+
+def _dump(status: UpgradeStatus | None) -> dict[str, object]:
+    """What counts as a change. eventJournal is the write path's record of Events, not an observation."""
+    if status is None:
+        return {}
+    return status.model_dump(mode="json", by_alias=True, exclude_none=True, exclude={"event_journal"})
+
+
+def _versions(status: UpgradeStatus) -> str:
+    return f"{status.cluster_version or '?'} to {status.target_version or '?'}"
+
+
+def _verdict(status: UpgradeStatus, selector_note: str) -> cond.Verdict:
+    phase = status.phase
+    versions = _versions(status)
+    current = view.describe(view.current_task(status.tasks, phase))
+    if status.workflow is None:
+        return cond.Verdict(cond.F, True, False, cond.NO_WORKFLOW, f"CCE lists no upgrade workflow{selector_note} yet")
+    if phase == "Init":
+        return cond.Verdict(
+            cond.F, True, False, cond.INITIALIZING, f"Upgrade {versions} created; no task has started yet"
+        )
+    if phase == "Running":
+        doing = f"task {current}" if current else "between tasks"
+        return cond.Verdict(
+            cond.F,
+            True,
+            False,
+            cond.IN_PROGRESS,
+            f"Upgrading {versions}: {doing}, {view.progress_of(status.tasks) or '0/0'} done",
+        )
+    if phase == "Pending":
+        failed = view.failed_task(status.tasks)
+        what = f"task {failed.type} failed" if failed else "a task failed"
+        return cond.Verdict(
+            cond.F, False, True, cond.TASK_FAILED,
+            f"Upgrade {versions} is blocked: {what}; retry or cancel it in CCE",
+        )  # fmt: skip
+    if phase == "Success":
+        return cond.Verdict(cond.T, False, False, cond.SUCCEEDED, f"Upgraded {versions}")
+    if phase == "Cancel":
+        return cond.Verdict(cond.F, False, True, cond.CANCELLED, f"Upgrade {versions} was cancelled")
+    return cond.Verdict(
+        cond.U, True, False, cond.UNRECOGNIZED_PHASE,
+        f"CCE reports phase {phase!r}, which this operator does not know; it is mirrored verbatim",
+    )  # fmt: skip
+
+
+def _selector_note(spec: UpgradeSpec) -> str:
+    if spec.workflow and spec.workflow.uid:
+        return f" with uid {spec.workflow.uid}"
+    if spec.workflow and spec.workflow.target_version:
+        return f" to {spec.workflow.target_version}"
+    return f" for cluster {spec.cluster_id}"
+
+
+def _observed_status(workflows: list[UpgradeWorkflow], spec: UpgradeSpec, generation: int | None) -> UpgradeStatus:
+    chosen, others = select_workflow(workflows, spec.workflow)
+    history = [view.history_entry(w) for w in others[: spec.history_limit]]
+    if chosen is None:
+        return UpgradeStatus(observed_generation=generation, history=history)
+    tasks = view.tasks_of(chosen)
+    return UpgradeStatus(
+        observed_generation=generation,
+        phase=chosen.status.phase,
+        workflow=view.workflow_ref(chosen),
+        cluster_version=chosen.spec.cluster_version,
+        target_version=chosen.spec.target_version,
+        progress=view.progress_of(tasks),
+        current_task=view.describe(view.current_task(tasks, chosen.status.phase)),
+        tasks=tasks,
+        lines=view.lines_of(chosen),
+        history=history,
+    )
+
+
+_TASK_EVENTS = {
+    "Queuing": ("Normal", "TaskQueued", "is queued"),
+    "Running": ("Normal", "TaskStarted", "started"),
+    "Success": ("Normal", "TaskSucceeded", "succeeded"),
+    "Failed": ("Warning", "TaskFailed", "failed"),
+}
+
+
+def _task_events(old: UpgradeStatus, new: UpgradeStatus, uid: str) -> list[EventIntent]:
+    before = {view.task_key(t): t.status for t in old.tasks}
+    events = []
+    for task in new.tasks:
+        previous = before.get(view.task_key(task), "Init")
+        if task.status is None or task.status == previous:
+            continue
+        kind, reason, verb = _TASK_EVENTS.get(task.status, ("Normal", "TaskStatusChanged", f"is now {task.status}"))
+        message = f"Task {task.type} {verb} (workflow {uid}, upgrade {_versions(new)})"
+        if task.status == "Failed":
+            message += "; see the task's log in the CCE console"
+        key = f"task/{uid}/{view.task_key(task)}/{task.status}/{_stamp(task)}/{_revision(old)}"
+        events.append(EventIntent(kind, reason, message, key))  # type: ignore[arg-type]
+    return events
+
+
+def _stamp(task: TaskView) -> str:
+    moments = (task.start_time, task.end_time)
+    return "/".join(m.isoformat() if m else "" for m in moments)
+
+
+def _phase_event(old: UpgradeStatus, new: UpgradeStatus, uid: str) -> EventIntent | None:
+    if old.phase == new.phase:
+        return None
+    versions = _versions(new)
+    key = f"phase/{uid}/{old.phase}/{new.phase}/{_revision(old)}"
+    if new.phase == "Running":
+        reason = "UpgradeResumed" if old.phase == "Pending" else "UpgradeStarted"
+        return EventIntent(
+            "Normal",
+            reason,
+            f"Upgrade {versions} {'resumed' if reason == 'UpgradeResumed' else 'started'} (workflow {uid})",
+            key,
+        )
+    if new.phase == "Pending":
+        failed = view.failed_task(new.tasks)
+        what = f"task {failed.type} failed" if failed else "a task failed"
+        return EventIntent("Warning", "UpgradeBlocked", f"Upgrade {versions} is blocked: {what} (workflow {uid})", key)
+    if new.phase == "Success":
+        return EventIntent("Normal", "UpgradeSucceeded", f"Cluster upgraded from {versions} (workflow {uid})", key)
+    if new.phase == "Cancel":
+        return EventIntent("Warning", "UpgradeCancelled", f"Upgrade {versions} was cancelled (workflow {uid})", key)
+    return EventIntent("Normal", "PhaseChanged", f"Workflow {uid} went from phase {old.phase} to {new.phase}", key)
+
+
+# What first sight of a workflow posts besides WorkflowDetected: what a user watching would need
+# to hear about the state it is already in. Running: UpgradeStarted (an upgrade is under way now).
+# Pending: TaskFailed for each failed task and UpgradeBlocked, the same Warnings as when the failure
+# is seen happening. Cancel: UpgradeCancelled (Warning): the object is Stalled and Warning-based
+# tools are how users hear of that. Success and Init: nothing more; a success that happened before
+# the operator looked is not news, and Ready=True already says so.
+_FIRST_SIGHT_PHASES = {"Running", "Pending", "Cancel"}
+
+
+def _first_sight_events(old: UpgradeStatus, new: UpgradeStatus, uid: str) -> list[EventIntent]:
+    message = f"Following upgrade workflow {uid}: {_versions(new)}, phase {new.phase}"
+    if old.workflow is not None and old.workflow.uid:
+        message += f" (workflow {old.workflow.uid} moved to history)"
+    events = [EventIntent("Normal", "WorkflowDetected", message, f"detected/{uid}/{_revision(old)}")]
+    if new.phase not in _FIRST_SIGHT_PHASES:
+        return events
+    # Compared with nothing: the tasks and phase in `old` belong to another workflow (or none).
+    blank = old.model_copy(update={"tasks": [], "phase": None})
+    if new.phase == "Pending":
+        events += [e for e in _task_events(blank, new, uid) if e.reason == "TaskFailed"]
+    phase = _phase_event(blank, new, uid)
+    if phase is not None:
+        events.append(phase)
+    return events
+
+
+def _workflow_events(old: UpgradeStatus, new: UpgradeStatus) -> list[EventIntent]:
+    """In causal order: an upgrade starts (or resumes) before its tasks move, and ends after them."""
+    if new.workflow is None or new.workflow.uid is None:
+        return []
+    uid = new.workflow.uid
+    if old.workflow is None or old.workflow.uid != uid:
+        return _first_sight_events(old, new, uid)
+    events = _task_events(old, new, uid)
+    phase = _phase_event(old, new, uid)
+    if phase is None:
+        return events
+    return [phase, *events] if new.phase == "Running" else [*events, phase]
+
+
+def _ready_since(old: UpgradeStatus) -> str:
+    ready = cond.find(old.conditions, cond.READY)
+    return ready.last_transition_time.isoformat() if ready else "never"
+
+
+def _revision(old: UpgradeStatus) -> str:
+    """What makes a transition unique: the stored status it starts from.
+
+    lastSyncTime moves with every observed change and Ready's transition time with every verdict
+    change; both are read from the stored status, so a retry after a crash computes the same key
+    while a transition that really happens again (a flapping task) gets a new one.
+    """
+    synced = old.last_sync_time.isoformat() if old.last_sync_time else "never"
+    return f"{synced}/{_ready_since(old)}"
+
+
+def _recorded_moment(old: UpgradeStatus) -> datetime | None:
+    """The latest moment the stored status records: where this poll's Events sort after."""
+    moments = [c.last_transition_time for c in old.conditions]
+    if old.last_sync_time is not None:
+        moments.append(old.last_sync_time)
+    return max(moments, default=None)
+
+
+def _was_unavailable(old: UpgradeStatus) -> bool:
+    ready = cond.find(old.conditions, cond.READY)
+    return ready is not None and ready.reason == cond.CLOUD_UNAVAILABLE
+
+
+def failed(old: UpgradeStatus | None, failure: PollFailed, generation: int | None, now: datetime) -> Mirrored:
+    """The status after a failed poll: transient keeps everything but Ready; otherwise Stalled."""
+    old = old or UpgradeStatus()
+    events: list[EventIntent] = []
+    if failure.transient:
+        reconciling = cond.find(old.conditions, cond.RECONCILING)
+        stalled = cond.find(old.conditions, cond.STALLED)
+        kept = [c for c in (reconciling, stalled) if c is not None]
+        if not kept:  # nothing known yet: say we are still trying
+            kept = cond.apply_verdict([], cond.Verdict(cond.U, True, False, failure.reason, failure.message),
+                                      generation, now)[1:]  # fmt: skip
+        ready = cond.set_condition(old.conditions, cond.READY, cond.U, failure.reason, failure.message, generation, now)
+        status = old.model_copy(update={"conditions": [ready, *kept]})
+        if not _was_unavailable(old):
+            events.append(EventIntent(
+                "Warning", "CloudAPIError", f"CCE API unavailable, keeping the last known status: {failure.message}",
+                f"cloud-error/{_revision(old)}",
+            ))  # fmt: skip
+    else:
+        verdict = cond.Verdict(cond.F, False, True, failure.reason, failure.message)
+        previous = cond.find(old.conditions, cond.STALLED)
+        status = old.model_copy(
+            update={"observed_generation": generation,
+                    "conditions": cond.apply_verdict(old.conditions, verdict, generation, now)}
+        )  # fmt: skip
+        if previous is None or previous.reason != failure.reason or previous.status != cond.T:
+            events.append(EventIntent("Warning", failure.reason, failure.message, f"config/{_revision(old)}"))
+    return Mirrored(status, in_causal_order(events, _recorded_moment(old)), _dump(status) != _dump(old))
+
+
+def _ended(previous: UpgradeStatus, new: UpgradeStatus) -> list[TaskView]:
+    """Tasks of the followed workflow that ended since the stored status (not on first sight)."""
+    if previous.workflow is None or new.workflow is None or previous.workflow.uid != new.workflow.uid:
+        return []
+    before = {view.task_key(t): t.status for t in previous.tasks}
+    return [t for t in new.tasks if t.status in insight.ENDED and before.get(view.task_key(t)) != t.status]
+
+
+def _insight_of(status: UpgradeStatus) -> insight.Insight:
+    return insight.Insight(status.pre_check, status.task_progress, status.eta, status.slow)
+
+
+def _with_insight(previous: UpgradeStatus, new: UpgradeStatus, outcome: Observed, spec: UpgradeSpec,
+                  now: datetime) -> list[EventIntent]:  # fmt: skip
+    """Fills the insight parts of `new` (pre-check, task progress, ETA, slowness); returns their Events."""
+    if new.workflow is None:
+        return []
+    uid = new.workflow.uid
+    same = previous.workflow is not None and previous.workflow.uid == uid
+    old = _insight_of(previous) if same else insight.Insight()
+    basis = timing.Basis(own=timing.samples_of(outcome.workflows, exclude_uid=uid), peers=outcome.peers)
+    derived, events = insight.derive(
+        old, new.tasks, uid, (new.cluster_version, new.target_version), outcome.details, basis,
+        insight.settings_for(spec), now,
+    )  # fmt: skip
+    new.pre_check, new.task_progress, new.eta, new.slow = (
+        derived.pre_check,
+        derived.task_progress,
+        derived.eta,
+        derived.slow,
+    )
+    new.progress = timing.progress_text(new.tasks, derived.task_progress)
+    return events
+
+
+def mirror(
+    old: UpgradeStatus | None,
+    outcome: Outcome,
+    spec: UpgradeSpec,
+    generation: int | None,
+    now: datetime,
+    resync: timedelta = DEFAULT_RESYNC,
+) -> Mirrored:
+    previous = old or UpgradeStatus()
+    if isinstance(outcome, PollFailed):
+        return failed(previous, outcome, generation, now)
+
+    new = _observed_status(outcome.workflows, spec, generation)
+    insight_events = _with_insight(previous, new, outcome, spec, now)
+    verdict = _verdict(new, _selector_note(spec))
+    note = insight.ready_note(_insight_of(new), new.phase)
+    if note:
+        verdict = replace(verdict, message=f"{verdict.message}; {note}")
+    new.conditions = cond.apply_verdict(previous.conditions, verdict, generation, now)
+    events = [*_workflow_events(previous, new), *insight_events]
+    if _was_unavailable(previous):
+        events.insert(0, EventIntent("Normal", "CloudAPIRecovered", "CCE API reachable again; status is current",
+                                     f"cloud-recovered/{_revision(previous)}"))  # fmt: skip
+
+    # lastSyncTime proves liveness, but rewriting it every poll would cost a write per poll:
+    # it moves only when something else changes or once per resync period.
+    new.last_sync_time = previous.last_sync_time
+    changed = _dump(new) != _dump(previous)
+    if changed or previous.last_sync_time is None or now - previous.last_sync_time >= resync:
+        new.last_sync_time = now
+        changed = True
+    return Mirrored(new, in_causal_order(events, _recorded_moment(previous)), changed, _ended(previous, new))
+
+
+def suspended(old: UpgradeStatus | None, generation: int | None, now: datetime) -> Mirrored:
+    """spec.suspend: nothing is polled; the status says so and keeps the rest of the last observation.
+
+    Suspended is at rest on purpose, so nothing is in progress and nothing failed: Reconciling and
+    Stalled are False (reason Suspended), and Ready is kept only when True (a finished upgrade stays
+    Ready). A Ready that is not True is withdrawn while suspended: nothing would ever move it, and
+    kstatus (Flux) would read it as InProgress until its timeout. Without it kstatus says Current,
+    Argo CD says Suspended, and `kubectl wait --for=condition=Ready` keeps waiting (it never passes
+    for an upgrade that has not finished). The first poll after resuming sets Ready again.
+    """
+    previous = old or UpgradeStatus()
+    ready = cond.find(previous.conditions, cond.READY)
+    kept_ready = [ready] if ready is not None and ready.status == cond.T else []
+    message = "Polling is suspended by spec.suspend; the status shows the last observation"
+    others = cond.apply_verdict(previous.conditions, cond.Verdict(cond.U, False, False, cond.SUSPENDED, message),
+                                generation, now)[1:]  # fmt: skip
+    status = previous.model_copy(update={"observed_generation": generation, "conditions": [*kept_ready, *others]})
+    return Mirrored(status, [], _dump(status) != _dump(previous))

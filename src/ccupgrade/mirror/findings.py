@@ -1,0 +1,109 @@
+"""A pre-check task's detail as the few findings a human must see, capped so status stays small."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime
+
+from ccupgrade.models.insight import Finding, FindingCount, PreCheckView
+from ccupgrade.models.tasks import PreCheckItem, PreCheckTask
+
+DEFAULT_CAP = 10
+KNOWN_KINDS = {"Exception", "Risk"}
+KNOWN_LEVELS = {"Info", "Warning", "Fatal"}
+PASSED = {"Success"}
+_KIND_ORDER = {"Exception": 0, "Risk": 2}
+_LEVEL_ORDER = {"Fatal": 0, "Warning": 1, "Info": 3}
+
+
+def matters(item: PreCheckItem) -> bool:
+    """Every Exception, Risk and Warning/Fatal item that did not pass; unknown kinds and levels too.
+
+    An unknown kind or level is kept rather than hidden: CCE may add a severity this operator does
+    not know, and a finding shown in excess is cheaper than one swallowed.
+    """
+    if item.phase in PASSED:
+        return False
+    if item.kind in KNOWN_KINDS or item.level in {"Warning", "Fatal"}:
+        return True
+    unknown_kind = item.kind is not None and item.kind not in KNOWN_KINDS
+    unknown_level = item.level is not None and item.level not in KNOWN_LEVELS
+    return unknown_kind or unknown_level
+
+
+def _addon_name(item: PreCheckItem) -> str | None:
+    for risk in item.risk_source.addon_risks:
+        if risk.alias or risk.addon_template_name:
+            return risk.alias or risk.addon_template_name
+    return None
+
+
+def _located(task: PreCheckTask) -> list[tuple[str, PreCheckItem]]:
+    status = task.status
+    found = [("cluster", item) for item in status.cluster.items]
+    for item in status.addons.items:
+        name = _addon_name(item)
+        found.append((f"add-on {name}" if name else "add-on", item))
+    for stage in status.nodes.stages:
+        node = stage.node.name or stage.node.uid
+        found.extend((f"node {node}" if node else "node", item) for item in stage.items)
+    return found
+
+
+def _severity(finding: Finding) -> tuple[int, int]:
+    return _KIND_ORDER.get(finding.kind or "", 1), _LEVEL_ORDER.get(finding.level or "", 2)
+
+
+def findings_of(task: PreCheckTask) -> list[Finding]:
+    """All findings that matter, most severe first (Exception before Risk, Fatal before Warning)."""
+    found = [
+        Finding(name=item.name, kind=item.kind, level=item.level, where=where, message=item.message)
+        for where, item in _located(task)
+        if matters(item)
+    ]
+    return sorted(found, key=_severity)  # stable: CCE's own order within a severity
+
+
+def precheck_view(task: PreCheckTask, cap: int = DEFAULT_CAP) -> PreCheckView:
+    everything = findings_of(task)
+    counts = Counter((f.kind or "-", f.level or "-") for f in everything)
+    return PreCheckView(
+        task_id=task.metadata.uid,
+        phase=task.status.phase,
+        expire_time=task.status.expire_time,
+        message=task.status.message,
+        findings=everything[:cap] or None,  # absent rather than empty: status stays small
+        more_findings=len(everything) - cap if len(everything) > cap else None,
+        counts=[FindingCount(kind=k, level=lv, count=n) for (k, lv), n in sorted(counts.items())] or None,
+    )
+
+
+def is_expired(view: PreCheckView, upgrade_started: bool, now: datetime) -> bool:
+    """A passed check whose result expired before the upgrade itself began: the next run is on a stale check."""
+    return view.phase in PASSED and not upgrade_started and view.expire_time is not None and view.expire_time <= now
+
+
+def summary(view: PreCheckView, first: int = 3) -> str:
+    """`2 Exceptions, 1 Risk: NodeDiskCheck (node n1), …`, for messages and Events."""
+    total = sum(c.count for c in view.counts or [])
+    if total == 0:
+        return view.message or "no finding was reported"
+    by_kind = Counter[str]()
+    for c in view.counts or []:
+        by_kind[c.kind] += c.count
+    parts = ", ".join(f"{n} {_plural(kind, n)}" for kind, n in sorted(by_kind.items(), key=lambda kv: _rank(kv[0])))
+    listed = view.findings or []
+    named = "; ".join(f"{f.name} ({f.where}{', ' + f.level if f.level else ''})" for f in listed[:first])
+    rest = total - min(first, len(listed))
+    more = f"; and {rest} more" if rest > 0 else ""
+    return f"{parts}: {named}{more}"
+
+
+def _rank(kind: str) -> int:
+    return _KIND_ORDER.get(kind, 1)
+
+
+def _plural(kind: str, n: int) -> str:
+    if kind == "-":
+        return "finding" if n == 1 else "findings"
+    return kind if n == 1 else f"{kind}s"

@@ -1,0 +1,278 @@
+"""The CceClusterUpgrade resource. The CRD in crds/ is generated from these models (ccupgrade.crd)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+from pydantic.config import JsonDict
+
+from ccupgrade.models.insight import Eta, PreCheckView, Slowness, TaskProgress
+
+GROUP = "ccupgrade.dev"
+VERSION = "v1alpha1"
+KIND = "CceClusterUpgrade"
+PLURAL = "cceclusterupgrades"
+SINGULAR = "cceclusterupgrade"
+SHORT_NAMES = ["ccupgrade", "ccupgrades"]
+
+DURATION_PATTERN = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"
+NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+ID_PATTERN = r"^[A-Za-z0-9]([A-Za-z0-9_-]{0,62}[A-Za-z0-9])?$"
+REGION_PATTERN = r"^[a-z]{2,}(-[a-z]+)+-[0-9]+$"
+_LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_PORT = r"([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])"
+# scheme://host[:port][/]: host made of DNS labels (1-63 characters, no empty label) and a port in
+# 1-65535, so what the API server accepts is also what a URL parser and a resolver accept.
+ENDPOINT_PATTERN = rf"^https?://{_LABEL}(\.{_LABEL})*(:{_PORT})?/?$"
+REASON_PATTERN = r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$"
+
+
+def _cel(rule: str, message: str, field_path: str | None = None) -> JsonDict:
+    validation: JsonDict = {"rule": rule, "message": message}
+    if field_path:
+        validation["fieldPath"] = field_path
+    return validation
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
+
+
+class CredentialsSecretRef(_Model):
+    name: Annotated[
+        str,
+        Field(
+            min_length=1,
+            max_length=253,
+            pattern=NAME_PATTERN,
+            description=(
+                "Secret in this object's namespace. Its keys choose the authentication: `token`; or "
+                "`accessKey` + `secretKey` (+ `securityToken` for temporary keys); or `username` + "
+                "`password` + `domainName`."
+            ),
+        ),
+    ]
+
+
+class WorkflowSelector(_Model):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                _cel(
+                    "!(has(self.uid) && has(self.targetVersion))",
+                    "set at most one of workflow.uid and workflow.targetVersion",
+                )
+            ]
+        }
+    )
+    uid: str | None = Field(default=None, min_length=1, max_length=64, description="Follow exactly this workflow.")
+    target_version: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        pattern=r"^v[0-9]+\.[0-9]+(\.[0-9]+)?(-[A-Za-z0-9.]+)?$",
+        description="Follow the newest workflow upgrading to this version (for example v1.19.16-r80).",
+    )
+
+
+class UpgradeSpec(_Model):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                _cel(
+                    "has(self.region) != has(self.endpoint)",
+                    "set exactly one of region (for example ap-southeast-1) or endpoint",
+                ),
+                _cel(
+                    "duration(self.pollInterval) >= duration('5s')",
+                    "pollInterval must be at least 5s",
+                    ".pollInterval",
+                ),
+                _cel(
+                    "duration(self.pollInterval) <= duration('24h')",
+                    "pollInterval must be at most 24h",
+                    ".pollInterval",
+                ),
+            ]
+        }
+    )
+    region: str | None = Field(
+        default=None,
+        max_length=64,
+        pattern=REGION_PATTERN,
+        description="Huawei Cloud region; the CCE endpoint is derived from it.",
+    )
+    endpoint: str | None = Field(
+        default=None,
+        max_length=253,
+        pattern=ENDPOINT_PATTERN,
+        description="Custom CCE endpoint URL; accepted only if the operator's allow-list permits it.",
+    )
+    project_id: str = Field(max_length=64, pattern=ID_PATTERN, description="The account's project ID.")
+    cluster_id: str = Field(max_length=64, pattern=ID_PATTERN, description="The CCE cluster ID.")
+    credentials_secret_ref: CredentialsSecretRef = Field(description="Where the CCE credentials are.")
+    workflow: WorkflowSelector | None = Field(
+        default=None,
+        description="Which upgrade workflow to follow; by default the newest by creation time.",
+    )
+    poll_interval: str = Field(
+        default="30s",
+        pattern=DURATION_PATTERN,
+        max_length=32,
+        description="How often to poll while an upgrade is active (Go duration, at least 5s).",
+    )
+    suspend: bool = Field(default=False, description="Stop polling; the status stays as it is.")
+    history_limit: int = Field(
+        default=5, ge=0, le=50, description="How many previous workflows to keep in status.history."
+    )
+    stall_after: str = Field(
+        default="15m",
+        pattern=DURATION_PATTERN,
+        max_length=32,
+        description=(
+            "A running task whose progress has not moved for this long, or that runs this long past twice "
+            "its usual time, is reported slow (Warning Event UpgradeSlow; Ready stays False). Go duration."
+        ),
+    )
+
+
+class ConditionStatus(StrEnum):
+    TRUE = "True"
+    FALSE = "False"
+    UNKNOWN = "Unknown"
+
+
+class Condition(_Model):
+    """metav1.Condition, as the API conventions define it."""
+
+    type: str = Field(max_length=316, description="Ready, Reconciling or Stalled.")
+    status: ConditionStatus = Field(description="True, False or Unknown.")
+    observed_generation: int | None = Field(
+        default=None, ge=0, description="The .metadata.generation this condition was computed from."
+    )
+    last_transition_time: datetime = Field(description="When status last changed.")
+    reason: str = Field(min_length=1, max_length=1024, pattern=REASON_PATTERN, description="CamelCase cause.")
+    message: str = Field(default="", max_length=32768, description="What happened, for humans.")
+
+
+class WorkflowRef(_Model):
+    uid: str | None = Field(default=None, description="The workflow's ID in CCE.")
+    created: datetime | None = Field(default=None, description="When CCE created the workflow.")
+    updated: datetime | None = Field(default=None, description="When CCE last updated the workflow.")
+
+
+class TaskView(_Model):
+    type: str = Field(description="PreCheck, Snapshot, Cluster, PostCheck, Rollback, or as CCE says.")
+    id: str | None = Field(default=None, description="The task's ID in CCE.")
+    status: str | None = Field(default=None, description="Init, Queuing, Running, Success, Failed, or as CCE says.")
+    start_time: datetime | None = Field(default=None, description="When the task started.")
+    end_time: datetime | None = Field(default=None, description="When the task ended.")
+    expire_time: datetime | None = Field(default=None, description="When the task's result expires.")
+
+
+class LineView(_Model):
+    from_: str = Field(alias="from", description="The task type this edge starts at.")
+    to: str = Field(description="The task type this edge ends at.")
+    critical: bool | None = Field(
+        default=None, description="While a critical line has not run, the upgrade cannot be cancelled."
+    )
+
+
+class HistoryEntry(_Model):
+    uid: str | None = Field(default=None, description="The workflow's ID in CCE.")
+    phase: str | None = Field(default=None, description="Its last phase.")
+    cluster_version: str | None = Field(default=None, description="The version it upgraded from.")
+    target_version: str | None = Field(default=None, description="The version it upgraded to.")
+    created: datetime | None = Field(default=None, description="When CCE created it.")
+    updated: datetime | None = Field(default=None, description="When CCE last updated it.")
+
+
+class RecordedEvent(_Model):
+    """One Event of the status's last change, written with the status before the Event is posted.
+
+    A restarted operator re-posts these (same name: 409 when already there), so an Event is not
+    lost when the operator dies between the status write and its Events."""
+
+    name: str = Field(max_length=253, description="The Event's name (deterministic).")
+    type: str = Field(max_length=16, description="Normal or Warning.")
+    reason: str = Field(max_length=128, description="The Event's reason.")
+    message: str = Field(max_length=1024, description="The Event's message.")
+    event_time: datetime = Field(description="The Event's eventTime (microseconds; orders the Events).")
+
+
+MAX_RECORDED_EVENTS = 32
+
+
+class UpgradeStatus(_Model):
+    observed_generation: int | None = Field(default=None, description="The generation last acted on.")
+    phase: str | None = Field(
+        default=None,
+        description="The workflow phase verbatim from CCE (Init, Running, Pending, Success, Cancel).",
+    )
+    workflow: WorkflowRef | None = Field(default=None, description="The workflow being followed.")
+    cluster_version: str | None = Field(default=None, description="The version being upgraded from.")
+    target_version: str | None = Field(default=None, description="The version being upgraded to.")
+    progress: str | None = Field(
+        default=None,
+        description="Succeeded tasks over all tasks, with the running task's own percentage when CCE gives one: "
+        "2/4 · 63%.",
+    )
+    current_task: str | None = Field(default=None, description="The task running now (or the one that failed).")
+    tasks: list[TaskView] = Field(default_factory=list, description="Every task of the workflow.")
+    lines: list[LineView] = Field(default_factory=list, description="The edges of the workflow graph.")
+    history: list[HistoryEntry] = Field(
+        default_factory=list, description="Previous workflows, newest first, at most spec.historyLimit."
+    )
+    pre_check: PreCheckView | None = Field(
+        default=None, description="The PreCheck task in detail: its findings that matter, and whether it expired."
+    )
+    task_progress: TaskProgress | None = Field(
+        default=None, description="The running Cluster or Snapshot task's own progress."
+    )
+    eta: Eta | None = Field(default=None, description="When the running task and the workflow should end.")
+    slow: Slowness | None = Field(default=None, description="Set while the running task is slower than it should be.")
+    last_sync_time: datetime | None = Field(default=None, description="When CCE was last read successfully.")
+    conditions: list[Condition] = Field(default_factory=list, description="Ready, Reconciling and Stalled.")
+    event_journal: list[RecordedEvent] | None = Field(
+        default=None,
+        max_length=MAX_RECORDED_EVENTS,
+        description="The Events of the last change that may not be posted yet (re-posted after a restart).",
+    )
+
+    # kubectl and the CRD generator read these; they are not fields.
+    list_map_keys: ClassVar[dict[str, list[str]]] = {"conditions": ["type"]}
+
+
+class CceClusterUpgrade(_Model):
+    """Follows one CCE cluster's upgrade workflow and mirrors it into status."""
+
+    api_version: str = Field(default=f"{GROUP}/{VERSION}")
+    kind: str = Field(default=KIND)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    spec: UpgradeSpec
+    status: UpgradeStatus | None = None
+
+
+PRINTER_COLUMNS: list[dict[str, Any]] = [
+    {"name": "Cluster", "type": "string", "jsonPath": ".spec.clusterId"},
+    {"name": "Target", "type": "string", "jsonPath": ".status.targetVersion"},
+    {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
+    {"name": "Progress", "type": "string", "jsonPath": ".status.progress"},
+    {"name": "ETA", "type": "string", "jsonPath": ".status.eta.text"},
+    {"name": "Ready", "type": "string", "jsonPath": '.status.conditions[?(@.type=="Ready")].status'},
+    {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+    # The version the followed workflow upgrades from: after a successful upgrade the cluster runs
+    # Target, not this, so it is not called "Current".
+    {"name": "From", "type": "string", "jsonPath": ".status.clusterVersion", "priority": 1},
+    {"name": "Task", "type": "string", "jsonPath": ".status.currentTask", "priority": 1},
+    {
+        "name": "Message",
+        "type": "string",
+        "jsonPath": '.status.conditions[?(@.type=="Ready")].message',
+        "priority": 1,
+    },
+]

@@ -1,0 +1,389 @@
+"""What `kubectl ccupgrade` shows, as rich renderables built from the objects alone (no I/O here).
+
+`status` is a list of sections (`STATUS_SECTIONS`), each a function from an `UpgradeView` to a
+renderable or None (nothing to show). A later section (pre-check findings, an ETA) is one more
+function in that list, reading one more status field; the rest does not change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pydantic import ValidationError
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from ccupgrade.models.resource import Condition, TaskView, UpgradeStatus
+
+BAR_WIDTH = 40
+_STATUS_STYLE = {
+    "Success": "green",
+    "Running": "bold yellow",
+    "Failed": "bold red",
+    "Init": "dim",
+    "Queuing": "cyan",
+    "Cancel": "magenta",
+    "Pending": "bold red",
+}
+_FINAL_PHASES = {"Success", "Cancel"}
+
+
+@dataclass(frozen=True)
+class EventLine:
+    """One Kubernetes Event about the object, as far as the view needs it."""
+
+    when: datetime | None
+    type: str
+    reason: str
+    message: str
+    count: int = 1
+
+    @classmethod
+    def from_api(cls, event: dict[str, Any]) -> EventLine:
+        stamp = (
+            event.get("lastTimestamp")
+            or event.get("eventTime")
+            or (event.get("metadata") or {}).get("creationTimestamp")
+        )
+        return cls(
+            when=_parse_time(stamp),
+            type=str(event.get("type") or ""),
+            reason=str(event.get("reason") or ""),
+            message=str(event.get("message") or ""),
+            count=int(event.get("count") or 1),
+        )
+
+
+@dataclass(frozen=True)
+class UpgradeView:
+    """One CceClusterUpgrade as the plugin reads it: tolerant of a missing or partly invalid status."""
+
+    namespace: str
+    name: str
+    cluster_id: str
+    created: datetime | None
+    status: UpgradeStatus
+    status_error: str | None = None
+    events: Sequence[EventLine] = field(default_factory=tuple)
+    now: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    @classmethod
+    def from_api(
+        cls, obj: dict[str, Any], events: Sequence[dict[str, Any]] = (), now: datetime | None = None
+    ) -> UpgradeView:
+        metadata = obj.get("metadata") or {}
+        raw_status = obj.get("status") or {}
+        error = None
+        try:
+            status = UpgradeStatus.model_validate(raw_status)
+        except ValidationError as exc:
+            status, error = UpgradeStatus(), f"status does not parse: {exc.error_count()} error(s)"
+        oldest = datetime.min.replace(tzinfo=UTC)
+        lines = sorted((EventLine.from_api(e) for e in events), key=lambda e: e.when or oldest)
+        return cls(
+            namespace=str(metadata.get("namespace") or ""),
+            name=str(metadata.get("name") or ""),
+            cluster_id=str((obj.get("spec") or {}).get("clusterId") or ""),
+            created=_parse_time(metadata.get("creationTimestamp")),
+            status=status,
+            status_error=error,
+            events=tuple(lines),
+            now=now or datetime.now(UTC),
+        )
+
+    def condition(self, kind: str) -> Condition | None:
+        return next((c for c in self.status.conditions if c.type == kind), None)
+
+    @property
+    def not_ready_reason(self) -> str:
+        """Why the object is not Ready (what `list` shows): Suspended first, else Ready's reason."""
+        reconciling = self.condition("Reconciling")
+        if reconciling is not None and reconciling.reason == "Suspended":
+            return "Suspended"
+        ready = self.condition("Ready")
+        if ready is None:
+            return "" if self.status.phase else "NoStatusYet"
+        return "" if ready.status == "True" else ready.reason
+
+    @property
+    def stalled(self) -> bool:
+        stalled = self.condition("Stalled")
+        return stalled is not None and stalled.status == "True"
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if not value or not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def human_duration(delta: timedelta | None) -> str:
+    """kubectl's style: 45s, 12m, 3h10m, 2d4h."""
+    if delta is None:
+        return "-"
+    seconds = max(0, int(delta.total_seconds()))
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes}m{seconds}s" if minutes < 10 and seconds else f"{minutes}m"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours}h{minutes}m" if minutes else f"{hours}h"
+    days, hours = divmod(hours, 24)
+    return f"{days}d{hours}h" if hours else f"{days}d"
+
+
+def _ago(now: datetime, when: datetime | None) -> str:
+    return "never" if when is None else f"{human_duration(now - when)} ago"
+
+
+def _clock(when: datetime | None) -> str:
+    return when.astimezone(UTC).strftime("%H:%M:%S") if when else "-"
+
+
+def _phase_text(phase: str | None) -> Text:
+    return Text(phase or "-", style=_STATUS_STYLE.get(phase or "", ""))
+
+
+# -- list -------------------------------------------------------------------------------------------
+
+
+def list_table(views: Sequence[UpgradeView], all_namespaces: bool) -> Table:
+    """The fleet at a glance: one row per object."""
+    table = Table(box=None, pad_edge=False, header_style="bold", show_edge=False)
+    if all_namespaces:
+        table.add_column("NAMESPACE")
+    for column in ("NAME", "CLUSTER", "FROM → TO", "PHASE", "PROGRESS", "ETA", "TASK", "SYNCED", "REASON", "AGE"):
+        table.add_column(column, no_wrap=column != "REASON")
+    for view in views:
+        status = view.status
+        versions = f"{status.cluster_version or '?'} → {status.target_version or '?'}" if status.phase else "-"
+        reason = view.not_ready_reason
+        row: list[RenderableType] = [
+            view.name,
+            view.cluster_id or "-",
+            versions,
+            _phase_text(status.phase),
+            status.progress or "-",
+            Text(status.eta.text, style="yellow" if status.slow else "") if status.eta else "-",
+            status.current_task or "-",
+            _ago(view.now, status.last_sync_time) if status.last_sync_time else "-",
+            Text(reason, style="bold red" if view.stalled else "yellow"),
+            human_duration(view.now - view.created) if view.created else "-",
+        ]
+        table.add_row(*([view.namespace, *row] if all_namespaces else row))
+    return table
+
+
+# -- status -----------------------------------------------------------------------------------------
+
+
+def _header(view: UpgradeView) -> RenderableType:
+    status = view.status
+    title = Text.assemble(("CceClusterUpgrade ", "bold"), (f"{view.namespace}/{view.name}", "bold cyan"))
+    facts = Table.grid(padding=(0, 2))
+    facts.add_column(style="bold")
+    facts.add_column()
+    facts.add_row("Cluster", view.cluster_id or "-")
+    facts.add_row("Upgrade", f"{status.cluster_version or '?'} → {status.target_version or '?'}")
+    facts.add_row("Phase", Text.assemble(_phase_text(status.phase), f"   progress {status.progress or '-'}"))
+    if status.current_task:
+        facts.add_row("Task", status.current_task)
+    if status.workflow and status.workflow.uid:
+        facts.add_row("Workflow", f"{status.workflow.uid} (created {_ago(view.now, status.workflow.created)})")
+    facts.add_row("Last sync", _ago(view.now, status.last_sync_time))
+    if view.status_error:
+        facts.add_row("Warning", Text(view.status_error, style="red"))
+    return Group(title, facts)
+
+
+def _span(tasks: Sequence[TaskView], now: datetime) -> tuple[datetime, datetime] | None:
+    starts = [t.start_time for t in tasks if t.start_time]
+    if not starts:
+        return None
+    ends = [t.end_time or now for t in tasks if t.start_time]
+    start, end = min(starts), max(ends)
+    return start, max(end, start + timedelta(seconds=1))
+
+
+def _bar(task: TaskView, span: tuple[datetime, datetime] | None, now: datetime, width: int) -> Text:
+    style = _STATUS_STYLE.get(task.status or "", "")
+    if span is None or task.start_time is None:
+        return Text("·" * width, style="dim")
+    origin, end = span
+    total = (end - origin).total_seconds()
+    first = int((task.start_time - origin).total_seconds() / total * width)
+    stop = task.end_time or now
+    last = max(first + 1, round((stop - origin).total_seconds() / total * width))
+    first, last = min(first, width - 1), min(last, width)
+    glyph = {"Failed": "✗", "Running": "▶"}.get(task.status or "", "")
+    body = "━" * (last - first)
+    if glyph == "✗" or (glyph and task.end_time is None):
+        body = body[:-1] + glyph
+    return Text.assemble(("·" * first, "dim"), (body, style), ("·" * (width - last), "dim"))
+
+
+def _timeline(view: UpgradeView) -> RenderableType | None:
+    tasks = view.status.tasks
+    if not tasks:
+        return None
+    span = _span(tasks, view.now)
+    table = Table(box=None, header_style="bold", pad_edge=False, title_justify="left")
+    table.title = "Tasks"
+    table.title_style = "bold"
+    for column in ("TASK", "STATUS", "START", "END", "TOOK"):
+        table.add_column(column, no_wrap=True)
+    axis = f"{_clock(span[0])} … {_clock(span[1])} UTC" if span else "not started"
+    table.add_column(axis, no_wrap=True)
+    for task in tasks:
+        took = None
+        if task.start_time:
+            took = (task.end_time or view.now) - task.start_time
+        running = task.start_time is not None and task.end_time is None and task.status == "Running"
+        table.add_row(
+            task.type,
+            Text(task.status or "-", style=_STATUS_STYLE.get(task.status or "", "")),
+            _clock(task.start_time),
+            _clock(task.end_time) if task.end_time else ("running" if running else "-"),
+            human_duration(took) + ("…" if running else "") if took else "-",
+            _bar(task, span, view.now, BAR_WIDTH),
+        )
+    return table
+
+
+def _conditions(view: UpgradeView) -> RenderableType | None:
+    if not view.status.conditions:
+        return Text("No status yet: the operator has not reconciled this object.", style="yellow")
+    table = Table(box=None, header_style="bold", pad_edge=False, title="Conditions", title_justify="left")
+    table.title_style = "bold"
+    for column in ("TYPE", "STATUS", "REASON", "SINCE", "MESSAGE"):
+        table.add_column(column, no_wrap=column != "MESSAGE")
+    shown: set[str] = set()
+    for c in view.status.conditions:
+        style = ""
+        if view.stalled and c.type in ("Ready", "Stalled"):
+            style = "bold red"
+        elif c.type == "Ready" and c.status != "True":
+            style = "yellow"
+        message = Text("(same as above)", style="dim") if c.message in shown else Text(c.message)
+        shown.add(c.message)
+        table.add_row(
+            c.type, c.status.value, Text(c.reason, style=style),
+            _ago(view.now, c.last_transition_time), message,
+        )  # fmt: skip
+    return table
+
+
+def _events(view: UpgradeView, limit: int = 10) -> RenderableType | None:
+    if not view.events:
+        return None
+    table = Table(box=None, header_style="bold", pad_edge=False, title="Recent events", title_justify="left")
+    table.title_style = "bold"
+    for column in ("AGE", "TYPE", "REASON", "MESSAGE"):
+        table.add_column(column, no_wrap=column != "MESSAGE")
+    for event in list(view.events)[-limit:]:
+        table.add_row(
+            _ago(view.now, event.when), Text(event.type, style="red" if event.type == "Warning" else ""),
+            event.reason, event.message,
+        )  # fmt: skip
+    return table
+
+
+def _history(view: UpgradeView) -> RenderableType | None:
+    if not view.status.history:
+        return None
+    table = Table(box=None, header_style="bold", pad_edge=False, title="History", title_justify="left")
+    table.title_style = "bold"
+    for column in ("WORKFLOW", "PHASE", "FROM → TO", "CREATED", "UPDATED"):
+        table.add_column(column, no_wrap=True)
+    for entry in view.status.history:
+        table.add_row(
+            (entry.uid or "-")[:13], _phase_text(entry.phase),
+            f"{entry.cluster_version or '?'} → {entry.target_version or '?'}",
+            _ago(view.now, entry.created), _ago(view.now, entry.updated),
+        )  # fmt: skip
+    return table
+
+
+def _eta(view: UpgradeView) -> RenderableType | None:
+    """The running task's own progress, the estimated end and any slowness."""
+    status = view.status
+    if status.task_progress is None and status.eta is None and status.slow is None:
+        return None
+    facts = Table.grid(padding=(0, 2))
+    facts.add_column(style="bold")
+    facts.add_column()
+    progress = status.task_progress
+    if progress is not None:
+        percent = f"{progress.percent:.0f}%" if progress.percent is not None else "-"
+        moved = f" (unchanged since {_ago(view.now, progress.since)})" if progress.since else ""
+        facts.add_row(f"{progress.task} task", f"{percent}{moved}")
+        if progress.error:
+            facts.add_row("", Text(progress.error, style="yellow"))
+    eta = status.eta
+    if eta is not None:
+        basis = {"history": "this cluster's past upgrades", "peers": "other clusters between the same versions"}
+        how = f"from {basis[eta.basis]}, {eta.samples} task runs" if eta.basis in basis else "no past upgrade to go by"
+        if eta.task and eta.task_end:
+            facts.add_row(f"{eta.task} ends", f"{_clock(eta.task_end)} UTC")
+        facts.add_row("ETA", Text.assemble((eta.text, "bold"), f"   {how}"))
+    if status.slow is not None:
+        facts.add_row("Slow", Text(status.slow.message, style="bold yellow"))
+    return Group(Text("Progress", style="bold"), facts)
+
+
+def _findings(view: UpgradeView) -> RenderableType | None:
+    """The pre-check's findings that matter (Exceptions, Risks, Warning/Fatal), most severe first."""
+    pre = view.status.pre_check
+    if pre is None or (not pre.findings and not pre.error and not pre.expired):
+        return None
+    title = f"Pre-check {pre.phase or '-'}"
+    if pre.expire_time:
+        title += f", result {'expired' if pre.expired else 'valid until'} {_clock(pre.expire_time)} UTC"
+    table = Table(box=None, header_style="bold", pad_edge=False, title=title, title_justify="left")
+    table.title_style = "bold red" if pre.phase == "Failed" or pre.expired else "bold"
+    for column in ("KIND", "LEVEL", "CHECK", "WHERE", "MESSAGE"):
+        table.add_column(column, no_wrap=column != "MESSAGE")
+    for finding in pre.findings or []:
+        style = "red" if finding.kind == "Exception" else "yellow"
+        table.add_row(
+            Text(finding.kind or "-", style=style), finding.level or "-", finding.name, finding.where,
+            finding.message or "",
+        )  # fmt: skip
+    if pre.more_findings:
+        table.add_row("", "", Text(f"… and {pre.more_findings} more", style="dim"), "", "")
+    if pre.error:
+        table.add_row("", "", Text(pre.error, style="yellow"), "", "")
+    return table
+
+
+Section = Callable[[UpgradeView], RenderableType | None]
+STATUS_SECTIONS: list[Section] = [_header, _eta, _findings, _timeline, _conditions, _events, _history]
+
+
+def status_view(view: UpgradeView, sections: Sequence[Section] = STATUS_SECTIONS) -> Group:
+    """The `status` screen: each section that has something to show, a blank line apart."""
+    parts: list[RenderableType] = []
+    for section in sections:
+        rendered = section(view)
+        if rendered is not None:
+            if parts:
+                parts.append(Text(""))
+            parts.append(rendered)
+    return Group(*parts)
+
+
+def is_final(view: UpgradeView) -> bool:
+    """Nothing more will happen without a new workflow (what `--watch` may stop on)."""
+    return view.status.phase in _FINAL_PHASES

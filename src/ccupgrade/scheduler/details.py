@@ -1,0 +1,100 @@
+"""The task details a cluster poll fetches besides the workflow list, and the past task runs of
+every followed cluster (the ETA's `peers`).
+
+Cost rule: a detail is fetched only while the task it describes runs (a running pre-check, Cluster
+or Snapshot task), plus an ended pre-check's final result once; that result is kept here, so a
+blocked or finished upgrade costs the workflow list alone. Each call fails on its own: its part of
+status says why, the rest is mirrored as usual.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import OrderedDict
+from collections.abc import Hashable
+
+from ccupgrade.cce.client import ClusterTarget
+from ccupgrade.cce.errors import CceError
+from ccupgrade.cce.tasks import TaskReader
+from ccupgrade.mirror import insight, timing
+from ccupgrade.models.cce import UpgradeWorkflow
+from ccupgrade.models.tasks import PreCheckTask, SnapshotTask, UpgradeTask
+
+log = logging.getLogger("ccupgrade.scheduler")
+
+
+class DetailFetcher:
+    """Fetches what `insight.wanted` asks for, all of one poll's calls at once."""
+
+    def __init__(self, reader: TaskReader, remember: int = 2000) -> None:
+        self.reader = reader
+        self.remember = remember
+        self._ended: OrderedDict[str, PreCheckTask] = OrderedDict()  # final pre-check results by task ID
+
+    def _known(self) -> dict[str, str | None]:
+        return {task_id: task.status.phase for task_id, task in self._ended.items()}
+
+    def _keep(self, task_id: str, task: PreCheckTask) -> None:
+        if task.status.phase in insight.ENDED:
+            self._ended[task_id] = task
+            self._ended.move_to_end(task_id)
+            while len(self._ended) > self.remember:
+                self._ended.popitem(last=False)
+
+    async def fetch(self, target: ClusterTarget, workflows: list[UpgradeWorkflow]) -> insight.Details:
+        details = insight.Details()
+        known = self._known()
+        calls = [call for workflow in workflows for call in insight.wanted(workflow, known)]
+        for workflow in workflows:  # ended pre-checks fetched before: handed in again, at no cost
+            for point in workflow.status.point_statuses:
+                kept = self._ended.get(point.task_id or "")
+                if kept is not None and point.task_type == "PreCheck" and kept.status.phase == point.status:
+                    details.precheck[point.task_id or ""] = kept
+        if not calls:
+            return details
+        results = await asyncio.gather(*(self._one(target, kind, task_id) for kind, task_id in calls))
+        for (kind, task_id), result in zip(calls, results, strict=True):
+            if kind == "precheck" and isinstance(result, PreCheckTask | insight.DetailFailed):
+                details.precheck[task_id] = result
+                if isinstance(result, PreCheckTask):
+                    self._keep(task_id, result)
+            elif kind == "upgrade" and isinstance(result, UpgradeTask | insight.DetailFailed):
+                details.upgrade[task_id] = result
+            elif kind == "snapshot" and isinstance(result, SnapshotTask | insight.DetailFailed):
+                details.snapshot[task_id] = result
+        return details
+
+    async def _one(
+        self, target: ClusterTarget, kind: insight.DetailKind, task_id: str
+    ) -> PreCheckTask | UpgradeTask | SnapshotTask | insight.DetailFailed:
+        try:
+            if kind == "precheck":
+                return await self.reader.get_precheck_task(target, task_id)
+            if kind == "upgrade":
+                return await self.reader.get_upgrade_task(target, task_id)
+            listed = await self.reader.list_snapshot_tasks(target)  # CCE has no call for one snapshot task
+            found = next((s for s in listed.items if s.metadata.uid == task_id), None)
+            if found is None:
+                return insight.DetailFailed(f"CCE lists no snapshot task {task_id}")
+            return found
+        except CceError as exc:
+            log.info("%s detail of task %s unavailable: %s", kind, task_id, exc)
+            return insight.DetailFailed(str(exc))
+
+
+class PeerBook:
+    """Past task runs of every followed cluster, so one with no history of its own can borrow an ETA."""
+
+    def __init__(self, per_cluster: int = 200) -> None:
+        self.per_cluster = per_cluster
+        self._samples: dict[Hashable, list[timing.Sample]] = {}
+
+    def record(self, cluster: Hashable, workflows: list[UpgradeWorkflow]) -> None:
+        self._samples[cluster] = timing.samples_of(workflows)[-self.per_cluster :]
+
+    def forget(self, cluster: Hashable) -> None:
+        self._samples.pop(cluster, None)
+
+    def peers_of(self, cluster: Hashable) -> list[timing.Sample]:
+        return [s for key, samples in self._samples.items() if key != cluster for s in samples]

@@ -1,0 +1,87 @@
+"""What the scheduler needs from the outside, as protocols: CCE, Secrets, Kubernetes writes, metrics.
+
+The operator layer implements them; tests put in-memory stand-ins in their place, so the
+scheduler itself only decides *when* to read and *what* to write.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from ccupgrade.cce.client import ClusterTarget
+from ccupgrade.cce.credentials import Credentials
+from ccupgrade.mirror import Mirrored
+from ccupgrade.models.cce import UpgradeWorkflowList
+from ccupgrade.models.resource import RecordedEvent
+from ccupgrade.models.watched import ObjectRef, PollKey, Watched
+
+
+class WorkflowSource(Protocol):
+    """The CCE side: one cluster's upgrade workflows (`CceClient` in production)."""
+
+    async def list_upgrade_workflows(self, target: ClusterTarget) -> UpgradeWorkflowList: ...
+
+
+class CredentialSource(Protocol):
+    """Reads the Secret an object names (cached); `forget` drops the cache after a refusal."""
+
+    async def credentials(self, namespace: str, secret_name: str) -> Credentials: ...
+
+    def forget(self, namespace: str, secret_name: str) -> None: ...
+
+
+class WriteFailed(Exception):
+    """A Kubernetes write that may work later (API server unreachable, throttling, 5xx).
+
+    `code` names the cause for metrics ("503", "unreachable"); the writer retries the object."""
+
+    def __init__(self, message: str, code: str = "error") -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class StatusSink(Protocol):
+    """The Kubernetes side of a write."""
+
+    async def publish(self, watched: Watched, result: Mirrored) -> Watched | None:
+        """Writes the status derived from `watched` (if `result.changed`); its Events come later.
+
+        Returns the object as now stored (after a 409: as re-read), or None if it is gone or the
+        write was refused for good. Raises `WriteFailed` when trying again later can help."""
+        ...
+
+    async def post_event(self, ref: ObjectRef, event: RecordedEvent) -> None:
+        """Posts one Event recorded in the stored status; one already there (409) is done.
+
+        Raises `WriteFailed` when trying again later can help."""
+        ...
+
+
+class PollObserver(Protocol):
+    """Metrics hooks; the default does nothing."""
+
+    def poll_finished(self, key: PollKey, outcome: str, seconds: float) -> None: ...
+
+    def object_mirrored(self, watched: Watched, result: Mirrored, fresh: bool) -> None:
+        """`fresh`: the result comes from a successful CCE read (not a failure, nor a suspended object)."""
+        ...
+
+    def object_removed(self, ref: ObjectRef) -> None: ...
+
+    def write_failed(self, ref: ObjectRef, code: str) -> None: ...
+
+
+class NoObserver:
+    """The observer that observes nothing."""
+
+    def poll_finished(self, key: PollKey, outcome: str, seconds: float) -> None:
+        pass
+
+    def object_mirrored(self, watched: Watched, result: Mirrored, fresh: bool) -> None:
+        pass
+
+    def object_removed(self, ref: ObjectRef) -> None:
+        pass
+
+    def write_failed(self, ref: ObjectRef, code: str) -> None:
+        pass

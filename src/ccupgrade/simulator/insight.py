@@ -1,0 +1,367 @@
+"""The simulator's task detail endpoints: pre-check, upgrade and snapshot tasks, and upgrade info.
+
+Everything is derived from the cluster's scenario at its current time, so these answers always
+agree with the workflow list: a task's ID is the workflow point's `taskID`, its phase the point's
+status, its completion time the point's end. What a workflow cannot say (pre-check findings, a
+progress curve) comes from `scenarios/tasks/<scenario>.yaml` or the control API
+(`PUT /_sim/clusters/{project}/{cluster}/tasks`). Shapes follow the official SDKs' models.
+Authentication, faults and counting are the same as for the workflow endpoints.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import weakref
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from importlib import resources
+from typing import Any
+
+import yaml
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ccupgrade.simulator.app import CONTROL, Simulator, _apply_fault, _error, _json
+from ccupgrade.simulator.faults import FaultList
+from ccupgrade.simulator.gatekeeper import Refused
+from ccupgrade.simulator.scenario import ClusterScenario, WorkflowScript
+
+CLUSTER = "/api/v3/projects/{project}/clusters/{cluster}"
+PRECHECK_TASKS = CLUSTER + "/operation/precheck/tasks"
+UPGRADE_TASKS = CLUSTER + "/operation/upgrade/tasks"
+UPGRADE_INFO = CLUSTER + "/upgradeinfo"
+SNAPSHOT_TASKS = "/api/v3.1/projects/{project}/clusters/{cluster}/operation/snapshot/tasks"
+
+
+class ItemScript(BaseModel):
+    """One pre-check item; `phase` Failed unless it passed; `addon` fills riskSource.addonRisks."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    name: str
+    kind: str | None = None
+    group: str | None = None
+    level: str | None = None
+    phase: str = "Failed"
+    message: str | None = None
+    addon: str | None = None
+    error_codes: list[str] = Field(default_factory=list, alias="errorCodes")
+
+    def render(self) -> dict[str, Any]:
+        item: dict[str, Any] = {"name": self.name, "phase": self.phase}
+        optional = {"kind": self.kind, "group": self.group, "level": self.level, "message": self.message}
+        item.update({key: value for key, value in optional.items() if value is not None})
+        if self.addon:
+            item["riskSource"] = {"addonRisks": [{"addonTemplateName": self.addon, "alias": self.addon}]}
+        if self.error_codes:
+            item["errorCodes"] = list(self.error_codes)
+        return item
+
+
+class NodeScript(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    node: dict[str, str]
+    items: list[ItemScript] = Field(default_factory=list)
+
+
+class PreCheckScript(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    message: str | None = None
+    cluster: list[ItemScript] = Field(default_factory=list)
+    addons: list[ItemScript] = Field(default_factory=list)
+    nodes: list[NodeScript] = Field(default_factory=list)
+
+
+class TaskDetails(BaseModel):
+    """Per scripted workflow uid: its pre-check findings and task progress curves ([second, percent])."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    precheck: dict[str, PreCheckScript] = Field(default_factory=dict)
+    progress: dict[str, dict[str, list[tuple[float, float]]]] = Field(default_factory=dict)
+
+
+def shipped_details(scenario_name: str) -> TaskDetails:
+    path = resources.files("ccupgrade.simulator") / "scenarios" / "tasks" / f"{scenario_name}.yaml"
+    if not path.is_file():
+        return TaskDetails()
+    return TaskDetails.model_validate(yaml.safe_load(path.read_text()) or {})
+
+
+_OVERRIDES: weakref.WeakKeyDictionary[Simulator, dict[tuple[str, str], TaskDetails]] = weakref.WeakKeyDictionary()
+
+
+def set_details(sim: Simulator, project: str, cluster: str, details: TaskDetails | dict[str, Any]) -> None:
+    """Replaces the scenario's shipped details for one cluster (tests, demos)."""
+    _OVERRIDES.setdefault(sim, {})[(project, cluster)] = TaskDetails.model_validate(details)
+
+
+def details_for(sim: Simulator, project: str, cluster: str, scenario: ClusterScenario) -> TaskDetails:
+    override = _OVERRIDES.get(sim, {}).get((project, cluster))
+    return override if override is not None else shipped_details(scenario.scenario.name)
+
+
+def _interpolate(points: list[tuple[float, float]], now: float) -> float:
+    ordered = sorted(points)
+    if not ordered or now < ordered[0][0]:
+        return 0.0
+    for (t0, p0), (t1, p1) in itertools.pairwise(ordered):
+        if t0 <= now < t1:
+            return p0 + (p1 - p0) * (now - t0) / (t1 - t0) if t1 > t0 else p1
+    return ordered[-1][1]
+
+
+class Renderer:
+    """One cluster's task endpoints at the scenario's current time."""
+
+    def __init__(self, scenario: ClusterScenario, details: TaskDetails) -> None:
+        self.scenario = scenario
+        self.details = details
+        self.now = scenario.clock.now()
+        self.workflows = [
+            (script, scenario.render_workflow(script, self.now))
+            for script in scenario.scenario.workflows
+            if script.created <= self.now
+        ]
+
+    @staticmethod
+    def _point(workflow: dict[str, Any], task: str) -> dict[str, Any] | None:
+        return next((p for p in workflow["status"]["pointStatuses"] if p.get("taskType") == task), None)
+
+    def _started(self, task: str) -> list[tuple[WorkflowScript, dict[str, Any], dict[str, Any]]]:
+        found = []
+        for script, workflow in self.workflows:
+            point = self._point(workflow, task)
+            if point is not None and point.get("status") not in {None, "Init", "Queuing"}:
+                found.append((script, workflow, point))
+        return found
+
+    def _meta(self, workflow: dict[str, Any], point: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "uid": point["taskID"],
+            "creationTimestamp": point.get("startTimeStamp") or workflow["metadata"]["creationTimestamp"],
+            "updateTimestamp": point.get("endTimeStamp") or point.get("startTimeStamp"),
+        }
+
+    def _step_time(self, script: WorkflowScript, task: str, statuses: set[str]) -> float | None:
+        return next((s.at for s in script.steps if s.task == task and s.status in statuses and s.at <= self.now), None)
+
+    def percent(self, script: WorkflowScript, task: str, status: str | None) -> int:
+        if status == "Success":
+            return 100
+        curve = self.details.progress.get(script.uid, {}).get(task)
+        end = self._step_time(script, task, {"Failed"})
+        at = min(self.now, end) if end is not None else self.now
+        if curve:
+            return int(_interpolate(curve, at))
+        start = self._step_time(script, task, {"Running"})
+        finish = next((s.at for s in script.steps if s.task == task and s.status == "Success"), None)
+        if start is None or finish is None or finish <= start:
+            return 0
+        return int(100 * max(0.0, min(1.0, (at - start) / (finish - start))))
+
+    # -- pre-check ---------------------------------------------------------------------------------
+
+    def precheck(self, script: WorkflowScript, workflow: dict[str, Any], point: dict[str, Any]) -> dict[str, Any]:
+        phase = point.get("status")
+        found = self.details.precheck.get(script.uid) if phase in {"Success", "Failed"} else None
+        found = found or PreCheckScript()
+        group_phase = phase if phase in {"Running", "Success", "Failed"} else "Init"
+
+        def group(items: list[ItemScript]) -> dict[str, Any]:
+            failed = any(i.phase == "Failed" and i.kind == "Exception" for i in items)
+            return {"phase": "Failed" if failed else group_phase, "itemsStatus": [i.render() for i in items]}
+
+        status: dict[str, Any] = {
+            "phase": phase,
+            "clusterCheckStatus": group(found.cluster),
+            "addonCheckStatus": group(found.addons),
+            "nodeCheckStatus": {
+                "phase": group_phase,
+                "nodeStageStatus": [
+                    {"nodeInfo": dict(node.node), "itemsStatus": [i.render() for i in node.items]}
+                    for node in found.nodes
+                ],
+            },
+        }
+        if point.get("expireTimeStamp"):
+            status["expireTimeStamp"] = point["expireTimeStamp"]
+        if found.message or phase == "Failed":
+            status["message"] = found.message or "pre-check failed"
+        return {
+            "apiVersion": "v3",
+            "kind": "PreCheckTask",
+            "metadata": self._meta(workflow, point),
+            "spec": {
+                "clusterID": self.scenario.cluster_id,
+                "clusterVersion": script.cluster_version,
+                "targetVersion": script.target_version,
+            },
+            "status": status,
+        }
+
+    def precheck_list(self) -> dict[str, Any]:
+        items = [self.precheck(s, w, p) for s, w, p in self._started("PreCheck")]
+        return {"apiVersion": "v3", "kind": "List", "metadata": {}, "items": items}
+
+    # -- upgrade tasks -------------------------------------------------------------------------------
+
+    def _progress_status(self, script: WorkflowScript, point: dict[str, Any], task: str) -> dict[str, Any]:
+        status = {"phase": point.get("status"), "progress": str(self.percent(script, task, point.get("status")))}
+        if point.get("endTimeStamp"):
+            status["completionTime"] = point["endTimeStamp"]
+        return status
+
+    def upgrade_task(self, script: WorkflowScript, workflow: dict[str, Any], point: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "apiVersion": "v3",
+            "kind": "UpgradeTask",
+            "metadata": self._meta(workflow, point),
+            "spec": {
+                "version": script.cluster_version,
+                "targetVersion": script.target_version,
+                "items": {"strategy": "inPlaceRollingUpdate", "masters": 3},
+            },
+            "status": self._progress_status(script, point, "Cluster"),
+        }
+
+    def upgrade_list(self) -> dict[str, Any]:
+        items = [self.upgrade_task(s, w, p) for s, w, p in self._started("Cluster")]
+        return {"apiVersion": "v3", "kind": "List", "metadata": {}, "items": items}
+
+    def upgrade_info(self) -> dict[str, Any]:
+        started = self._started("Cluster")
+        current = self.workflows[0][0].cluster_version if self.workflows else "v1.28.15-r20"
+        for script, workflow, _ in started:
+            if workflow["status"]["phase"] == "Success":
+                current = script.target_version
+        targets = sorted({s.target_version for s, _ in self.workflows if s.target_version != current})
+        release, _, patch = current.partition("-")
+        spec: dict[str, Any] = {
+            "versionInfo": {"release": release, "patch": patch, "suggestPatch": patch, "targetVersions": targets},
+            "upgradeFeatureGates": {"supportUpgradePageV4": True},
+        }
+        status: dict[str, Any] = {}
+        if started:
+            script, _, point = started[-1]
+            status = self._progress_status(script, point, "Cluster")
+            spec["lastUpgradeInfo"] = dict(status)
+        return {"kind": "UpgradeInfo", "apiVersion": "v3", "metadata": {}, "spec": spec, "status": status}
+
+    # -- snapshots -----------------------------------------------------------------------------------
+
+    def snapshot_list(self) -> dict[str, Any]:
+        items = []
+        latest: str | None = None
+        for script, workflow, point in self._started("Snapshot"):
+            meta = self._meta(workflow, point)
+            status = self._progress_status(script, point, "Snapshot")
+            sub = {"id": f"{point['taskID']}-backup", "type": "master-backup", "status": point.get("status"),
+                   "creationTimestamp": meta["creationTimestamp"], "updateTimestamp": meta["updateTimestamp"],
+                   "message": ""}  # fmt: skip
+            items.append({"kind": "SnapshotTask", "apiVersion": "v3.1", "metadata": meta,
+                          "spec": {"items": [sub]}, "status": status})  # fmt: skip
+            if point.get("status") == "Success":
+                latest = point.get("endTimeStamp")
+        body: dict[str, Any] = {"apiVersion": "v3.1", "kind": "List", "metadata": {}, "items": items, "status": {}}
+        if latest:
+            body["status"]["latestBackupTime"] = latest
+        return body
+
+
+def add_task_routes(routes: web.RouteTableDef, sim: Simulator) -> None:
+    """Registers the task endpoints and their control route on the simulator's route table."""
+
+    async def serve(request: web.Request, render: Callable[[Renderer], dict[str, Any] | None]) -> web.StreamResponse:
+        project, cluster = request.match_info["project"], request.match_info["cluster"]
+        entry = sim.arrive(project, cluster, request.method, request.path)
+        body = await request.read()
+        status, auth = 500, "none"
+        try:
+            fault = sim.faults.get((project, cluster), FaultList()).take() or sim.global_faults.take()
+            try:
+                url = request.rel_url  # the path and query as sent, still percent-encoded: what was signed
+                auth = sim.gatekeeper.check(request.method, url.raw_path, url.raw_query_string, request.headers,
+                                            body, project)  # fmt: skip
+            except Refused as refused:
+                if fault is None or fault.kind in {"singleObject", "delay"}:
+                    response = _error(refused.status, refused.code, refused.message)
+                    status = response.status
+                    return response
+            scenario = sim.clusters.get((project, cluster))
+            payload = None
+            if scenario is not None:
+                payload = render(Renderer(scenario, details_for(sim, project, cluster, scenario)))
+            if fault is not None:
+                faulty = await _apply_fault(request, fault, payload)
+                if faulty is not None:
+                    status = faulty.status
+                    return faulty
+            if scenario is None:
+                response = _error(404, "CCE.01404001", f"Cluster {cluster} not found in project {project}.", "camel")
+            elif payload is None:
+                task = request.match_info.get("task", "")
+                response = _error(404, "CCE.01404010", f"Task {task} not found.", "camel")
+            else:
+                response = _json(payload)
+            status = response.status
+            return response
+        except asyncio.CancelledError:
+            status = 0
+            raise
+        finally:
+            sim.finish(entry, status, auth)
+
+    Build = Callable[[Renderer, WorkflowScript, dict[str, Any], dict[str, Any]], Any]
+
+    def one(request: web.Request, task: str, build: Build) -> Callable[[Renderer], dict[str, Any] | None]:
+        wanted = request.match_info["task"]
+
+        def render(renderer: Renderer) -> dict[str, Any] | None:
+            for script, workflow, point in renderer._started(task):
+                if point.get("taskID") == wanted:
+                    result: dict[str, Any] = build(renderer, script, workflow, point)
+                    return result
+            return None
+
+        return render
+
+    @routes.get(PRECHECK_TASKS)
+    async def list_prechecks(request: web.Request) -> web.StreamResponse:
+        return await serve(request, Renderer.precheck_list)
+
+    @routes.get(PRECHECK_TASKS + "/{task}")
+    async def get_precheck(request: web.Request) -> web.StreamResponse:
+        return await serve(request, one(request, "PreCheck", Renderer.precheck))
+
+    @routes.get(UPGRADE_TASKS)
+    async def list_upgrades(request: web.Request) -> web.StreamResponse:
+        return await serve(request, Renderer.upgrade_list)
+
+    @routes.get(UPGRADE_TASKS + "/{task}")
+    async def get_upgrade(request: web.Request) -> web.StreamResponse:
+        return await serve(request, one(request, "Cluster", Renderer.upgrade_task))
+
+    @routes.get(UPGRADE_INFO)
+    async def upgrade_info(request: web.Request) -> web.StreamResponse:
+        return await serve(request, Renderer.upgrade_info)
+
+    @routes.get(SNAPSHOT_TASKS)
+    async def list_snapshots(request: web.Request) -> web.StreamResponse:
+        return await serve(request, Renderer.snapshot_list)
+
+    @routes.put(CONTROL + "/clusters/{project}/{cluster}/tasks")
+    async def put_details(request: web.Request) -> web.StreamResponse:
+        try:
+            set_details(sim, request.match_info["project"], request.match_info["cluster"], await request.json())
+        except (ValueError, ValidationError) as exc:
+            return _json({"error": f"invalid task details: {exc}"}, 400)
+        return _json({"ok": True})
+
+
+def stamp_after(scenario: ClusterScenario, seconds: float) -> datetime:
+    """Wall time of a scenario second (tests compare it with parsed timestamps)."""
+    return scenario.epoch + timedelta(seconds=seconds)

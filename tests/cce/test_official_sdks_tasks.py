@@ -1,0 +1,159 @@
+"""The simulator's task detail endpoints read by both official SDKs, as CCE's answers are: the Python
+SDK's CceClient (huaweicloudsdkcce) and the Go SDK (hack/gosdk, `-call`), signed with AK/SK."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from huaweicloudsdkcce.v3 import (
+    ListClusterMasterSnapshotTasksRequest,
+    ListPreCheckTasksRequest,
+    ListUpgradeClusterTasksRequest,
+    ListUpgradeWorkFlowsRequest,
+    ShowClusterUpgradeInfoRequest,
+    ShowPreCheckRequest,
+    ShowUpgradeClusterTaskRequest,
+)
+from huaweicloudsdkcore.exceptions.exceptions import ClientRequestException
+
+from tests.cce.conftest import AK, CLUSTER, PROJECT, SK, Sim
+from tests.cce.test_official_sdks import _cce_client
+from tests.gosdk import GoSdkUnavailable, ensure_program
+
+pytestmark = [
+    pytest.mark.usefixtures("no_proxy_env"),
+    pytest.mark.filterwarnings("ignore:Unable to convert string to date"),  # the SDK's own date parsing
+]
+
+
+@pytest.fixture
+def no_proxy_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(scope="session")
+def go_sdk() -> Path:
+    try:
+        return ensure_program()
+    except GoSdkUnavailable as exc:
+        pytest.skip(str(exc))
+
+
+def _at(sim: Sim, scenario: str, second: float) -> None:
+    sim.state.load(PROJECT, CLUSTER, scenario, paused=True).clock.set(second)
+
+
+async def _point_id(client: Any, task: str) -> str:
+    listed = await asyncio.to_thread(client.list_upgrade_work_flows, ListUpgradeWorkFlowsRequest(cluster_id=CLUSTER))
+    newest = listed.items[-1]
+    found: str = next(p.task_id for p in newest.status.point_statuses if p.task_type == task)
+    return found
+
+
+async def test_python_sdk_reads_a_failed_precheck(sim: Sim) -> None:
+    _at(sim, "precheck-failed", 20)
+    client = _cce_client(sim, AK, SK)
+    task_id = await _point_id(client, "PreCheck")
+    shown = await asyncio.to_thread(client.show_pre_check, ShowPreCheckRequest(cluster_id=CLUSTER, task_id=task_id))
+    assert shown.status_code == 200
+    assert (shown.kind, shown.metadata.uid, shown.status.phase) == ("PreCheckTask", task_id, "Failed")
+    cluster_items = shown.status.cluster_check_status.items_status
+    first = cluster_items[0]
+    assert (first.name, first.kind, first.level, first.group) == (
+        "ClusterResourceQuotaCheck", "Exception", "Fatal", "LimitCheck",
+    )  # fmt: skip
+    addon = shown.status.addon_check_status.items_status[0]
+    assert addon.risk_source.addon_risks[0].addon_template_name == "coredns"
+    nodes = shown.status.node_check_status.node_stage_status
+    assert [n.node_info.name for n in nodes] == ["node-a-1", "node-a-2"]
+    listed = await asyncio.to_thread(client.list_pre_check_tasks, ListPreCheckTasksRequest(cluster_id=CLUSTER))
+    assert [t.metadata.uid for t in listed.items] == [task_id]
+
+
+async def test_python_sdk_reads_upgrade_tasks_info_and_snapshots(sim: Sim) -> None:
+    _at(sim, "slow", 360)
+    client = _cce_client(sim, AK, SK)
+    task_id = await _point_id(client, "Cluster")
+    request = ShowUpgradeClusterTaskRequest(cluster_id=CLUSTER, task_id=task_id)
+    shown = await asyncio.to_thread(client.show_upgrade_cluster_task, request)
+    assert (shown.status.phase, shown.status.progress) == ("Running", "63")
+    assert shown.spec.target_version == "v1.29.13-r0"
+    listed = await asyncio.to_thread(
+        client.list_upgrade_cluster_tasks, ListUpgradeClusterTasksRequest(cluster_id=CLUSTER)
+    )
+    assert [(t.status.phase, t.status.progress) for t in listed.items] == [("Success", "100"), ("Running", "63")]
+    info = await asyncio.to_thread(client.show_cluster_upgrade_info, ShowClusterUpgradeInfoRequest(cluster_id=CLUSTER))
+    assert info.spec.version_info.release == "v1.28.15"  # the earlier upgrade to it succeeded
+    assert info.spec.version_info.target_versions == ["v1.29.13-r0"]
+    assert (info.status.phase, info.status.progress) == ("Running", "63")
+    snaps = await asyncio.to_thread(
+        client.list_cluster_master_snapshot_tasks, ListClusterMasterSnapshotTasksRequest(cluster_id=CLUSTER)
+    )
+    assert [(s.status.phase, s.spec.items[0].type) for s in snaps.items] == [
+        ("Success", "master-backup"), ("Success", "master-backup"),
+    ]  # fmt: skip
+    assert snaps.status.latest_backup_time
+
+
+async def test_python_sdk_unknown_task_is_a_404_in_ccees_shape(sim: Sim) -> None:
+    _at(sim, "slow", 360)
+    client = _cce_client(sim, AK, SK)
+    with pytest.raises(ClientRequestException) as caught:
+        await asyncio.to_thread(client.show_pre_check, ShowPreCheckRequest(cluster_id=CLUSTER, task_id="nope"))
+    assert caught.value.status_code == 404
+    assert caught.value.error_code == "CCE.01404010"
+
+
+async def _go(program: Path, sim: Sim, call: str, task: str = "") -> tuple[int, dict[str, Any]]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HUAWEICLOUD_SDK_") and "proxy" not in k.lower()}
+    env.update(HUAWEICLOUD_SDK_AK=AK, HUAWEICLOUD_SDK_SK=SK, HUAWEICLOUD_SDK_PROJECT_ID=PROJECT)
+    process = await asyncio.create_subprocess_exec(
+        str(program), "-endpoint", sim.url, "-cluster", CLUSTER, "-call", call, "-task", task,
+        env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    stdout, stderr = await asyncio.wait_for(process.communicate(), 60)
+    assert stdout, f"no output from the Go SDK program; stderr: {stderr.decode()[-2000:]}"
+    return int(process.returncode or 0), json.loads(stdout.decode().strip().splitlines()[-1])
+
+
+@pytest.mark.timeout(900)  # a cold build downloads the SDK module first
+async def test_go_sdk_reads_every_task_endpoint(sim: Sim, go_sdk: Path) -> None:
+    _at(sim, "precheck-failed", 20)
+    code, workflows = await _go(go_sdk, sim, "workflows")
+    assert code == 0, workflows
+    points = workflows["response"]["items"][0]["status"]["pointStatuses"]
+    precheck_id = next(p["taskID"] for p in points if p["taskType"] == "PreCheck")
+    code, shown = await _go(go_sdk, sim, "precheck", precheck_id)
+    assert code == 0, shown
+    status = shown["response"]["status"]
+    assert status["phase"] == "Failed"
+    assert status["clusterCheckStatus"]["itemsStatus"][0]["kind"] == "Exception"
+    assert status["nodeCheckStatus"]["nodeStageStatus"][0]["nodeInfo"]["name"] == "node-a-1"
+    code, listed = await _go(go_sdk, sim, "prechecks")
+    assert code == 0, listed
+    assert [t["metadata"]["uid"] for t in listed["response"]["items"]] == [precheck_id]
+
+    _at(sim, "slow", 360)
+    code, workflows = await _go(go_sdk, sim, "workflows")
+    points = workflows["response"]["items"][-1]["status"]["pointStatuses"]
+    cluster_id = next(p["taskID"] for p in points if p["taskType"] == "Cluster")
+    code, upgrade = await _go(go_sdk, sim, "upgrade", cluster_id)
+    assert code == 0, upgrade
+    assert upgrade["response"]["status"] == {"phase": "Running", "progress": "63"}
+    code, upgrades = await _go(go_sdk, sim, "upgrades")
+    assert [t["status"]["progress"] for t in upgrades["response"]["items"]] == ["100", "63"]
+    code, info = await _go(go_sdk, sim, "upgradeinfo")
+    assert code == 0, info
+    assert info["response"]["spec"]["versionInfo"]["release"] == "v1.28.15"
+    code, snapshots = await _go(go_sdk, sim, "snapshots")
+    assert code == 0, snapshots
+    assert len(snapshots["response"]["items"]) == 2
+    code, missing = await _go(go_sdk, sim, "upgrade", "nope")
+    assert code == 1
+    assert (missing["error"]["status"], missing["error"]["code"]) == (404, "CCE.01404010")
