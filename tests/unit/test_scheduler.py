@@ -61,6 +61,9 @@ class FakeSink:
     async def post_event(self, ref: ObjectRef, event: RecordedEvent) -> None:
         self.events.append((ref.name, event))
 
+    async def event_names(self, namespace: str) -> set[str]:
+        return {event.name for _, event in self.events}
+
 
 def _body(
     name: str, spec: dict[str, Any] | None = None, generation: int | None = 1, **overrides: Any

@@ -124,6 +124,7 @@ class FakeApiServer:
     event_budget: int | None = None  # posts that succeed before every further one fails (None: no limit)
     event_posts: int = 0  # POSTs received, 409s included
     event_delay: float = 0.01  # how long a POST takes
+    event_lists: int = 0  # LISTs of Events received
 
     def _next_version(self) -> str:
         self.version += 1
@@ -179,6 +180,11 @@ class FakeApiServer:
             return  # 409: already there
         self.events.append((ref.name, event))
         self.journal.append(("event", ref.name))
+
+    async def event_names(self, namespace: str) -> set[str]:
+        await asyncio.sleep(self.event_delay)
+        self.event_lists += 1
+        return {event.name for _, event in self.events}
 
 
 @pytest.fixture

@@ -5,9 +5,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from ccupgrade.models.resource import RecordedEvent, UpgradeStatus
+from ccupgrade.scheduler.ports import NoObserver, WriteFailed
+from ccupgrade.scheduler.tasks import Supervisor
+from ccupgrade.scheduler.writes import Writer
 from tests.unit.test_scheduler_time import FakeApiServer, FakeCce, scheduler_for, workflows
 
 pytestmark = pytest.mark.looptime
@@ -165,3 +171,68 @@ async def test_events_whose_post_failed_are_retried_and_carried_into_the_next_st
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
     assert [event for _, event in server.events] == second.event_journal
+
+
+def _restart_fixture(objects: int) -> tuple[FakeApiServer, list[str]]:
+    """`objects` objects whose journals (4 entries each) were posted, but for 10 objects whose last
+    two Events a crash cut off, and 5 more like them whose journal is older than the Event TTL."""
+    server = FakeApiServer()
+    now = datetime.now(UTC)
+    missing: list[str] = []
+    for i in range(objects):
+        watched = server.apply(f"o{i}")
+        stamped = now - (timedelta(hours=2) if i < 5 else timedelta(minutes=10))
+        journal = [
+            RecordedEvent(name=f"o{i}.{k:02d}", type="Normal", reason="R", message="m",
+                          event_time=stamped + timedelta(microseconds=k))
+            for k in range(4)
+        ]  # fmt: skip
+        posted = journal[:2] if i < 15 else journal
+        server.events += [(watched.ref.name, record) for record in posted]
+        if 5 <= i < 15:
+            missing += [record.name for record in journal[2:]]
+        server.objects[watched.ref.name] = replace(watched, status=UpgradeStatus(event_journal=journal))
+    return server, missing
+
+
+async def test_a_restart_posts_only_the_journal_entries_missing_on_the_server() -> None:
+    """1000 objects at a start: one LIST, and POSTs only for the young entries the server lacks
+    (re-posting every journal entry cost 4,000 POSTs here, 3,980 of them answered 409)."""
+    server, missing = _restart_fixture(1000)
+    before = len(server.events)
+    supervisor = Supervisor()
+    writer = Writer(server, NoObserver(), supervisor, max_concurrent=8)
+    try:
+        for watched in list(server.objects.values()):
+            writer.store(watched)
+        await _until(lambda: len(server.events) >= before + len(missing))
+        await asyncio.sleep(60)
+    finally:
+        await supervisor.close()
+    print(f"\nrestart with 1000 objects: {server.event_posts} Event POSTs, {server.event_lists} LIST")
+    assert server.event_lists == 1
+    assert server.event_posts == len(missing) == 20
+    assert sorted(record.name for _, record in server.events[before:]) == sorted(missing)
+    for i in range(5, 15):  # each object's in order
+        assert [r.name for owner, r in server.events[before:] if owner == f"o{i}"] == [f"o{i}.02", f"o{i}.03"]
+
+
+async def test_a_restart_whose_event_list_fails_posts_the_young_entries_again() -> None:
+    server, missing = _restart_fixture(20)
+    before = len(server.events)
+
+    async def refused(namespace: str) -> set[str]:
+        raise WriteFailed("forbidden", "403")
+
+    server.event_names = refused  # type: ignore[method-assign]
+    supervisor = Supervisor()
+    writer = Writer(server, NoObserver(), supervisor, max_concurrent=8)
+    try:
+        for watched in list(server.objects.values()):
+            writer.store(watched)
+        await _until(lambda: server.event_posts >= 15 * 4)
+        await asyncio.sleep(60)
+    finally:
+        await supervisor.close()
+    assert server.event_posts == 15 * 4  # o5..o19 all again; o0..o4 not at all: older than the TTL
+    assert sorted(record.name for _, record in server.events[before:]) == sorted(missing)

@@ -27,6 +27,7 @@ from ccupgrade.scheduler.ports import WriteFailed
 log = logging.getLogger("ccupgrade.kube")
 COMPONENT = "cce-upgrade-operator"
 TEST_KILL_ENV = "CCUPGRADE_TEST_KILL_AFTER_STATUS"  # set only by the soak test
+EVENT_PAGE = 500
 
 
 def _objects_path(namespace: str | None) -> str:
@@ -137,6 +138,19 @@ class KubeIO:
             if exc.status == 404:
                 return  # namespace going away
             log.warning("could not post event %s for %s: HTTP %s", event.reason, ref, exc.status)
+
+    async def event_names(self, namespace: str) -> set[str]:
+        """One paginated LIST of the Events we posted in `namespace` (by `source`), names only kept."""
+        path = path_of("api", "v1", "namespaces", namespace, "events")
+        params = {"fieldSelector": f"source={COMPONENT}", "limit": str(EVENT_PAGE)}
+        names: set[str] = set()
+        while True:
+            page = await self.api.get(path, params=params)
+            names.update(item["metadata"]["name"] for item in page.get("items") or ())
+            token = (page.get("metadata") or {}).get("continue")
+            if not token:
+                return names
+            params = {**params, "continue": token}
 
     async def _write_status(self, watched: Watched, result: Mirrored) -> Watched | None:
         ref = watched.ref

@@ -56,6 +56,11 @@ class StatusSink(Protocol):
         Raises `WriteFailed` when trying again later can help."""
         ...
 
+    async def event_names(self, namespace: str) -> set[str]:
+        """The names of the Events this operator posted in `namespace` that still exist (read once
+        after a start, so that only journal entries missing there are posted again)."""
+        ...
+
 
 class PollObserver(Protocol):
     """Metrics hooks; the default does nothing."""

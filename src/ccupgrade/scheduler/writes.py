@@ -7,8 +7,8 @@ retry of failed writes.
 Status first, Events after: a result's Events are stamped (name, eventTime) and recorded in the
 status (`eventJournal`) that is written first; they are posted afterwards, in order, by a
 lower-priority stage that waits while any status write is pending. A crash in between loses
-nothing: the next operator finds them in the stored status and posts them again (a 409 means
-the Event is already there).
+nothing: the next operator finds them in the stored status and posts those that are not there
+yet (see `Writer._recover`; a 409 still means the Event is already there).
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ RETRY_BASE = 1.0
 RETRY_CAP = 60.0
 _ECHOES_KEPT = 32
 _MICROSECOND = timedelta(microseconds=1)
+EVENT_TTL = timedelta(hours=1)  # kube-apiserver's --event-ttl default: an older Event is gone anyway
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,7 @@ class Writer:
         *,
         max_concurrent: int,
         rng: random.Random | None = None,
+        event_ttl: timedelta = EVENT_TTL,
     ) -> None:
         self._sink = sink
         self._observer = observer
@@ -103,6 +105,10 @@ class Writer:
         self._status_pending = 0  # status writes waiting for or holding a slot
         self._status_idle = asyncio.Event()
         self._status_idle.set()
+        self._event_ttl = event_ttl
+        self._unverified: dict[ObjectRef, set[str]] = {}  # journal entries found at first sight, not yet checked
+        self._listed: dict[str, frozenset[str] | None] = {}  # per namespace: our Events there (None: unknown)
+        self._listing = False
 
     # -- the records ----------------------------------------------------------------------------
 
@@ -122,7 +128,7 @@ class Writer:
         self._records[watched.ref] = watched
         if previous is None and watched.status is not None and watched.status.event_journal:
             # First sight (after a start): the last change's Events may have been cut off by a crash.
-            self._queue_events(watched.ref, watched.status.event_journal)
+            self._recover(watched.ref, watched.status.event_journal)
         return True, previous
 
     def forget(self, ref: ObjectRef) -> None:
@@ -132,6 +138,7 @@ class Writer:
         self._latest.pop(ref, None)  # a pending retry sees this and stops
         self._failures.pop(ref, None)
         self._unposted.pop(ref, None)  # a poster sees this and drops the object
+        self._unverified.pop(ref, None)
         self._event_failures.pop(ref, None)
         self._last_moment.pop(ref, None)
 
@@ -260,10 +267,85 @@ class Writer:
         if queued:
             latest = queued[-1].event_time
             self._last_moment[ref] = max(self._last_moment.get(ref, latest), latest)
+        self._make_ready(ref)
+
+    def _make_ready(self, ref: ObjectRef) -> None:
+        if ref in self._unverified:
+            return  # its journal is being checked against the Events there; _verify readies it
         if ref not in self._posting:  # in the ready queue, being posted or waiting for a retry
             self._posting.add(ref)
             self._ready.append(ref)
             self._start_posters()
+
+    # -- after a start: the journal entries that may not have been posted ----------------------------
+
+    def _recover(self, ref: ObjectRef, journal: list[RecordedEvent]) -> None:
+        """First sight of a status with an `eventJournal`: post the entries that are not there yet.
+
+        The journal keeps the last change's Events until the next status write, so nearly all of
+        them were posted long ago; re-posting each (a 409 apiece) cost about 4 POSTs per object at
+        every start. Instead the Events we posted in the object's namespace are listed once per
+        namespace (one paginated LIST, fieldSelector `source=cce-upgrade-operator`), and an entry
+        is posted only if it is not among them and younger than the API server's Event TTL (an
+        older one was either posted and has expired, or would show a long-past change as new).
+        The list is sound because it is taken after this operator started, so after the previous
+        one stopped posting (SIGKILLed, or exited on losing its Lease); an Event posted after all
+        answers 409 to our POST. If the list fails, every young entry is posted (409s, as before).
+        Until its entries are checked they stay in `_unposted`, so a status written meanwhile
+        still carries them."""
+        queued = self._unposted.setdefault(ref, [])
+        known = {r.name for r in queued}
+        queued.extend(r for r in journal if r.name not in known)
+        latest = journal[-1].event_time
+        self._last_moment[ref] = max(self._last_moment.get(ref, latest), latest)
+        self._unverified.setdefault(ref, set()).update(r.name for r in journal)
+        if ref.namespace in self._listed:
+            self._verify(ref)
+        elif not self._listing:
+            self._listing = True
+            self._supervisor.spawn(self._list_and_verify(), name="Event listing")
+
+    async def _list_and_verify(self) -> None:
+        """Lists one namespace at a time (a read each, never several at once), then checks its objects."""
+        try:
+            while pending := sorted({r.namespace for r in self._unverified if r.namespace not in self._listed}):
+                namespace = pending[0]
+                try:
+                    names: frozenset[str] | None = frozenset(await self._sink.event_names(namespace))
+                except asyncio.CancelledError:
+                    raise
+                except Exception as error:
+                    log.warning("could not list the Events in %s (%s): posting the journals' young entries "
+                                "there again (those already posted answer 409)", namespace, error)  # fmt: skip
+                    names = None
+                self._listed[namespace] = names
+                refs = [r for r in self._unverified if r.namespace == namespace]
+                for ref in refs:
+                    self._verify(ref)
+                again = sum(len(self._unposted.get(ref, ())) for ref in refs)
+                log.info("%s: %s Events of ours listed; %d journal entries of %d objects to post", namespace,
+                         "?" if names is None else len(names), again, len(refs))  # fmt: skip
+        finally:
+            self._listing = False
+
+    def _verify(self, ref: ObjectRef) -> None:
+        names = self._unverified.pop(ref, None)
+        if names is None:
+            return
+        listed = self._listed.get(ref.namespace)
+        horizon = datetime.now(UTC) - self._event_ttl
+
+        def posted_or_gone(record: RecordedEvent) -> bool:
+            if record.name not in names:
+                return False  # from a change after the start: posted as usual
+            return (listed is not None and record.name in listed) or record.event_time < horizon
+
+        queued = [r for r in self._unposted.get(ref, ()) if not posted_or_gone(r)]
+        if queued:
+            self._unposted[ref] = queued
+            self._make_ready(ref)
+        else:
+            self._unposted.pop(ref, None)
 
     def _start_posters(self) -> None:
         # A bounded set of posters, not a task per object: each status write that ends a burst
