@@ -125,6 +125,8 @@ class FakeApiServer:
     event_posts: int = 0  # POSTs received, 409s included
     event_delay: float = 0.01  # how long a POST takes
     event_lists: int = 0  # LISTs of Events received
+    status_in_flight: int = 0  # status writes under way
+    posts_during_status: int = 0  # Event POSTs that started while a status write was under way
 
     def _next_version(self) -> str:
         self.version += 1
@@ -146,6 +148,13 @@ class FakeApiServer:
         return [w for w in self.writes if w.name == name]
 
     async def publish(self, watched: Watched, result: Mirrored) -> Watched | None:
+        self.status_in_flight += 1
+        try:
+            return await self._publish(watched, result)
+        finally:
+            self.status_in_flight -= 1
+
+    async def _publish(self, watched: Watched, result: Mirrored) -> Watched | None:
         self.attempts += 1
         if self.before is not None:
             await self.before(watched, result)
@@ -168,6 +177,8 @@ class FakeApiServer:
         return new
 
     async def post_event(self, ref: ObjectRef, event: RecordedEvent) -> None:
+        if self.status_in_flight:
+            self.posts_during_status += 1
         await asyncio.sleep(self.event_delay)
         self.event_posts += 1
         if self.event_failures:

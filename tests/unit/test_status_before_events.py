@@ -10,10 +10,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from ccupgrade.mirror import EventIntent, Mirrored
 from ccupgrade.models.resource import RecordedEvent, UpgradeStatus
+from ccupgrade.models.watched import Watched
 from ccupgrade.scheduler.ports import NoObserver, WriteFailed
 from ccupgrade.scheduler.tasks import Supervisor
-from ccupgrade.scheduler.writes import Writer
+from ccupgrade.scheduler.writes import Ticket, Writer
 from tests.unit.test_scheduler_time import FakeApiServer, FakeCce, scheduler_for, workflows
 
 pytestmark = pytest.mark.looptime
@@ -100,6 +102,44 @@ async def test_status_writes_arriving_while_events_are_posted_go_first() -> None
     # From the moment c2's results exist to its last status write: only the Events already in flight.
     overtaken = [entry for entry in server.journal[released : start + b_writes[-1]] if entry[0] == "event"]
     assert len(overtaken) <= slots, journal
+
+
+def _change(n: int) -> Callable[[Watched], Mirrored]:
+    """A result that changes the status and has three Events."""
+
+    def derive(watched: Watched) -> Mirrored:
+        events = [EventIntent("Normal", "Changed", f"change {n}.{k}", f"change/{n}/{k}") for k in range(3)]
+        return Mirrored(UpgradeStatus(phase=f"p{n}"), events, changed=True)
+
+    return derive
+
+
+async def test_no_event_post_starts_while_a_status_write_waits_or_is_under_way() -> None:
+    """Status writes trickle in (polls end one after another) while Events are posted: no Event
+    post starts beside one, though write slots are free. Without the gate the posters take the
+    free slots and compete with the status writes for the API server's write rate."""
+    server = FakeApiServer(event_delay=0.02)
+    supervisor = Supervisor()
+    writer = Writer(server, NoObserver(), supervisor, max_concurrent=3)
+    names = [f"o{i}" for i in range(12)]
+    for name in names:
+        writer.store(server.apply(name))
+
+    async def write(name: str, n: int) -> None:
+        current = writer.get(server.objects[name].ref)
+        assert current is not None
+        await writer.write(current.ref, Ticket.of(current), _change(n), fresh=True)
+
+    try:
+        await asyncio.gather(*(write(name, 1) for name in names))  # 36 Events to post
+        for name in names:  # one status write at a time, while they are posted
+            await asyncio.sleep(0.03)
+            await write(name, 2)
+        await _until(lambda: len(server.events) == len(names) * 6)
+    finally:
+        await supervisor.close()
+    assert server.posts_during_status == 0
+    assert len(server.writes) == 2 * len(names)
 
 
 async def _crash_after_status(server: FakeApiServer, moment: dict[str, float], budget: int) -> FakeCce:
