@@ -246,6 +246,11 @@ class UpgradeStatus(_Model):
     # kubectl and the CRD generator read these; they are not fields.
     list_map_keys: ClassVar[dict[str, list[str]]] = {"conditions": ["type"]}
 
+    def document(self) -> dict[str, object]:
+        """The status as stored (JSON, camelCase, no nulls) but for `eventJournal`: what the mirror
+        compares to decide a change, and what the status write patches (the journal is added there)."""
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True, exclude={"event_journal"})
+
 
 class CceClusterUpgrade(_Model):
     """Follows one CCE cluster's upgrade workflow and mirrors it into status."""
