@@ -276,3 +276,43 @@ async def test_a_restart_whose_event_list_fails_posts_the_young_entries_again() 
         await supervisor.close()
     assert server.event_posts == 15 * 4  # o5..o19 all again; o0..o4 not at all: older than the TTL
     assert sorted(record.name for _, record in server.events[before:]) == sorted(missing)
+
+
+async def test_events_are_not_starved_by_status_writes_that_never_pause() -> None:
+    """More changes than the API server takes: status writes are always pending. The Events still
+    go out, a few at a time (the journal holds only 32 per object)."""
+    server = FakeApiServer()
+    supervisor = Supervisor()
+    writer = Writer(server, NoObserver(), supervisor, max_concurrent=2)
+    names = [f"o{i}" for i in range(4)]
+    for name in names:
+        writer.store(server.apply(name))
+
+    async def slow(watched: Watched, result: Mirrored) -> None:
+        await asyncio.sleep(1.0)
+
+    async def write(name: str, n: int) -> None:
+        current = writer.get(server.objects[name].ref)
+        assert current is not None
+        await writer.write(current.ref, Ticket.of(current), _change(n), fresh=True)
+
+    try:
+        await asyncio.gather(*(write(name, 0) for name in names))  # 12 Events ready
+        server.before = slow
+
+        async def feed() -> None:  # a new result every 0.4 s; 2 slots, 1 s per write: never a pause
+            for n in range(1, 400):
+                supervisor.spawn(write(names[n % 4], n), name="write")
+                await asyncio.sleep(0.4)
+
+        feeding = asyncio.create_task(feed())
+        await asyncio.sleep(5)
+        posted = len(server.events)  # those under way when the status writes began are done
+        await asyncio.sleep(95)
+        assert not feeding.done()
+        assert writer._status_pending  # still
+        assert len(server.events) - posted >= 2  # ... and yet Events went out
+    finally:
+        feeding.cancel()
+        await asyncio.gather(feeding, return_exceptions=True)
+        await supervisor.close()

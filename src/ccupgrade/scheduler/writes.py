@@ -35,6 +35,7 @@ RETRY_BASE = 1.0
 RETRY_CAP = 60.0
 _ECHOES_KEPT = 32
 _MICROSECOND = timedelta(microseconds=1)
+EVENT_WAIT_MAX = 30.0  # s a poster yields to status writes before it posts one Event beside them
 EVENT_TTL = timedelta(hours=1)  # kube-apiserver's --event-ttl default: an older Event is gone anyway
 
 
@@ -356,14 +357,23 @@ class Writer:
 
     async def _poster(self) -> None:
         """Posts the next Event of the next ready object while no status write is pending; an
-        object is in the ready queue at most once, so its Events go one after another, in order."""
+        object is in the ready queue at most once, so its Events go one after another, in order.
+
+        Status writes that never pause (more changes than the API server takes) would starve the
+        Events, and a journal holds only 32: after EVENT_WAIT_MAX a poster posts one Event anyway,
+        queueing for a slot beside the status writes."""
         try:
             while self._ready:
-                await self._status_idle.wait()
+                starved = False
+                if not self._status_idle.is_set():
+                    try:
+                        await asyncio.wait_for(self._status_idle.wait(), EVENT_WAIT_MAX)
+                    except TimeoutError:
+                        starved = True
                 async with self._slots:
                     if not self._ready:
                         return
-                    if not self._status_idle.is_set():
+                    if not self._status_idle.is_set() and not starved:
                         continue  # a status write arrived while we waited for the slot: it goes first
                     ref = self._ready.popleft()
                     queued = self._unposted.get(ref)
