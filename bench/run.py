@@ -57,6 +57,7 @@ class Figures:
     status_writes_per_min_active: float = 0.0
     event_writes_total: int = 0
     staleness_s: list[float] = field(default_factory=list)
+    event_lag_s: list[float] = field(default_factory=list)  # change -> the object's last Event of it
     unseen_changes: int = 0
     terminal_requests_per_cluster_per_min: float = 0.0
     rss_mb: float = 0.0
@@ -65,10 +66,11 @@ class Figures:
     metrics_answer_max_s: float = 0.0  # the slowest /metrics answer during the bursts (liveness probes wait as long)
     metrics_timeline: list[dict[str, float]] = field(default_factory=list)
 
-    def percentile(self, q: float) -> float | None:
-        if not self.staleness_s:
+    def percentile(self, q: float, values: list[float] | None = None) -> float | None:
+        values = self.staleness_s if values is None else values
+        if not values:
             return None
-        ordered = sorted(self.staleness_s)
+        ordered = sorted(values)
         return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
@@ -109,6 +111,49 @@ class Tracker:
     def snapshot(self) -> dict[str, str | None]:
         with self._lock:
             return dict(self.updated)
+
+
+class _RawWatch(watch.Watch):
+    """A watch that hands out the JSON as is: deserializing thousands of V1Events would hold the GIL
+    and delay the status Tracker's own timestamps in this process."""
+
+    def get_return_type(self, func: Any) -> Any:
+        return None
+
+
+class EventTracker:
+    """When each object's latest Event arrived (watch ADDED), to measure the Event lag apart from the status lag."""
+
+    def __init__(self, api: client.ApiClient, namespace: str) -> None:
+        self.core = client.CoreV1Api(api)
+        self.namespace = namespace
+        self.last_at: dict[str, float] = {}
+        self._lock = threading.Lock()
+        self._watch = _RawWatch()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._watch.stop()
+
+    def _run(self) -> None:
+        while True:
+            try:
+                for event in self._watch.stream(self.core.list_namespaced_event, self.namespace, timeout_seconds=600):
+                    if event["type"] != "ADDED":
+                        continue
+                    name = event["object"]["involvedObject"]["name"]
+                    with self._lock:
+                        self.last_at[name] = time.monotonic()
+                return
+            except Exception:  # a dropped watch: start again
+                time.sleep(0.2)
+
+    def snapshot(self) -> dict[str, float]:
+        with self._lock:
+            return dict(self.last_at)
 
 
 def apiserver_counts(kubectl: list[str]) -> tuple[int, int]:
@@ -258,6 +303,8 @@ class Bench:
             list(pool.map(create, range(n)))
         tracker = Tracker(config.new_client_from_config(str(self.plane.kubeconfig)), namespace)
         tracker.start()
+        event_tracker = EventTracker(config.new_client_from_config(str(self.plane.kubeconfig)), namespace)
+        event_tracker.start()
         started_wall, started = time.time(), time.monotonic()
         operator = self.start(design, namespace)
         pid = operator.process.pid
@@ -311,7 +358,32 @@ class Bench:
                         figures.staleness_s.append(round(seen_at[name] - changed_at, 3))
                     else:
                         figures.unseen_changes += 1
-                print(f"   moment {moment}: p95 staleness {figures.percentile(0.95)}s", flush=True)
+                # The Events of the change may trail the status: wait until every changed object has one
+                # after the change and none has come for 3 s (bounded), then take each object's last.
+                changed = [name for name, value in before.items() if after.get(name) != value]
+                if design == "naive":
+                    changed = []  # it posts no Events
+                quiet_since, count = time.monotonic(), -1
+                while time.monotonic() < limit + 60:
+                    seen = event_tracker.snapshot()
+                    arrived = [seen[k] for k in changed if seen.get(k, 0) >= changed_at]
+                    if len(arrived) != count:
+                        quiet_since, count = time.monotonic(), len(arrived)
+                    latest = max(arrived, default=0.0)
+                    if not changed:
+                        break
+                    if len(arrived) == len(changed) and time.monotonic() - max(latest, quiet_since) >= 3:
+                        break
+                    time.sleep(0.25)
+                seen = event_tracker.snapshot()
+                figures.event_lag_s.extend(
+                    round(seen[k] - changed_at, 3) for k in changed if seen.get(k, 0) >= changed_at
+                )
+                print(
+                    f"   moment {moment}: p95 staleness {figures.percentile(0.95)}s, "
+                    f"p95 Event lag {figures.percentile(0.95, figures.event_lag_s)}s",
+                    flush=True,
+                )
                 if moment == 31:  # every Cluster task runs (and stays at its percentage: the clocks are paused)
                     hold_start, cpu_h0 = time.monotonic(), cpu_seconds(pid)
                     patch_h0, _ = apiserver_counts(self.kubectl)
@@ -347,6 +419,7 @@ class Bench:
             figures.rss_mb = round(rss_mb(pid), 1)
         finally:
             tracker.stop()
+            event_tracker.stop()
             operator.stop()
             for cluster in clusters:
                 self.control.remove(PROJECT, cluster)
@@ -407,13 +480,14 @@ def write_ceiling(bench: Bench, namespace: str, objects: int, concurrency: int) 
 
 def table(results: list[Figures]) -> str:
     rows = [("design", "objects", "clusters", "cold start s", "req/cluster/interval", "req … Cluster task", "quiet writes",
-             "staleness p50/p95/p99/max s", "unseen", "writes/min active", "terminal req/cluster/min", "RSS MB",
+             "staleness p50/p95/p99/max s", "Event lag p50/p95 s", "unseen", "writes/min active", "terminal req/cluster/min", "RSS MB",
              "CPU % active/quiet")]  # fmt: skip
     for f in results:
         stale = "/".join(f"{f.percentile(q):.2f}" if f.staleness_s else "-" for q in (0.5, 0.95, 0.99, 1.0))
+        lag = "/".join(f"{f.percentile(q, f.event_lag_s):.2f}" if f.event_lag_s else "-" for q in (0.5, 0.95))
         rows.append((f.design, str(f.objects), str(f.clusters), str(f.cold_start_s), f"{f.active_requests_per_cluster_per_interval:.2f}",
                      f"{f.cluster_task_requests_per_cluster_per_interval:.2f}",
-                     f"{f.quiet_status_writes}+{f.quiet_event_writes}ev", stale, str(f.unseen_changes),
+                     f"{f.quiet_status_writes}+{f.quiet_event_writes}ev", stale, lag, str(f.unseen_changes),
                      f"{f.status_writes_per_min_active:.0f}", f"{f.terminal_requests_per_cluster_per_min:.3f}",
                      f"{f.rss_mb:.0f}", f"{f.cpu_percent_active}/{f.cpu_percent_quiet}"))  # fmt: skip
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
@@ -564,7 +638,9 @@ def main(argv: list[str] | None = None) -> int:
     summary = {"machine": machine, "interval_s": INTERVAL, "objects_per_cluster": OBJECTS_PER_CLUSTER,
                "api_server_write_ceiling": ceiling,
                "results": [{**asdict(f), "staleness_p50": f.percentile(0.5), "staleness_p95": f.percentile(0.95),
-                            "staleness_p99": f.percentile(0.99), "staleness_max": f.percentile(1.0)} for f in results]}  # fmt: skip
+                            "staleness_p99": f.percentile(0.99), "staleness_max": f.percentile(1.0),
+                            "event_lag_p50": f.percentile(0.5, f.event_lag_s),
+                            "event_lag_p95": f.percentile(0.95, f.event_lag_s)} for f in results]}  # fmt: skip
     (args.out / "latest.json").write_text(json.dumps(summary, indent=1))
     if not args.no_plots:
         plots(results, args.out)

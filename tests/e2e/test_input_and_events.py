@@ -187,3 +187,28 @@ def test_events_of_one_poll_list_in_causal_order_in_every_kubectl_listing(env: E
         assert event.action == "Mirror"
     ordered = sorted(listed, key=lambda e: str(e.event_time))
     assert [e.reason for e in ordered] == [reason for reason, _ in CAUSAL]
+
+
+def test_a_restart_lists_its_events_once_and_posts_only_the_journal_entries_missing(env: Env) -> None:
+    """The journal keeps the last change's Events after they are posted; a restarted operator
+    lists its Events (by `source`) and posts only the entries not there: here the one deleted."""
+    env.load()
+    env.create_secret()
+    env.start_operator()
+    env.create_upgrade()
+    env.wait_condition("Ready", "False", "UpgradeInitializing")
+    env.at(31)
+    env.wait_condition("Reconciling", "True", "UpgradeInProgress")
+    journal = [e["name"] for e in env.get()["status"]["eventJournal"]]
+    assert len(journal) >= 3
+    _until(lambda: set(journal) <= {e["name"] for e in env.events()}, "the journal's Events")
+    assert env.operator is not None
+    env.operator.kill()
+    env.kube.core.delete_namespaced_event(journal[1], env.namespace)  # as if a crash had cut it off
+
+    left = len(env.events())
+    restarted = env.start_operator()
+    expected = f"{env.namespace}: {left} Events of ours listed; 1 journal entries of 1 objects to post"
+    _until(lambda: expected in restarted.log_text(), f"{expected!r} in the log: {restarted.log_text()[-3000:]}")
+    _until(lambda: journal[1] in {e["name"] for e in env.events()}, "the deleted Event posted again")
+    assert sorted(e["name"] for e in env.events()) == sorted({e["name"] for e in env.events()})

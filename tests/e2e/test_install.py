@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import time
 from pathlib import Path
 
 import pytest
@@ -49,17 +51,33 @@ def test_operator_works_under_the_shipped_rbac_and_nothing_more(env: Env, tmp_pa
         env.workdir, kubeconfig, ["--namespace", env.namespace, "--allowed-endpoints", "http://127.0.0.1:*"],
         name="operator-as-serviceaccount",
     )  # fmt: skip
+    env.started.append(env.operator)  # stopped at the end
     env.create_upgrade()
     env.wait_condition("Ready", "False", "UpgradeInitializing")
     env.at(31)
     env.wait_condition("Reconciling", "True", "UpgradeInProgress")
     env.at(56)
     env.wait_condition("Ready", "True", "UpgradeSucceeded")
-    reasons = {e["reason"] for e in env.events()}
-    assert {"WorkflowDetected", "UpgradeStarted", "UpgradeSucceeded"} <= reasons
+    expected = {"WorkflowDetected", "UpgradeStarted", "UpgradeSucceeded"}
+    deadline = time.monotonic() + 30  # the Events follow the status
+    while not expected <= {e["reason"] for e in env.events()} and time.monotonic() < deadline:
+        time.sleep(0.3)
+    assert expected <= {e["reason"] for e in env.events()}
     log = env.operator.log_text()
     assert "403" not in log
     assert "Forbidden" not in log
+    # A restart lists the operator's Events once (to post only what a crash cut off): allowed too.
+    env.operator.stop()
+    env.operator = start_operator(
+        env.workdir, kubeconfig, ["--namespace", env.namespace, "--allowed-endpoints", "http://127.0.0.1:*"],
+        name="operator-as-serviceaccount-again",
+    )  # fmt: skip
+    env.started.append(env.operator)
+    listed = re.compile(rf"{env.namespace}: \d+ Events of ours listed; 0 journal entries")
+    deadline = time.monotonic() + 60
+    while not listed.search(env.operator.log_text()) and time.monotonic() < deadline:
+        time.sleep(0.3)
+    assert listed.search(env.operator.log_text()), env.operator.log_text()[-3000:]
 
     # What the ServiceAccount may not do.
     as_operator = config.new_client_from_config(str(kubeconfig))

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -13,6 +12,9 @@ import pytest
 from ccupgrade.kube.io import KubeIO
 from ccupgrade.mirror import PollFailed
 from ccupgrade.models.watched import Watched
+from ccupgrade.scheduler.ports import NoObserver
+from ccupgrade.scheduler.tasks import Supervisor
+from ccupgrade.scheduler.writes import Ticket, Writer
 from tests.unit.test_mirror import Walk
 
 
@@ -109,27 +111,49 @@ def test_recomputing_a_poll_names_the_same_events() -> None:
 
 
 class _RecordingApi:
-    """Stands in for KubeApi's create(): records bodies in the order they are posted."""
+    """Stands in for KubeApi: records Event bodies in the order they are posted, and status patches."""
 
-    def __init__(self) -> None:
+    def __init__(self, body: dict[str, Any]) -> None:
+        self.body = body
         self.bodies: list[dict[str, Any]] = []
+        self.journal: list[str] = []
 
     async def create(self, path: str, body: dict[str, Any]) -> None:
         await asyncio.sleep(0.001 * (3 - len(self.bodies) % 3))  # out-of-order completion if posted at once
         self.bodies.append(body)
+        self.journal.append("event")
+
+    async def merge_patch(self, path: str, patch: dict[str, Any]) -> dict[str, Any]:
+        self.journal.append("status")
+        self.body = {**self.body, "metadata": {**self.body["metadata"], "resourceVersion": str(len(self.journal))},
+                     "status": patch["status"]}  # fmt: skip
+        return self.body
 
 
-async def test_events_are_posted_one_after_another_with_microsecond_event_time() -> None:
+async def test_status_first_then_events_one_after_another_with_microsecond_event_time() -> None:
     walk = Walk("standard")
     walk.observe(0)
     result = walk.observe(60)  # several transitions at once
     assert len(result.events) >= 3
-    api = _RecordingApi()
+    body = {"metadata": {"name": "prod", "namespace": "ns", "uid": "uid-1", "generation": 1, "resourceVersion": "1"},
+            "spec": {"region": "ap-southeast-1", "projectId": "p", "clusterId": "c",
+                     "credentialsSecretRef": {"name": "s"}}}  # fmt: skip
+    api = _RecordingApi(body)
     io = KubeIO(api)
-    watched = Watched.from_body({"metadata": {"name": "prod", "namespace": "ns", "uid": "uid-1", "generation": 1},
-                                 "spec": {"region": "ap-southeast-1", "projectId": "p", "clusterId": "c",
-                                          "credentialsSecretRef": {"name": "s"}}})  # fmt: skip
-    await io.publish(watched, replace(result, changed=False))
+    tasks = Supervisor()
+    writer = Writer(io, NoObserver(), tasks, max_concurrent=4)
+    watched = Watched.from_body(body)
+    writer.store(watched)
+    await writer.write(watched.ref, Ticket.of(watched), lambda current: result, fresh=True)
+    for _ in range(1000):  # a bound, not a figure
+        if len(api.bodies) == len(result.events):
+            break
+        await asyncio.sleep(0.01)
+    await tasks.close()
+    assert api.journal == ["status"] + ["event"] * len(result.events)
+    recorded = api.body["status"]["eventJournal"]  # what a restarted operator would post again
+    assert [r["name"] for r in recorded] == [b["metadata"]["name"] for b in api.bodies]
+    assert [r["eventTime"][:26] for r in recorded] == [b["eventTime"][:26] for b in api.bodies]
     assert [b["reason"] for b in api.bodies] == [e.reason for e in result.events]
     times = [b["eventTime"] for b in api.bodies]
     assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", t) for t in times)
@@ -137,9 +161,9 @@ async def test_events_are_posted_one_after_another_with_microsecond_event_time()
     assert len(set(times)) == len(times)
     names = [b["metadata"]["name"] for b in api.bodies]
     assert names == sorted(names)
-    for body in api.bodies:
+    for posted in api.bodies:
         # core/v1 validation: an eventTime requires reportingComponent, reportingInstance and action.
-        assert body["reportingComponent"]
-        assert body["reportingInstance"]
-        assert body["action"]
-        assert body["lastTimestamp"] == body["eventTime"][:19] + "Z"
+        assert posted["reportingComponent"]
+        assert posted["reportingInstance"]
+        assert posted["action"]
+        assert posted["lastTimestamp"] == posted["eventTime"][:19] + "Z"

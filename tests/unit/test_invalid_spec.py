@@ -90,6 +90,12 @@ class _Sink:
         self.results.append(result)
         return None
 
+    async def post_event(self, ref: Any, event: Any) -> None:
+        pass
+
+    async def event_names(self, namespace: str) -> set[str]:
+        return set()
+
 
 async def test_endpoint_error_that_passes_the_model_is_invalid_spec_not_a_traceback(
     caplog: pytest.LogCaptureFixture,

@@ -14,7 +14,8 @@ from ccupgrade.cce.errors import SecretNotFound
 from ccupgrade.cce.parser import parse_workflow_list
 from ccupgrade.mirror import Mirrored
 from ccupgrade.models.cce import UpgradeWorkflowList
-from ccupgrade.models.watched import Watched
+from ccupgrade.models.resource import RecordedEvent
+from ccupgrade.models.watched import ObjectRef, Watched
 from ccupgrade.scheduler.poller import Scheduler, SchedulerConfig
 from ccupgrade.simulator.scenario import ClusterScenario, ScenarioClock, load_scenario
 
@@ -47,6 +48,7 @@ class FakeSecrets:
 class FakeSink:
     def __init__(self) -> None:
         self.writes: list[tuple[str, Mirrored]] = []
+        self.events: list[tuple[str, RecordedEvent]] = []
         self.version = 0
 
     async def publish(self, watched: Watched, result: Mirrored) -> Watched | None:
@@ -55,6 +57,12 @@ class FakeSink:
         body = _body(watched.ref.name, spec=None, generation=watched.generation)
         body["metadata"]["resourceVersion"] = str(self.version)
         return replace(Watched.from_body(body), spec=watched.spec, status=result.status)
+
+    async def post_event(self, ref: ObjectRef, event: RecordedEvent) -> None:
+        self.events.append((ref.name, event))
+
+    async def event_names(self, namespace: str) -> set[str]:
+        return {event.name for _, event in self.events}
 
 
 def _body(

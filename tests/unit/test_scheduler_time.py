@@ -26,7 +26,7 @@ from ccupgrade.cce.parser import parse_workflow_list
 from ccupgrade.cce.ratelimit import GateRegistry
 from ccupgrade.mirror import Mirrored
 from ccupgrade.models.cce import UpgradeWorkflowList
-from ccupgrade.models.resource import UpgradeStatus
+from ccupgrade.models.resource import RecordedEvent, UpgradeStatus
 from ccupgrade.models.watched import ObjectRef, Watched
 from ccupgrade.scheduler.intervals import IntervalPolicy
 from ccupgrade.scheduler.poller import Scheduler, SchedulerConfig
@@ -118,6 +118,15 @@ class FakeApiServer:
     meddle: bool = False  # someone else writes the status just before each of ours
     before: Callable[[Watched, Mirrored], Awaitable[None]] | None = None  # runs first in each publish
     version: int = 100
+    events: list[tuple[str, RecordedEvent]] = field(default_factory=list)  # posted, in order
+    journal: list[tuple[str, str]] = field(default_factory=list)  # ("status" | "event", object name), in order
+    event_failures: list[Exception] = field(default_factory=list)  # raised by the next Event posts
+    event_budget: int | None = None  # posts that succeed before every further one fails (None: no limit)
+    event_posts: int = 0  # POSTs received, 409s included
+    event_delay: float = 0.01  # how long a POST takes
+    event_lists: int = 0  # LISTs of Events received
+    status_in_flight: int = 0  # status writes under way
+    posts_during_status: int = 0  # Event POSTs that started while a status write was under way
 
     def _next_version(self) -> str:
         self.version += 1
@@ -139,6 +148,13 @@ class FakeApiServer:
         return [w for w in self.writes if w.name == name]
 
     async def publish(self, watched: Watched, result: Mirrored) -> Watched | None:
+        self.status_in_flight += 1
+        try:
+            return await self._publish(watched, result)
+        finally:
+            self.status_in_flight -= 1
+
+    async def _publish(self, watched: Watched, result: Mirrored) -> Watched | None:
         self.attempts += 1
         if self.before is not None:
             await self.before(watched, result)
@@ -157,7 +173,29 @@ class FakeApiServer:
         new = replace(stored, status=result.status, resource_version=self._next_version())
         self.objects[watched.ref.name] = new
         self.writes.append(Write(watched.ref.name, watched.generation, result, now()))
+        self.journal.append(("status", watched.ref.name))
         return new
+
+    async def post_event(self, ref: ObjectRef, event: RecordedEvent) -> None:
+        if self.status_in_flight:
+            self.posts_during_status += 1
+        await asyncio.sleep(self.event_delay)
+        self.event_posts += 1
+        if self.event_failures:
+            raise self.event_failures.pop(0)
+        if self.event_budget is not None:
+            if self.event_budget <= 0:
+                raise WriteFailed("API server unreachable", "unreachable")
+            self.event_budget -= 1
+        if any(posted.name == event.name for _, posted in self.events):
+            return  # 409: already there
+        self.events.append((ref.name, event))
+        self.journal.append(("event", ref.name))
+
+    async def event_names(self, namespace: str) -> set[str]:
+        await asyncio.sleep(self.event_delay)
+        self.event_lists += 1
+        return {event.name for _, event in self.events}
 
 
 @pytest.fixture

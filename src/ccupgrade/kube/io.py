@@ -7,30 +7,50 @@ bounded by its connection pool and, above it, by the scheduler's write slots.
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import socket
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
 from typing import Any
+
+from pydantic import TypeAdapter
 
 from ccupgrade.cce.credentials import Credentials, from_secret_data
 from ccupgrade.cce.errors import CredentialsError, SecretNotFound
 from ccupgrade.kube.api import KubeApi, KubeApiError, path_of
 from ccupgrade.kube.patching import merge_patch
-from ccupgrade.mirror import EventIntent, Mirrored
-from ccupgrade.models.resource import GROUP, KIND, PLURAL, VERSION
-from ccupgrade.models.watched import Watched
+from ccupgrade.mirror import Mirrored
+from ccupgrade.models.resource import GROUP, KIND, PLURAL, VERSION, RecordedEvent, UpgradeStatus
+from ccupgrade.models.watched import ObjectRef, Watched
 from ccupgrade.scheduler.ports import WriteFailed
 
 log = logging.getLogger("ccupgrade.kube")
 COMPONENT = "cce-upgrade-operator"
-_MICROSECOND = timedelta(microseconds=1)
+TEST_KILL_ENV = "CCUPGRADE_TEST_KILL_AFTER_STATUS"  # set only by the soak test
+EVENT_PAGE = 500
+_JOURNAL = TypeAdapter(list[RecordedEvent])
+_JSON: dict[str, Any] = {"mode": "json", "by_alias": True, "exclude_none": True}
 
 
 def _objects_path(namespace: str | None) -> str:
     if namespace is None:
         return path_of("apis", GROUP, VERSION, PLURAL)
     return path_of("apis", GROUP, VERSION, "namespaces", namespace, PLURAL)
+
+
+def _status_patch(old: UpgradeStatus | None, result: Mirrored) -> dict[str, Any]:
+    """The merge patch from the stored status to the result's, from the documents the mirror made
+    to decide `changed` (a status is not dumped again per write; model_dump was ~5 % of the CPU in a
+    burst); the small `eventJournal`, which they leave out, is compared and added here."""
+    before, after = result.documents or ({} if old is None else old.document(), result.status.document())
+    patch = dict(after) if old is None else merge_patch(before, after)
+    old_journal = None if old is None else old.event_journal
+    new_journal = result.status.event_journal
+    if new_journal != old_journal:
+        patch["eventJournal"] = None if new_journal is None else _JOURNAL.dump_python(new_journal, **_JSON)
+    return patch
 
 
 class KubeIO:
@@ -51,6 +71,7 @@ class KubeIO:
         self._instance = socket.gethostname()
         self._on_status_write = on_status_write or (lambda outcome: None)
         self._on_event = on_event or (lambda reason, kind: None)
+        self._die_after_status = os.environ.get(TEST_KILL_ENV) == "1"
 
     # -- credentials -------------------------------------------------------------------------------
 
@@ -87,35 +108,31 @@ class KubeIO:
     # -- events and status -------------------------------------------------------------------------
 
     async def publish(self, watched: Watched, result: Mirrored) -> Watched | None:
-        """Events first, then status: a crash in between re-derives the same Events (same names).
+        """Writes the status (which records its Events in `eventJournal`); the Events follow later.
 
-        If the API server cannot be reached (or throttles, or fails), nothing more is written for
-        this object now (`WriteFailed`): the scheduler's retry computes the same Events (posted ones
-        answer 409) and the status again, so no Event is lost and none is doubled.
-        """
+        If the API server cannot be reached (or throttles, or fails), `WriteFailed`: the scheduler
+        retries with a status derived again."""
+        if not result.changed:
+            return watched
         try:
-            # One after another, in the mirror's (causal) order: watchers such as event exporters
-            # and Botkube see them in the order they are created.
-            moment = datetime.now(UTC)
-            for event in result.events:
-                moment = max(datetime.now(UTC), moment + _MICROSECOND)
-                await self._post_event(watched, event, moment)
-            if not result.changed:
-                return watched
-            return await self._write_status(watched, result)
+            stored = await self._write_status(watched, result)
         except KubeApiError as exc:
             if not exc.retryable:
                 raise
             raise WriteFailed(str(exc), str(exc.status) if exc.status else "unreachable") from None
+        if self._die_after_status and result.events and stored is not None:
+            # Test hook (CCUPGRADE_TEST_KILL_AFTER_STATUS): die like a crash, Events not posted yet.
+            log.warning("test hook: SIGKILL after the status write, before its %d Events", len(result.events))
+            os.kill(os.getpid(), signal.SIGKILL)
+        return stored
 
-    async def _post_event(self, watched: Watched, event: EventIntent, moment: datetime) -> None:
-        """`eventTime` (microseconds; it requires the reporting fields and `action`) orders the Events
-        of one poll where the one-second first/lastTimestamp tie; names sort the same way for the
-        listings that only read lastTimestamp."""
-        seconds = moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-        ref = watched.ref
+    async def post_event(self, ref: ObjectRef, event: RecordedEvent) -> None:
+        """`eventTime` (microseconds, stamped when the status was written; it requires the reporting
+        fields and `action`) orders an object's Events where the one-second first/lastTimestamp
+        tie; names sort the same way for the listings that only read lastTimestamp."""
+        seconds = event.event_time.strftime("%Y-%m-%dT%H:%M:%SZ")
         body = {
-            "metadata": {"name": event.name_for(ref.name, ref.uid), "namespace": ref.namespace},
+            "metadata": {"name": event.name, "namespace": ref.namespace},
             "involvedObject": {"apiVersion": f"{GROUP}/{VERSION}", "kind": KIND, "name": ref.name,
                                "namespace": ref.namespace, "uid": ref.uid},
             "reason": event.reason,
@@ -124,7 +141,7 @@ class KubeIO:
             "source": {"component": COMPONENT},
             "reportingComponent": f"{GROUP}/operator",
             "reportingInstance": self._instance[:128],
-            "eventTime": moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            "eventTime": event.event_time.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
             "firstTimestamp": seconds,
             "lastTimestamp": seconds,
             "count": 1,
@@ -135,18 +152,29 @@ class KubeIO:
             self._on_event(event.reason, event.type)
         except KubeApiError as exc:
             if exc.retryable:
-                raise  # the status must not be written before its Events
+                raise WriteFailed(str(exc), str(exc.status) if exc.status else "unreachable") from None
             if exc.status == 409:
                 return  # posted before a crash or a conflict: exactly once
             if exc.status == 404:
                 return  # namespace going away
             log.warning("could not post event %s for %s: HTTP %s", event.reason, ref, exc.status)
 
+    async def event_names(self, namespace: str) -> set[str]:
+        """One paginated LIST of the Events we posted in `namespace` (by `source`), names only kept."""
+        path = path_of("api", "v1", "namespaces", namespace, "events")
+        params = {"fieldSelector": f"source={COMPONENT}", "limit": str(EVENT_PAGE)}
+        names: set[str] = set()
+        while True:
+            page = await self.api.get(path, params=params)
+            names.update(item["metadata"]["name"] for item in page.get("items") or ())
+            token = (page.get("metadata") or {}).get("continue")
+            if not token:
+                return names
+            params = {**params, "continue": token}
+
     async def _write_status(self, watched: Watched, result: Mirrored) -> Watched | None:
         ref = watched.ref
-        old = {} if watched.status is None else watched.status.model_dump(mode="json", by_alias=True, exclude_none=True)
-        new = result.status.model_dump(mode="json", by_alias=True, exclude_none=True)
-        patch: dict[str, Any] = {"status": merge_patch(old, new) if old else new}
+        patch: dict[str, Any] = {"status": _status_patch(watched.status, result)}
         if watched.resource_version:
             patch["metadata"] = {"resourceVersion": watched.resource_version}  # write only what we derived from
         try:

@@ -49,10 +49,18 @@ class Mirrored:
     events: list[EventIntent] = field(default_factory=list)
     changed: bool = False
     ended: list[TaskView] = field(default_factory=list)  # tasks seen ending in this poll (metrics)
+    # The old and new status as JSON (UpgradeStatus.document()), made once to decide `changed` and
+    # reused for the merge patch; None when the result was not made by this module.
+    documents: tuple[dict[str, object], dict[str, object]] | None = field(default=None, compare=False, repr=False)
 
 
 def _dump(status: UpgradeStatus | None) -> dict[str, object]:
-    return {} if status is None else status.model_dump(mode="json", by_alias=True, exclude_none=True)
+    """What counts as a change. eventJournal is the write path's record of Events, not an observation."""
+    return {} if status is None else status.document()
+
+
+def _without_sync(document: dict[str, object]) -> dict[str, object]:
+    return {key: value for key, value in document.items() if key != "lastSyncTime"}
 
 
 def _versions(status: UpgradeStatus) -> str:
@@ -285,7 +293,8 @@ def failed(old: UpgradeStatus | None, failure: PollFailed, generation: int | Non
         )  # fmt: skip
         if previous is None or previous.reason != failure.reason or previous.status != cond.T:
             events.append(EventIntent("Warning", failure.reason, failure.message, f"config/{_revision(old)}"))
-    return Mirrored(status, in_causal_order(events, _recorded_moment(old)), _dump(status) != _dump(old))
+    before, after = _dump(old), _dump(status)
+    return Mirrored(status, in_causal_order(events, _recorded_moment(old)), after != before, documents=(before, after))
 
 
 def _ended(previous: UpgradeStatus, new: UpgradeStatus) -> list[TaskView]:
@@ -354,12 +363,16 @@ def mirror(
 
     # lastSyncTime proves liveness, but rewriting it every poll would cost a write per poll:
     # it moves only when something else changes or once per resync period.
-    new.last_sync_time = previous.last_sync_time
-    changed = _dump(new) != _dump(previous)
+    new.last_sync_time = now
+    before, after = _dump(previous), _dump(new)
+    changed = _without_sync(after) != _without_sync(before)
     if changed or previous.last_sync_time is None or now - previous.last_sync_time >= resync:
-        new.last_sync_time = now
         changed = True
-    return Mirrored(new, in_causal_order(events, _recorded_moment(previous)), changed, _ended(previous, new))
+    else:
+        new.last_sync_time = previous.last_sync_time
+        after = before  # the same document: nothing else changed
+    return Mirrored(new, in_causal_order(events, _recorded_moment(previous)), changed, _ended(previous, new),
+                    documents=(before, after))  # fmt: skip
 
 
 def suspended(old: UpgradeStatus | None, generation: int | None, now: datetime) -> Mirrored:
@@ -379,4 +392,5 @@ def suspended(old: UpgradeStatus | None, generation: int | None, now: datetime) 
     others = cond.apply_verdict(previous.conditions, cond.Verdict(cond.U, False, False, Reason.SUSPENDED, message),
                                 generation, now)[1:]  # fmt: skip
     status = previous.model_copy(update={"observed_generation": generation, "conditions": [*kept_ready, *others]})
-    return Mirrored(status, [], _dump(status) != _dump(previous))
+    before, after = _dump(previous), _dump(status)
+    return Mirrored(status, [], after != before, documents=(before, after))

@@ -207,6 +207,22 @@ class HistoryEntry(_Model):
     updated: datetime | None = Field(default=None, description="When CCE last updated it.")
 
 
+class RecordedEvent(_Model):
+    """One Event of the status's last change, written with the status before the Event is posted.
+
+    A restarted operator re-posts these (same name: 409 when already there), so an Event is not
+    lost when the operator dies between the status write and its Events."""
+
+    name: str = Field(max_length=253, description="The Event's name (deterministic).")
+    type: str = Field(max_length=16, description="Normal or Warning.")
+    reason: str = Field(max_length=128, description="The Event's reason.")
+    message: str = Field(max_length=1024, description="The Event's message.")
+    event_time: datetime = Field(description="The Event's eventTime (microseconds; orders the Events).")
+
+
+MAX_RECORDED_EVENTS = 32
+
+
 class UpgradeStatus(_Model):
     """The followed upgrade workflow mirrored from CCE, with kstatus conditions."""
 
@@ -239,9 +255,19 @@ class UpgradeStatus(_Model):
     slow: Slowness | None = Field(default=None, description="Set while the running task is slower than it should be.")
     last_sync_time: datetime | None = Field(default=None, description="When CCE was last read successfully.")
     conditions: list[Condition] = Field(default_factory=list, description="Ready, Reconciling and Stalled.")
+    event_journal: list[RecordedEvent] | None = Field(
+        default=None,
+        max_length=MAX_RECORDED_EVENTS,
+        description="The Events of the last change that may not be posted yet (re-posted after a restart).",
+    )
 
     # kubectl and the CRD generator read these; they are not fields.
     list_map_keys: ClassVar[dict[str, list[str]]] = {"conditions": ["type"]}
+
+    def document(self) -> dict[str, object]:
+        """The status as stored (JSON, camelCase, no nulls) but for `eventJournal`: what the mirror
+        compares to decide a change, and what the status write patches (the journal is added there)."""
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True, exclude={"event_journal"})
 
 
 class CceClusterUpgrade(_Model):

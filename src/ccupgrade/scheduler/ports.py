@@ -11,6 +11,7 @@ from typing import Protocol
 from ccupgrade.cce import ClusterTarget, Credentials
 from ccupgrade.mirror import Mirrored
 from ccupgrade.models.cce import UpgradeWorkflowList
+from ccupgrade.models.resource import RecordedEvent
 from ccupgrade.models.watched import ObjectRef, PollKey, Watched
 
 
@@ -42,10 +43,21 @@ class StatusSink(Protocol):
     """The Kubernetes side of a write."""
 
     async def publish(self, watched: Watched, result: Mirrored) -> Watched | None:
-        """Posts the Events, then writes the status derived from `watched`.
+        """Writes the status derived from `watched` (if `result.changed`); its Events come later.
 
         Returns the object as now stored (after a 409: as re-read), or None if it is gone or the
         write was refused for good. Raises `WriteFailed` when trying again later can help."""
+        ...
+
+    async def post_event(self, ref: ObjectRef, event: RecordedEvent) -> None:
+        """Posts one Event recorded in the stored status; one already there (409) is done.
+
+        Raises `WriteFailed` when trying again later can help."""
+        ...
+
+    async def event_names(self, namespace: str) -> set[str]:
+        """The names of the Events this operator posted in `namespace` that still exist (read once
+        after a start, so that only journal entries missing there are posted again)."""
         ...
 
 

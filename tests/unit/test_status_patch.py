@@ -1,0 +1,140 @@
+"""A status write dumps each status once: the mirror's documents (made to decide `changed`) are
+reused for the merge patch, which stays the one the full dumps give (issue 12)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from ccupgrade.cce.parser import parse_workflow_list
+from ccupgrade.kube.io import KubeIO
+from ccupgrade.kube.patching import merge_patch
+from ccupgrade.mirror import Mirrored, Observed, PollFailed, mirror
+from ccupgrade.mirror.core import failed, suspended
+from ccupgrade.models.resource import UpgradeStatus
+from ccupgrade.models.watched import Watched
+from ccupgrade.scheduler.ports import NoObserver
+from ccupgrade.scheduler.tasks import Supervisor
+from ccupgrade.scheduler.writes import Ticket, Writer
+from tests.unit.test_mirror import SPEC, T0, Walk
+
+
+class _PatchingApi:
+    """Stands in for KubeApi: applies status merge patches (RFC 7386) and records them."""
+
+    def __init__(self, body: dict[str, Any]) -> None:
+        self.body = body
+        self.patches: list[dict[str, Any]] = []
+
+    async def create(self, path: str, body: dict[str, Any]) -> None:
+        pass
+
+    async def get(self, path: str, params: dict[str, str] | None = None) -> dict[str, Any]:
+        return {"items": []}  # no Events listed
+
+    async def merge_patch(self, path: str, patch: dict[str, Any]) -> dict[str, Any]:
+        self.patches.append(json.loads(json.dumps(patch)))
+        self.body = {**self.body, "metadata": {**self.body["metadata"], "resourceVersion": str(len(self.patches) + 1)},
+                     "status": _applied(self.body.get("status") or {}, patch["status"])}  # fmt: skip
+        return self.body
+
+
+def _applied(target: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
+    result = dict(target)
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        elif isinstance(value, dict) and isinstance(result.get(key), dict):
+            result[key] = _applied(result[key], value)
+        else:
+            result[key] = value
+    return result
+
+
+def _full(status: UpgradeStatus | None) -> dict[str, Any]:
+    return {} if status is None else status.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+class _Capturing(KubeIO):
+    """KubeIO, keeping the results it is asked to write."""
+
+    def __init__(self, api: _PatchingApi) -> None:
+        super().__init__(api)
+        self.results: list[Mirrored] = []
+
+    async def publish(self, watched: Watched, result: Mirrored) -> Watched | None:
+        self.results.append(result)
+        return await super().publish(watched, result)
+
+
+Derive = Callable[[UpgradeStatus | None], Mirrored]
+
+
+def _observed(second: float) -> Observed:
+    walk = Walk("standard")
+    walk.cluster.clock.set(second)
+    return Observed(parse_workflow_list(json.dumps(walk.cluster.render_list())).items)
+
+
+CASES: dict[str, Derive] = {
+    "first": lambda old: mirror(old, _observed(0), SPEC, 1, T0),
+    "transitions": lambda old: mirror(old, _observed(60), SPEC, 1, T0 + timedelta(seconds=60)),
+    "resync": lambda old: mirror(old, _observed(31), SPEC, 1, T0 + timedelta(minutes=20)),
+    "failed": lambda old: failed(old, PollFailed(True, "CloudAPIError", "down"), 1, T0 + timedelta(seconds=40)),
+    "suspended": lambda old: suspended(old, 2, T0 + timedelta(seconds=40)),
+}
+
+
+@pytest.mark.parametrize("case", CASES)
+async def test_a_write_dumps_each_status_once_and_patches_as_the_full_dumps_would(
+    case: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    walk = Walk("standard")
+    if case != "first":
+        walk.observe(31)
+    body = {"metadata": {"name": "prod", "namespace": "ns", "uid": "uid-1", "generation": 1, "resourceVersion": "1"},
+            "spec": {"region": "ap-southeast-1", "projectId": "p", "clusterId": "c",
+                     "credentialsSecretRef": {"name": "s"}}}  # fmt: skip
+    if walk.stored is not None:  # with an entry in its journal, as after a start
+        entry = {"name": "prod.0", "type": "Normal", "reason": "R", "message": "m", "eventTime": "2026-11-26T12:00:00Z"}
+        body["status"] = {**walk.stored, "eventJournal": [entry]}
+    api = _PatchingApi(body)
+    tasks = Supervisor()
+    io = _Capturing(api)
+    writer = Writer(io, NoObserver(), tasks, max_concurrent=4)
+    watched = Watched.from_body(body)
+    writer.store(watched)
+    derived: list[tuple[UpgradeStatus | None, Mirrored]] = []
+
+    dumps = 0
+    original = UpgradeStatus.model_dump
+
+    def counting(self: UpgradeStatus, **kwargs: Any) -> dict[str, Any]:
+        nonlocal dumps
+        dumps += 1
+        return original(self, **kwargs)
+
+    def derive(current: Watched) -> Mirrored:
+        result = CASES[case](current.status)
+        derived.append((current.status, result))
+        return result
+
+    monkeypatch.setattr(UpgradeStatus, "model_dump", counting)
+    await writer.write(watched.ref, Ticket.of(watched), derive, fresh=True)
+    monkeypatch.undo()
+    await asyncio.sleep(0.1)
+    await tasks.close()
+
+    assert len(api.patches) == 1
+    assert dumps == 2  # the old status once, the new one once (there were 4: twice in the mirror, twice for the patch)
+    old, _ = derived[0]
+    written = api.patches[0]["status"]
+    new = io.results[0].status  # with its eventJournal
+    expected = _full(new) if old is None else merge_patch(_full(old), _full(new))
+    assert written == expected
+    assert api.body["status"] == _full(new)
