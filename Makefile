@@ -45,7 +45,7 @@ lint: $(STAMP)
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
-	$(VENV)/bin/mypy tests bench/run.py bench/naive_operator.py bench/transport.py
+	$(VENV)/bin/mypy tests bench/*.py
 
 pytest: $(STAMP) controlplane tools node-prereqs
 	$(PY) -m pytest $(PYTEST_ARGS)

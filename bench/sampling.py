@@ -1,0 +1,155 @@
+"""Measuring from outside the operator: watches that time each status and Event, the API server's
+write counters, a process's CPU and RSS, and /metrics scrapes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import threading
+import time
+import urllib.request
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from kubernetes import client, watch
+from prometheus_client.parser import text_string_to_metric_families
+
+from ccupgrade.models import GROUP, PLURAL, VERSION
+
+
+class Tracker:
+    """Watches the objects from outside the operator: when did each one show a new workflow update?"""
+
+    def __init__(self, api: client.ApiClient, namespace: str) -> None:
+        self.custom = client.CustomObjectsApi(api)
+        self.namespace = namespace
+        self.updated: dict[str, str | None] = {}
+        self.seen_at: dict[str, float] = {}
+        self._lock = threading.Lock()
+        self._watch = watch.Watch()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._watch.stop()
+
+    def _run(self) -> None:
+        while True:
+            try:
+                for event in self._watch.stream(self.custom.list_namespaced_custom_object, GROUP, VERSION,
+                                                self.namespace, PLURAL, timeout_seconds=600):  # fmt: skip
+                    obj = event["object"]
+                    name = obj["metadata"]["name"]
+                    updated = ((obj.get("status") or {}).get("workflow") or {}).get("updated")
+                    with self._lock:
+                        if self.updated.get(name) != updated:
+                            self.updated[name] = updated
+                            self.seen_at[name] = time.monotonic()
+                return
+            except Exception:  # a dropped watch: start again
+                time.sleep(0.2)
+
+    def snapshot(self) -> dict[str, str | None]:
+        with self._lock:
+            return dict(self.updated)
+
+
+class _RawWatch(watch.Watch):
+    """A watch that hands out the JSON as is: deserializing thousands of V1Events would hold the GIL
+    and delay the status Tracker's own timestamps in this process."""
+
+    def get_return_type(self, func: Any) -> Any:
+        return None
+
+
+class EventTracker:
+    """When each object's latest Event arrived (watch ADDED), to measure the Event lag apart from the status lag."""
+
+    def __init__(self, api: client.ApiClient, namespace: str) -> None:
+        self.core = client.CoreV1Api(api)
+        self.namespace = namespace
+        self.last_at: dict[str, float] = {}
+        self._lock = threading.Lock()
+        self._watch = _RawWatch()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._watch.stop()
+
+    def _run(self) -> None:
+        while True:
+            try:
+                for event in self._watch.stream(self.core.list_namespaced_event, self.namespace, timeout_seconds=600):
+                    if event["type"] != "ADDED":
+                        continue
+                    name = event["object"]["involvedObject"]["name"]
+                    with self._lock:
+                        self.last_at[name] = time.monotonic()
+                return
+            except Exception:  # a dropped watch: start again
+                time.sleep(0.2)
+
+    def snapshot(self) -> dict[str, float]:
+        with self._lock:
+            return dict(self.last_at)
+
+
+def apiserver_counts(kubectl: list[str]) -> tuple[int, int]:
+    """(status PATCHes on our resource, Event POSTs) from kube-apiserver's own /metrics."""
+    text = subprocess.run([*kubectl, "get", "--raw", "/metrics"], capture_output=True, text=True, check=True).stdout
+    patches = posts = 0
+    for family in text_string_to_metric_families(text):
+        if family.name != "apiserver_request":
+            continue
+        for sample in family.samples:
+            labels = sample.labels
+            if not sample.name.endswith("_total"):
+                continue
+            if (
+                labels.get("resource") == PLURAL
+                and labels.get("subresource") == "status"
+                and labels.get("verb") == "PATCH"
+            ):
+                patches += int(sample.value)
+            if labels.get("resource") == "events" and labels.get("verb") == "POST":
+                posts += int(sample.value)
+    return patches, posts
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def scrape(url: str) -> dict[str, float]:
+    try:
+        text = urllib.request.urlopen(f"{url}/metrics", timeout=5).read().decode()
+    except OSError:  # a busy operator may not answer in time: a gap in the timeline, not a failed run
+        return {}
+    picked: defaultdict[str, float] = defaultdict(float)
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name in {"ccupgrade_polls_total", "ccupgrade_status_writes_total", "ccupgrade_events_total",
+                               "ccupgrade_cce_requests_total", "ccupgrade_watched_objects"}:  # fmt: skip
+                picked[sample.name] += sample.value
+            if sample.name == "ccupgrade_upgrade_phase" and sample.value:
+                picked[f"phase_{sample.labels['phase']}"] += 1
+            if sample.name == "ccupgrade_task_progress_percent":
+                picked["progress_sum"] += sample.value
+                picked["progress_objects"] += 1
+            if sample.name == "ccupgrade_task_duration_seconds_count":
+                picked[f"tasks_ended_{sample.labels['task']}"] += sample.value
+    return dict(picked)
