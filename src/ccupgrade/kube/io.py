@@ -17,14 +17,12 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
-from ccupgrade.cce.credentials import Credentials, from_secret_data
-from ccupgrade.cce.errors import CredentialsError, SecretNotFound
+from ccupgrade.cce import Credentials, CredentialsError, SecretNotFound, from_secret_data
 from ccupgrade.kube.api import KubeApi, KubeApiError, path_of
 from ccupgrade.kube.patching import merge_patch
 from ccupgrade.mirror import Mirrored
-from ccupgrade.models.resource import GROUP, KIND, PLURAL, VERSION, RecordedEvent, UpgradeStatus
-from ccupgrade.models.watched import ObjectRef, Watched
-from ccupgrade.scheduler.ports import WriteFailed
+from ccupgrade.models import GROUP, KIND, PLURAL, VERSION, ObjectRef, RecordedEvent, UpgradeStatus, Watched
+from ccupgrade.scheduler import WriteFailed
 
 log = logging.getLogger("ccupgrade.kube")
 COMPONENT = "cce-upgrade-operator"
@@ -76,6 +74,7 @@ class KubeIO:
     # -- credentials -------------------------------------------------------------------------------
 
     async def credentials(self, namespace: str, secret_name: str) -> Credentials:
+        """The Secret's credentials, cached for the Secret TTL (a refusal calls `forget`)."""
         key = (namespace, secret_name)
         cached = self._secrets.get(key)
         if cached is not None and time.monotonic() - cached[0] < self._secret_ttl:
@@ -95,6 +94,7 @@ class KubeIO:
         return credentials
 
     def forget(self, namespace: str, secret_name: str) -> None:
+        """Drops the cached Secret, so a rotated key is read at the next poll."""
         self._secrets.pop((namespace, secret_name), None)
 
     async def any_upgrades(self, namespaces: tuple[str, ...]) -> bool:

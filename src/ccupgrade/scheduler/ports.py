@@ -10,23 +10,27 @@ from typing import Protocol
 
 from ccupgrade.cce import ClusterTarget, Credentials
 from ccupgrade.mirror import Mirrored
-from ccupgrade.models.cce import UpgradeWorkflowList
-from ccupgrade.models.resource import RecordedEvent
-from ccupgrade.models.watched import ObjectRef, PollKey, Watched
+from ccupgrade.models import ObjectRef, PollKey, RecordedEvent, UpgradeWorkflowList, Watched
 
 
 class WorkflowSource(Protocol):
     """The CCE side: one cluster's upgrade workflows (`CceClient` in production)."""
 
-    async def list_upgrade_workflows(self, target: ClusterTarget) -> UpgradeWorkflowList: ...
+    async def list_upgrade_workflows(self, target: ClusterTarget) -> UpgradeWorkflowList:
+        """Every workflow the cluster has had, or a typed `CceError`."""
+        ...
 
 
 class CredentialSource(Protocol):
     """Reads the Secret an object names (cached); `forget` drops the cache after a refusal."""
 
-    async def credentials(self, namespace: str, secret_name: str) -> Credentials: ...
+    async def credentials(self, namespace: str, secret_name: str) -> Credentials:
+        """The credentials in that Secret, or `SecretNotFound`/`CredentialsError`."""
+        ...
 
-    def forget(self, namespace: str, secret_name: str) -> None: ...
+    def forget(self, namespace: str, secret_name: str) -> None:
+        """Drops the cached copy, so the next read sees a rotated Secret."""
+        ...
 
 
 class WriteFailed(Exception):
@@ -64,28 +68,34 @@ class StatusSink(Protocol):
 class PollObserver(Protocol):
     """Metrics hooks; the default does nothing."""
 
-    def poll_finished(self, key: PollKey, outcome: str, seconds: float) -> None: ...
+    def poll_finished(self, key: PollKey, outcome: str, seconds: float) -> None:
+        """One cluster poll ended with `outcome` after `seconds`."""
+        ...
 
     def object_mirrored(self, watched: Watched, result: Mirrored, fresh: bool) -> None:
         """`fresh`: the result comes from a successful CCE read (not a failure, nor a suspended object)."""
         ...
 
-    def object_removed(self, ref: ObjectRef) -> None: ...
+    def object_removed(self, ref: ObjectRef) -> None:
+        """The object is gone: drop its series."""
+        ...
 
-    def write_failed(self, ref: ObjectRef, code: str) -> None: ...
+    def write_failed(self, ref: ObjectRef, code: str) -> None:
+        """A Kubernetes write for the object failed with `code` and will be retried."""
+        ...
 
 
 class NoObserver:
     """The observer that observes nothing."""
 
     def poll_finished(self, key: PollKey, outcome: str, seconds: float) -> None:
-        pass
+        """Nothing to count."""
 
     def object_mirrored(self, watched: Watched, result: Mirrored, fresh: bool) -> None:
-        pass
+        """Nothing to record."""
 
     def object_removed(self, ref: ObjectRef) -> None:
-        pass
+        """Nothing to drop."""
 
     def write_failed(self, ref: ObjectRef, code: str) -> None:
-        pass
+        """Nothing to count."""

@@ -23,8 +23,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from ccupgrade.mirror import Mirrored
-from ccupgrade.models.resource import MAX_RECORDED_EVENTS, RecordedEvent
-from ccupgrade.models.watched import ObjectRef, PollKey, Watched
+from ccupgrade.models import MAX_RECORDED_EVENTS, ObjectRef, PollKey, RecordedEvent, Watched
 from ccupgrade.scheduler.ports import PollObserver, StatusSink, WriteFailed
 from ccupgrade.scheduler.tasks import Supervisor
 
@@ -55,6 +54,7 @@ class Ticket:
         return cls(watched.active_key, watched.generation)
 
     def matches(self, watched: Watched) -> bool:
+        """Whether this version still asks for exactly the poll the ticket was taken for."""
         return watched.generation == self.generation and watched.active_key == self.key
 
 
