@@ -29,9 +29,17 @@ def write_ceiling(bench: Bench, namespace: str, objects: int, concurrency: int) 
     events_path = path_of("api", "v1", "namespaces", namespace, "events")
 
     def create(name: str) -> None:  # as admin: the operator's ServiceAccount may not create these
-        body = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "CceClusterUpgrade", "metadata": {"name": name},
-                "spec": {"region": "ap-southeast-1", "projectId": PROJECT, "clusterId": "c",
-                         "credentialsSecretRef": {"name": "cce"}}}  # fmt: skip
+        body = {
+            "apiVersion": f"{GROUP}/{VERSION}",
+            "kind": "CceClusterUpgrade",
+            "metadata": {"name": name},
+            "spec": {
+                "region": "ap-southeast-1",
+                "projectId": PROJECT,
+                "clusterId": "c",
+                "credentialsSecretRef": {"name": "cce"},
+            },
+        }
         bench.custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, body)
 
     names = [f"w{i:05d}" for i in range(objects)]
@@ -53,14 +61,27 @@ def write_ceiling(bench: Bench, namespace: str, objects: int, concurrency: int) 
             for n in names:
                 status = {"status": {"phase": "Running", "progress": "1/4", "currentTask": f"Cluster {n}"}}
                 writes.append(once(api.merge_patch(objects_path + path_of(n, "status"), status)))
-                event = {"metadata": {"name": f"{n}.ceiling"}, "reason": "TaskStarted", "message": "x", "type": "Normal",
-                         "involvedObject": {"apiVersion": f"{GROUP}/{VERSION}", "kind": "CceClusterUpgrade",
-                                            "name": n, "namespace": namespace}}  # fmt: skip
+                event = {
+                    "metadata": {"name": f"{n}.ceiling"},
+                    "reason": "TaskStarted",
+                    "message": "x",
+                    "type": "Normal",
+                    "involvedObject": {
+                        "apiVersion": f"{GROUP}/{VERSION}",
+                        "kind": "CceClusterUpgrade",
+                        "name": n,
+                        "namespace": namespace,
+                    },
+                }
                 writes.append(once(api.create(events_path, event)))
             await asyncio.gather(*writes)
             elapsed = time.monotonic() - started
-            return {"concurrency": concurrency, "writes": len(writes), "seconds": round(elapsed, 2),
-                    "writes_per_s": round(len(writes) / elapsed)}  # fmt: skip
+            return {
+                "concurrency": concurrency,
+                "writes": len(writes),
+                "seconds": round(elapsed, 2),
+                "writes_per_s": round(len(writes) / elapsed),
+            }
         finally:
             await api.close()
 

@@ -39,17 +39,45 @@ class Figures:
 
 
 def table(results: list[Figures]) -> str:
-    rows = [("design", "objects", "clusters", "cold start s", "req/cluster/interval", "req … Cluster task", "quiet writes",
-             "staleness p50/p95/p99/max s", "Event lag p50/p95 s", "unseen", "writes/min active", "terminal req/cluster/min", "RSS MB",
-             "CPU % active/quiet")]  # fmt: skip
+    rows = [
+        (
+            "design",
+            "objects",
+            "clusters",
+            "cold start s",
+            "req/cluster/interval",
+            "req … Cluster task",
+            "quiet writes",
+            "staleness p50/p95/p99/max s",
+            "Event lag p50/p95 s",
+            "unseen",
+            "writes/min active",
+            "terminal req/cluster/min",
+            "RSS MB",
+            "CPU % active/quiet",
+        )
+    ]
     for f in results:
         stale = "/".join(f"{f.percentile(q):.2f}" if f.staleness_s else "-" for q in (0.5, 0.95, 0.99, 1.0))
         lag = "/".join(f"{f.percentile(q, f.event_lag_s):.2f}" if f.event_lag_s else "-" for q in (0.5, 0.95))
-        rows.append((f.design, str(f.objects), str(f.clusters), str(f.cold_start_s), f"{f.active_requests_per_cluster_per_interval:.2f}",
-                     f"{f.cluster_task_requests_per_cluster_per_interval:.2f}",
-                     f"{f.quiet_status_writes}+{f.quiet_event_writes}ev", stale, lag, str(f.unseen_changes),
-                     f"{f.status_writes_per_min_active:.0f}", f"{f.terminal_requests_per_cluster_per_min:.3f}",
-                     f"{f.rss_mb:.0f}", f"{f.cpu_percent_active}/{f.cpu_percent_quiet}"))  # fmt: skip
+        rows.append(
+            (
+                f.design,
+                str(f.objects),
+                str(f.clusters),
+                str(f.cold_start_s),
+                f"{f.active_requests_per_cluster_per_interval:.2f}",
+                f"{f.cluster_task_requests_per_cluster_per_interval:.2f}",
+                f"{f.quiet_status_writes}+{f.quiet_event_writes}ev",
+                stale,
+                lag,
+                str(f.unseen_changes),
+                f"{f.status_writes_per_min_active:.0f}",
+                f"{f.terminal_requests_per_cluster_per_min:.3f}",
+                f"{f.rss_mb:.0f}",
+                f"{f.cpu_percent_active}/{f.cpu_percent_quiet}",
+            )
+        )
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = ["| " + " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) + " |" for r in rows]
     lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
@@ -72,5 +100,5 @@ def ratios(results: list[Figures]) -> list[str]:
             f"terminal requests naive(5s)/ours {ratio(naive.terminal_requests_per_cluster_per_min, ours.terminal_requests_per_cluster_per_min)} "
             f"(a 30 s naive timer: {ratio(naive.terminal_requests_per_cluster_per_min / 6, ours.terminal_requests_per_cluster_per_min)}), "
             f"quiet status writes {naive.quiet_status_writes} vs {ours.quiet_status_writes}"
-        )  # fmt: skip
+        )
     return lines

@@ -70,8 +70,11 @@ def dashboard(results: list[Figures], directory: Path) -> None:
         axes[1][1].plot(t, [s.get(f"phase_{phase}", 0.0) for s in series], label=phase)
     axes[1][1].legend()
     axes[1][1].set_title("sum by (phase) (ccupgrade_upgrade_phase)")
-    axes[0][2].plot(t, [s["progress_sum"] / s["progress_objects"] if s.get("progress_objects") else 0.0 for s in series],
-                    color="tab:purple")  # fmt: skip
+    axes[0][2].plot(
+        t,
+        [s["progress_sum"] / s["progress_objects"] if s.get("progress_objects") else 0.0 for s in series],
+        color="tab:purple",
+    )
     axes[0][2].set_title("avg(ccupgrade_task_progress_percent)")
     for task in ("PreCheck", "Snapshot", "Cluster", "PostCheck"):
         axes[1][2].plot(t, [s.get(f"tasks_ended_{task}", 0.0) for s in series], label=task)

@@ -57,17 +57,37 @@ class Bench:
         chain check on every request (13 % of its CPU in a profile), which no in-cluster operator pays.
         """
         # The shipped install (its Deployment stays Pending here: no nodes), for its ServiceAccount and RBAC.
-        subprocess.run([*self.kubectl, "apply", "-k", str(ROOT / "manifests"), "--server-side", "--force-conflicts"],
-                       check=True, capture_output=True)  # fmt: skip
-        subprocess.run([*self.kubectl, "create", "clusterrolebinding", "bench-naive", "--clusterrole=cluster-admin",
-                        "--serviceaccount=ccupgrade-system:bench-naive"], check=True, capture_output=True)  # fmt: skip
+        subprocess.run(
+            [*self.kubectl, "apply", "-k", str(ROOT / "manifests"), "--server-side", "--force-conflicts"],
+            check=True,
+            capture_output=True,
+        )
+        subprocess.run(
+            [
+                *self.kubectl,
+                "create",
+                "clusterrolebinding",
+                "bench-naive",
+                "--clusterrole=cluster-admin",
+                "--serviceaccount=ccupgrade-system:bench-naive",
+            ],
+            check=True,
+            capture_output=True,
+        )
         lifetime = 6 * 3600
         return {
-            "ours": mint_service_account_kubeconfig(self.api, self.plane, "ccupgrade-system", "cce-upgrade-operator",
-                                                    self.workdir / "ours.kubeconfig", lifetime),
-            "naive": mint_service_account_kubeconfig(self.api, self.plane, "ccupgrade-system", "bench-naive",
-                                                     self.workdir / "naive.kubeconfig", lifetime),
-        }  # fmt: skip
+            "ours": mint_service_account_kubeconfig(
+                self.api,
+                self.plane,
+                "ccupgrade-system",
+                "cce-upgrade-operator",
+                self.workdir / "ours.kubeconfig",
+                lifetime,
+            ),
+            "naive": mint_service_account_kubeconfig(
+                self.api, self.plane, "ccupgrade-system", "bench-naive", self.workdir / "naive.kubeconfig", lifetime
+            ),
+        }
 
     def cluster_ids(self, design: str, n: int) -> list[str]:
         return [f"{design}-{n}-{i:05d}" for i in range(max(1, n // OBJECTS_PER_CLUSTER))]
@@ -95,14 +115,39 @@ class Bench:
 
     def start(self, design: str, namespace: str) -> Service:
         if design == "ours":
-            return start_operator(self.workdir, self.kubeconfigs["ours"],
-                                  ["--namespace", namespace, "--allowed-endpoints", "http://127.0.0.1:*",
-                                   "--rate", str(self.rate), "--burst", str(int(self.rate)),
-                                   "--max-concurrent-polls", "50"], name=f"ours-{namespace}", log_level="WARNING")  # fmt: skip
+            return start_operator(
+                self.workdir,
+                self.kubeconfigs["ours"],
+                [
+                    "--namespace",
+                    namespace,
+                    "--allowed-endpoints",
+                    "http://127.0.0.1:*",
+                    "--rate",
+                    str(self.rate),
+                    "--burst",
+                    str(int(self.rate)),
+                    "--max-concurrent-polls",
+                    "50",
+                ],
+                name=f"ours-{namespace}",
+                log_level="WARNING",
+            )
         log, pid = self.workdir / f"naive-{namespace}.log", self.workdir / f"naive-{namespace}.pid"
         env = dict(os.environ, KUBECONFIG=str(self.kubeconfigs["naive"]))
-        process = processes.spawn([sys.executable, str(ROOT / "bench" / "naive_operator.py"), "--namespace", namespace,
-                                   "--interval", str(INTERVAL)], log, pid, env)  # fmt: skip
+        process = processes.spawn(
+            [
+                sys.executable,
+                str(ROOT / "bench" / "naive_operator.py"),
+                "--namespace",
+                namespace,
+                "--interval",
+                str(INTERVAL),
+            ],
+            log,
+            pid,
+            env,
+        )
         return Service(process, log, pid, "")
 
     def run(self, design: str, n: int, quiet_window: float, terminal_window: float) -> Figures:
@@ -118,9 +163,18 @@ class Bench:
             self.control.load(PROJECT, cluster, "standard", paused=True)
 
         def create(index: int) -> None:
-            body = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "CceClusterUpgrade", "metadata": {"name": f"u{index:05d}"},
-                    "spec": {"endpoint": self.simulator.url, "projectId": PROJECT, "clusterId": clusters[index % len(clusters)],
-                             "credentialsSecretRef": {"name": "cce"}, "pollInterval": f"{INTERVAL:g}s"}}  # fmt: skip
+            body = {
+                "apiVersion": f"{GROUP}/{VERSION}",
+                "kind": "CceClusterUpgrade",
+                "metadata": {"name": f"u{index:05d}"},
+                "spec": {
+                    "endpoint": self.simulator.url,
+                    "projectId": PROJECT,
+                    "clusterId": clusters[index % len(clusters)],
+                    "credentialsSecretRef": {"name": "cce"},
+                    "pollInterval": f"{INTERVAL:g}s",
+                },
+            }
             self.custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, body)
 
         with ThreadPoolExecutor(8) as pool:
@@ -140,8 +194,11 @@ class Bench:
                     break
                 time.sleep(0.2)
             figures.cold_start_peak_rps, figures.cold_start_peak_5s_rps = self.peak_rates(set(clusters), started_wall)
-            print(f"   cold start: {figures.cold_start_s}s (CCE requests: busiest second {figures.cold_start_peak_rps}, "
-                  f"busiest 5 s {figures.cold_start_peak_5s_rps}/s; cap {self.rate:g}/s)", flush=True)  # fmt: skip
+            print(
+                f"   cold start: {figures.cold_start_s}s (CCE requests: busiest second {figures.cold_start_peak_rps}, "
+                f"busiest 5 s {figures.cold_start_peak_5s_rps}/s; cap {self.rate:g}/s)",
+                flush=True,
+            )
 
             # Nothing changes in CCE: what does each design cost?
             time.sleep(INTERVAL)
@@ -171,8 +228,9 @@ class Bench:
                     if design == "ours" and operator.url and time.monotonic() - last_scrape >= 1.0:
                         last_scrape = time.monotonic()
                         sample = scrape(operator.url)
-                        figures.metrics_answer_max_s = max(figures.metrics_answer_max_s,
-                                                           round(time.monotonic() - last_scrape, 3))  # fmt: skip
+                        figures.metrics_answer_max_s = max(
+                            figures.metrics_answer_max_s, round(time.monotonic() - last_scrape, 3)
+                        )
                         figures.metrics_timeline.append({"t": last_scrape - started, **sample})
                     time.sleep(0.25)
                 after = tracker.snapshot()
@@ -217,8 +275,11 @@ class Bench:
                     figures.cluster_task_requests_per_cluster_per_interval = round(
                         (self.requests(clusters) - r0) / len(clusters) / (quiet_window / INTERVAL), 2
                     )
-                    print(f"   while the Cluster task runs: {figures.cluster_task_requests_per_cluster_per_interval} "
-                          f"CCE requests per cluster per interval", flush=True)  # fmt: skip
+                    print(
+                        f"   while the Cluster task runs: {figures.cluster_task_requests_per_cluster_per_interval} "
+                        f"CCE requests per cluster per interval",
+                        flush=True,
+                    )
                     held += time.monotonic() - hold_start
                     held_patches += apiserver_counts(self.kubectl)[0] - patch_h0
                     held_cpu += cpu_seconds(pid) - cpu_h0
@@ -259,8 +320,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--windows", type=float, nargs=2, metavar=("QUIET", "TERMINAL"), help="seconds of each window")
     parser.add_argument("--no-plots", action="store_true")
-    parser.add_argument("--ceiling-objects", type=int, default=1000,
-                        help="objects for the API server's own write ceiling (0 skips it)")  # fmt: skip
+    parser.add_argument(
+        "--ceiling-objects", type=int, default=1000, help="objects for the API server's own write ceiling (0 skips it)"
+    )
     args = parser.parse_args(argv)
     sizes = [100] if args.quick else [int(s) for s in args.sizes.split(",")]
     quiet, terminal = args.windows or ((10.0, 30.0) if args.quick else (15.0, 60.0))
@@ -270,10 +332,29 @@ def main(argv: list[str] | None = None) -> int:
     results: list[Figures] = []
     ceiling: list[dict[str, float]] = []
     with ControlPlane(workdir / "controlplane", binaries) as plane:
-        subprocess.run([str(binaries.kubectl), f"--kubeconfig={plane.kubeconfig}", "apply", "--server-side",
-                        "-f", str(ROOT / "crds" / "ccupgrade.dev_cceclusterupgrades.yaml")], check=True, capture_output=True)  # fmt: skip
-        subprocess.run([str(binaries.kubectl), f"--kubeconfig={plane.kubeconfig}", "wait", "--for=condition=Established",
-                        "crd/cceclusterupgrades.ccupgrade.dev"], check=True, capture_output=True)  # fmt: skip
+        subprocess.run(
+            [
+                str(binaries.kubectl),
+                f"--kubeconfig={plane.kubeconfig}",
+                "apply",
+                "--server-side",
+                "-f",
+                str(ROOT / "crds" / "ccupgrade.dev_cceclusterupgrades.yaml"),
+            ],
+            check=True,
+            capture_output=True,
+        )
+        subprocess.run(
+            [
+                str(binaries.kubectl),
+                f"--kubeconfig={plane.kubeconfig}",
+                "wait",
+                "--for=condition=Established",
+                "crd/cceclusterupgrades.ccupgrade.dev",
+            ],
+            check=True,
+            capture_output=True,
+        )
         simulator = start_simulator(workdir, extra=["--aksk", f"{AK}:{SK}"])
         try:
             bench = Bench(plane, simulator, str(binaries.kubectl), workdir, args.rate)
@@ -290,12 +371,24 @@ def main(argv: list[str] | None = None) -> int:
     machine = (
         f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_implementation()} {platform.python_version()}"
     )
-    summary = {"machine": machine, "interval_s": INTERVAL, "objects_per_cluster": OBJECTS_PER_CLUSTER,
-               "api_server_write_ceiling": ceiling,
-               "results": [{**asdict(f), "staleness_p50": f.percentile(0.5), "staleness_p95": f.percentile(0.95),
-                            "staleness_p99": f.percentile(0.99), "staleness_max": f.percentile(1.0),
-                            "event_lag_p50": f.percentile(0.5, f.event_lag_s),
-                            "event_lag_p95": f.percentile(0.95, f.event_lag_s)} for f in results]}  # fmt: skip
+    summary = {
+        "machine": machine,
+        "interval_s": INTERVAL,
+        "objects_per_cluster": OBJECTS_PER_CLUSTER,
+        "api_server_write_ceiling": ceiling,
+        "results": [
+            {
+                **asdict(f),
+                "staleness_p50": f.percentile(0.5),
+                "staleness_p95": f.percentile(0.95),
+                "staleness_p99": f.percentile(0.99),
+                "staleness_max": f.percentile(1.0),
+                "event_lag_p50": f.percentile(0.5, f.event_lag_s),
+                "event_lag_p95": f.percentile(0.95, f.event_lag_s),
+            }
+            for f in results
+        ],
+    }
     (args.out / "latest.json").write_text(json.dumps(summary, indent=1))
     if not args.no_plots:
         plots(results, args.out)
@@ -306,8 +399,10 @@ def main(argv: list[str] | None = None) -> int:
     for line in ratios(results):
         print(line)
     for measured in ceiling:
-        print(f"API server alone, {measured['concurrency']:g} writes in flight: {measured['writes_per_s']:g} writes/s "
-              f"(half status patches, half Events)")  # fmt: skip
+        print(
+            f"API server alone, {measured['concurrency']:g} writes in flight: {measured['writes_per_s']:g} writes/s "
+            f"(half status patches, half Events)"
+        )
     print(f"\nraw figures and plots in {args.out}")
     return 0
 

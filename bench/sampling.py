@@ -39,8 +39,14 @@ class Tracker:
     def _run(self) -> None:
         while True:
             try:
-                for event in self._watch.stream(self.custom.list_namespaced_custom_object, GROUP, VERSION,
-                                                self.namespace, PLURAL, timeout_seconds=600):  # fmt: skip
+                for event in self._watch.stream(
+                    self.custom.list_namespaced_custom_object,
+                    GROUP,
+                    VERSION,
+                    self.namespace,
+                    PLURAL,
+                    timeout_seconds=600,
+                ):
                     obj = event["object"]
                     name = obj["metadata"]["name"]
                     updated = ((obj.get("status") or {}).get("workflow") or {}).get("updated")
@@ -142,8 +148,13 @@ def scrape(url: str) -> dict[str, float]:
     picked: defaultdict[str, float] = defaultdict(float)
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
-            if sample.name in {"ccupgrade_polls_total", "ccupgrade_status_writes_total", "ccupgrade_events_total",
-                               "ccupgrade_cce_requests_total", "ccupgrade_watched_objects"}:  # fmt: skip
+            if sample.name in {
+                "ccupgrade_polls_total",
+                "ccupgrade_status_writes_total",
+                "ccupgrade_events_total",
+                "ccupgrade_cce_requests_total",
+                "ccupgrade_watched_objects",
+            }:
                 picked[sample.name] += sample.value
             if sample.name == "ccupgrade_upgrade_phase" and sample.value:
                 picked[f"phase_{sample.labels['phase']}"] += 1

@@ -34,9 +34,18 @@ def _bodies(namespace: str, n: int, tag: str) -> list[tuple[str, dict[str, Any],
     for i in range(n):
         name = f"t{i:05d}"
         status = {"status": {"phase": "Running", "progress": "1/4", "currentTask": f"{tag} {name}"}}
-        event = {"metadata": {"name": f"{name}.{tag}"}, "reason": "TaskStarted", "message": tag, "type": "Normal",
-                 "involvedObject": {"apiVersion": f"{GROUP}/{VERSION}", "kind": "CceClusterUpgrade",
-                                    "name": name, "namespace": namespace}}  # fmt: skip
+        event = {
+            "metadata": {"name": f"{name}.{tag}"},
+            "reason": "TaskStarted",
+            "message": tag,
+            "type": "Normal",
+            "involvedObject": {
+                "apiVersion": f"{GROUP}/{VERSION}",
+                "kind": "CceClusterUpgrade",
+                "name": name,
+                "namespace": namespace,
+            },
+        }
         out.append((name, status, event))
     return out
 
@@ -98,8 +107,11 @@ async def _aio(kubeconfig: str, namespace: str, work: list[Any], inflight: int, 
                 )
                 calls.append(functools.partial(_then, functools.partial(post, namespace, event), unread))
             else:
-                calls.append(functools.partial(custom.patch_namespaced_custom_object_status,
-                                               GROUP, VERSION, namespace, PLURAL, name, status))  # fmt: skip
+                calls.append(
+                    functools.partial(
+                        custom.patch_namespaced_custom_object_status, GROUP, VERSION, namespace, PLURAL, name, status
+                    )
+                )
                 calls.append(functools.partial(core.create_namespaced_event, namespace, event))
         started = time.monotonic()
         await _fan_out(calls, inflight)
@@ -127,8 +139,15 @@ def worker(side: str, kubeconfig: str, namespace: str, n: int, inflight: int, ta
     cpu = time.process_time() - cpu
     rss, peak = _rss_mb()
     writes = 2 * n
-    return {"side": side, "writes": writes, "seconds": round(seconds, 3), "writes_per_s": round(writes / seconds),
-            "cpu_s_per_1000": round(1000 * cpu / writes, 3), "rss_mb": round(rss, 1), "peak_rss_mb": round(peak, 1)}  # fmt: skip
+    return {
+        "side": side,
+        "writes": writes,
+        "seconds": round(seconds, 3),
+        "writes_per_s": round(writes / seconds),
+        "cpu_s_per_1000": round(1000 * cpu / writes, 3),
+        "rss_mb": round(rss, 1),
+        "peak_rss_mb": round(peak, 1),
+    }
 
 
 def _spread(values: list[float]) -> str:
@@ -156,19 +175,33 @@ def main(argv: list[str] | None = None) -> int:
     results: list[dict[str, Any]] = []
     with ControlPlane(workdir / "controlplane", binaries) as plane:
         kubectl = [str(binaries.kubectl), f"--kubeconfig={plane.kubeconfig}"]
-        subprocess.run([*kubectl, "apply", "--server-side", "-f", str(ROOT / "crds" / "ccupgrade.dev_cceclusterupgrades.yaml")],
-                       check=True, capture_output=True)  # fmt: skip
-        subprocess.run([*kubectl, "wait", "--for=condition=Established", "crd/cceclusterupgrades.ccupgrade.dev"],
-                       check=True, capture_output=True)  # fmt: skip
+        subprocess.run(
+            [*kubectl, "apply", "--server-side", "-f", str(ROOT / "crds" / "ccupgrade.dev_cceclusterupgrades.yaml")],
+            check=True,
+            capture_output=True,
+        )
+        subprocess.run(
+            [*kubectl, "wait", "--for=condition=Established", "crd/cceclusterupgrades.ccupgrade.dev"],
+            check=True,
+            capture_output=True,
+        )
         api = config.new_client_from_config(str(plane.kubeconfig))
         namespace = "bench-transport"
         client.CoreV1Api(api).create_namespace({"metadata": {"name": namespace}})
         custom = client.CustomObjectsApi(api)
 
         def create(i: int) -> None:
-            body = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "CceClusterUpgrade", "metadata": {"name": f"t{i:05d}"},
-                    "spec": {"region": "ap-southeast-1", "projectId": "p", "clusterId": "c",
-                             "credentialsSecretRef": {"name": "cce"}}}  # fmt: skip
+            body = {
+                "apiVersion": f"{GROUP}/{VERSION}",
+                "kind": "CceClusterUpgrade",
+                "metadata": {"name": f"t{i:05d}"},
+                "spec": {
+                    "region": "ap-southeast-1",
+                    "projectId": "p",
+                    "clusterId": "c",
+                    "credentialsSecretRef": {"name": "cce"},
+                },
+            }
             custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, body)
 
         with ThreadPoolExecutor(8) as pool:
@@ -179,15 +212,30 @@ def main(argv: list[str] | None = None) -> int:
             for side in order:
                 tag = f"r{round_}-{side.replace('.', '-')}"
                 done = subprocess.run(
-                    [sys.executable, __file__, "-n", str(args.n), "--inflight", str(args.inflight),
-                     "--worker", side, str(plane.kubeconfig), namespace, tag],
-                    check=True, capture_output=True, text=True,
-                )  # fmt: skip
+                    [
+                        sys.executable,
+                        __file__,
+                        "-n",
+                        str(args.n),
+                        "--inflight",
+                        str(args.inflight),
+                        "--worker",
+                        side,
+                        str(plane.kubeconfig),
+                        namespace,
+                        tag,
+                    ],
+                    check=True,
+                    capture_output=True,
+                    text=True,
+                )
                 results.append(json.loads(done.stdout.splitlines()[-1]))
                 print(f"-- round {round_ + 1} {side}: {results[-1]}", flush=True)
     shutil.rmtree(workdir, ignore_errors=True)
-    print(f"\n{args.n} status merge patches + {args.n} Event POSTs per run, {args.inflight} in flight, "
-          f"{args.rounds} rounds interleaved; median (min-max)\n")  # fmt: skip
+    print(
+        f"\n{args.n} status merge patches + {args.n} Event POSTs per run, {args.inflight} in flight, "
+        f"{args.rounds} rounds interleaved; median (min-max)\n"
+    )
     print("| transport | writes/s | CPU s per 1000 writes | RSS MiB after | peak RSS MiB |")
     print("|---|---|---|---|---|")
     for side in SIDES:

@@ -63,9 +63,15 @@ def kstatus(obj: dict[str, Any]) -> str:
 # and pkg/kube/watcher.go (the age check, then routing, one handler at a time).
 EXPORTER_VERSION = "v1.7"
 _EXPORTER_FIELDS = {  # rule field -> event field (apiVersion and kind are the involved object's)
-    "message": "message", "apiVersion": "apiVersion", "kind": "kind", "namespace": "namespace",
-    "reason": "reason", "type": "type", "component": "component", "host": "host",
-}  # fmt: skip
+    "message": "message",
+    "apiVersion": "apiVersion",
+    "kind": "kind",
+    "namespace": "namespace",
+    "reason": "reason",
+    "type": "type",
+    "component": "component",
+    "host": "host",
+}
 
 
 def exporter_config() -> dict[str, Any]:
@@ -200,12 +206,17 @@ def _botkube_routes(config: dict[str, Any], resource: str, event_type: str) -> l
                 continue
             own_constraints = _defined(own_event.get("reason")) or _defined(own_event.get("message"))
             event = own_event if own_constraints else global_event
-            routes.append({
-                "namespaces": res.get("namespaces") if _defined(res.get("namespaces")) else config.get("namespaces"),
-                "event": event, "name": res.get("name"),
-                "labels": res.get("labels") or config.get("labels"),
-                "annotations": res.get("annotations") or config.get("annotations"),
-            })  # fmt: skip
+            routes.append(
+                {
+                    "namespaces": res.get("namespaces")
+                    if _defined(res.get("namespaces"))
+                    else config.get("namespaces"),
+                    "event": event,
+                    "name": res.get("name"),
+                    "labels": res.get("labels") or config.get("labels"),
+                    "annotations": res.get("annotations") or config.get("annotations"),
+                }
+            )
     return routes
 
 
@@ -248,8 +259,12 @@ def botkube_dead_settings(source: dict[str, Any] | None = None) -> list[str]:
         parts = res["type"].split("/")
         group, version, plural = parts if len(parts) == 3 else ("", *parts)
         kind = next((k for (g, k), p in _PLURALS.items() if g == group and p == plural), plural)
-        update = {"apiVersion": f"{group}/{version}" if group else version, "kind": kind, "namespace": "default",
-                  "type": "Normal"}  # fmt: skip
+        update = {
+            "apiVersion": f"{group}/{version}" if group else version,
+            "kind": kind,
+            "namespace": "default",
+            "type": "Normal",
+        }
         if not botkube_notifies(update, "update", {"config": config}):
             dead.append(f"{res['type']}: updateSetting never applies (no update notification can pass)")
     return dead

@@ -12,8 +12,17 @@ import yaml
 from tests.integrations import HEALTH_DIR
 
 FIXTURES = HEALTH_DIR / "testdata"
-STATES = ("running", "pending", "success", "cancel", "init", "cloud-unreachable", "secret-missing", "suspended",
-          "no-status")  # fmt: skip
+STATES = (
+    "running",
+    "pending",
+    "success",
+    "cancel",
+    "init",
+    "cloud-unreachable",
+    "secret-missing",
+    "suspended",
+    "no-status",
+)
 
 
 def _stamp(when: datetime) -> str:
@@ -58,8 +67,14 @@ def state(name: str, now: datetime, object_name: str | None = None) -> dict[str,
     for condition in status.get("conditions") or []:
         condition["lastTransitionTime"] = _stamp(now - timedelta(minutes=3))
     if name == "success":  # a previous upgrade of the same cluster, as status.history keeps it
-        status["history"] = [{"uid": "9a3c1e52-77d0-4c35-a0a3-8e4f5b6c7d81", "phase": "Success",
-                              "clusterVersion": "v1.27.16-r10", "targetVersion": "v1.28.15-r20"}]  # fmt: skip
+        status["history"] = [
+            {
+                "uid": "9a3c1e52-77d0-4c35-a0a3-8e4f5b6c7d81",
+                "phase": "Success",
+                "clusterVersion": "v1.27.16-r10",
+                "targetVersion": "v1.28.15-r20",
+            }
+        ]
     progress, eta = status.get("taskProgress"), status.get("eta")
     if progress:  # the running task's percentage last moved two minutes ago
         progress["since"] = _stamp(now - timedelta(minutes=2))

@@ -26,32 +26,49 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="cmd", required=True)
     run_cmd = commands.add_parser("run", help="run the operator")
     run_cmd.add_argument(
-        "--namespace", action="append", default=None,
+        "--namespace",
+        action="append",
+        default=None,
         help="namespace to watch (repeatable; env CCUPGRADE_NAMESPACES, comma-separated); default: all",
-    )  # fmt: skip
+    )
     run_cmd.add_argument(
-        "--allowed-endpoints", default=_env("ALLOWED_ENDPOINTS", ""),
+        "--allowed-endpoints",
+        default=_env("ALLOWED_ENDPOINTS", ""),
         help="comma-separated scheme://host:port patterns that spec.endpoint may name (e.g. https://*.corp:443)",
-    )  # fmt: skip
+    )
     run_cmd.add_argument("--resync", default=_env("RESYNC", "10m"), help="poll interval for finished upgrades")
     run_cmd.add_argument("--rate", type=float, default=float(_env("RATE", "10")), help="requests/s per CCE endpoint")
     run_cmd.add_argument("--burst", type=int, default=int(_env("BURST", "10")), help="request burst per endpoint")
     run_cmd.add_argument("--max-concurrent-polls", type=int, default=int(_env("MAX_CONCURRENT_POLLS", "20")))
-    run_cmd.add_argument("--max-concurrent-writes", type=int, default=int(_env("MAX_CONCURRENT_WRITES", "64")),
-                         help="objects whose Events and status are written at once")  # fmt: skip
+    run_cmd.add_argument(
+        "--max-concurrent-writes",
+        type=int,
+        default=int(_env("MAX_CONCURRENT_WRITES", "64")),
+        help="objects whose Events and status are written at once",
+    )
     run_cmd.add_argument("--health-host", default=_env("HEALTH_HOST", "0.0.0.0"))
     run_cmd.add_argument("--health-port", type=int, default=int(_env("HEALTH_PORT", "8080")), help="0 disables")
-    run_cmd.add_argument("--cce-timeout", type=float, default=float(_env("CCE_TIMEOUT", "30")),
-                         help="seconds one CCE request may take")  # fmt: skip
-    run_cmd.add_argument("--secret-ttl", type=float, default=float(_env("SECRET_TTL", "30")),
-                         help="seconds a credentials Secret is cached; an auth failure re-reads it")  # fmt: skip
+    run_cmd.add_argument(
+        "--cce-timeout", type=float, default=float(_env("CCE_TIMEOUT", "30")), help="seconds one CCE request may take"
+    )
+    run_cmd.add_argument(
+        "--secret-ttl",
+        type=float,
+        default=float(_env("SECRET_TTL", "30")),
+        help="seconds a credentials Secret is cached; an auth failure re-reads it",
+    )
     run_cmd.add_argument("--ca-bundle", default=_env("CA_BUNDLE", "") or None, help="PEM bundle to verify CCE TLS")
     run_cmd.add_argument(
-        "--kubeconfig", default=os.environ.get("KUBECONFIG"),
+        "--kubeconfig",
+        default=os.environ.get("KUBECONFIG"),
         help="for the watch and the writes alike; wins over the in-cluster service account (default $KUBECONFIG)",
-    )  # fmt: skip
-    run_cmd.add_argument("--leader-elect", action="store_true", default=_env("LEADER_ELECT", "") == "true",
-                         help="hold a Lease before doing anything: several replicas, one active")  # fmt: skip
+    )
+    run_cmd.add_argument(
+        "--leader-elect",
+        action="store_true",
+        default=_env("LEADER_ELECT", "") == "true",
+        help="hold a Lease before doing anything: several replicas, one active",
+    )
     run_cmd.add_argument("--leader-election-namespace", default=os.environ.get("POD_NAMESPACE", "default"))
     run_cmd.add_argument("--log-level", default=_env("LOG_LEVEL", "INFO"))
     return parser

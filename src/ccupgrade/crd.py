@@ -16,9 +16,20 @@ from pydantic import BaseModel
 from ccupgrade import models
 
 _KEEP = {
-    "type", "description", "pattern", "minLength", "maxLength", "minimum", "maximum",
-    "enum", "format", "default", "x-kubernetes-validations", "minItems", "maxItems",
-}  # fmt: skip
+    "type",
+    "description",
+    "pattern",
+    "minLength",
+    "maxLength",
+    "minimum",
+    "maximum",
+    "enum",
+    "format",
+    "default",
+    "x-kubernetes-validations",
+    "minItems",
+    "maxItems",
+}
 
 
 def _structural(node: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:

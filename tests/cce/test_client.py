@@ -280,10 +280,13 @@ async def test_iam_expires_at_with_or_without_a_zone(expires_at: str, monkeypatc
     aware clock at every poll, which must not raise."""
     async with CceClient(settings=FAST) as client:
         answers = {
-            "POST": Answer(201, {"x-subject-token": "issued", "content-type": "application/json"},
-                            json.dumps({"token": {"expires_at": expires_at}}).encode()),
+            "POST": Answer(
+                201,
+                {"x-subject-token": "issued", "content-type": "application/json"},
+                json.dumps({"token": {"expires_at": expires_at}}).encode(),
+            ),
             "GET": Answer(200, {"content-type": "application/json"}, b'{"kind": "List", "items": []}'),
-        }  # fmt: skip
+        }
         calls: list[str] = []
 
         async def exchange(method: str, url: str, headers: dict[str, str], body: bytes | None = None) -> Answer:
@@ -291,8 +294,12 @@ async def test_iam_expires_at_with_or_without_a_zone(expires_at: str, monkeypatc
             return answers[method]
 
         monkeypatch.setattr(client.transport, "exchange", exchange)
-        target = ClusterTarget(Endpoint("http://iam.test", "http://iam.test"), PROJECT, CLUSTER,
-                               PasswordCredentials(USER, PASSWORD, DOMAIN))  # fmt: skip
+        target = ClusterTarget(
+            Endpoint("http://iam.test", "http://iam.test"),
+            PROJECT,
+            CLUSTER,
+            PasswordCredentials(USER, PASSWORD, DOMAIN),
+        )
         await client.list_upgrade_workflows(target)
         await client.list_upgrade_workflows(target)  # the cached token's expiry is compared with now
     assert calls == ["POST", "GET", "GET"], "one token, cached"
@@ -364,9 +371,12 @@ def test_endpoint_must_be_a_bare_origin(url: str) -> None:
 async def test_no_credential_in_any_repr_or_error(sim: Sim, client: CceClient) -> None:
     secrets_ = [SK, PASSWORD, STATIC_TOKEN, TEMP_SK, SECURITY_TOKEN, "wrong-secret"]
     texts = [
-        repr(AKSK), repr(TOKEN), repr(PasswordCredentials(USER, PASSWORD, DOMAIN)),
-        repr(AccessKeyCredentials(TEMP_AK, TEMP_SK, SECURITY_TOKEN)), repr(sim.target(AKSK)),
-    ]  # fmt: skip
+        repr(AKSK),
+        repr(TOKEN),
+        repr(PasswordCredentials(USER, PASSWORD, DOMAIN)),
+        repr(AccessKeyCredentials(TEMP_AK, TEMP_SK, SECURITY_TOKEN)),
+        repr(sim.target(AKSK)),
+    ]
     for credentials in (AccessKeyCredentials(AK, "wrong-secret"), PasswordCredentials(USER, "wrong-secret", DOMAIN)):
         with pytest.raises(AuthenticationError) as caught:
             await client.list_upgrade_workflows(sim.target(credentials))

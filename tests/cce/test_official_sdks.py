@@ -47,9 +47,17 @@ async def _go_list(program: Path, sim: Sim, ak: str, sk: str, token: str | None 
     if token is not None:
         env["HUAWEICLOUD_SDK_SECURITY_TOKEN"] = token
     process = await asyncio.create_subprocess_exec(
-        str(program), "-endpoint", sim.url, "-cluster", CLUSTER, "-timeout", "20s",
-        env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
+        str(program),
+        "-endpoint",
+        sim.url,
+        "-cluster",
+        CLUSTER,
+        "-timeout",
+        "20s",
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     stdout, stderr = await asyncio.wait_for(process.communicate(), 60)
     assert stdout, f"no output from the Go SDK program; stderr: {stderr.decode()[-2000:]}"
     return int(process.returncode or 0), json.loads(stdout.decode().strip().splitlines()[-1])

@@ -66,8 +66,11 @@ async def test_python_sdk_reads_a_failed_precheck(sim: Sim) -> None:
     cluster_items = shown.status.cluster_check_status.items_status
     first = cluster_items[0]
     assert (first.name, first.kind, first.level, first.group) == (
-        "ClusterResourceQuotaCheck", "Exception", "Fatal", "LimitCheck",
-    )  # fmt: skip
+        "ClusterResourceQuotaCheck",
+        "Exception",
+        "Fatal",
+        "LimitCheck",
+    )
     addon = shown.status.addon_check_status.items_status[0]
     assert addon.risk_source.addon_risks[0].addon_template_name == "coredns"
     nodes = shown.status.node_check_status.node_stage_status
@@ -96,8 +99,9 @@ async def test_python_sdk_reads_upgrade_tasks_info_and_snapshots(sim: Sim) -> No
         client.list_cluster_master_snapshot_tasks, ListClusterMasterSnapshotTasksRequest(cluster_id=CLUSTER)
     )
     assert [(s.status.phase, s.spec.items[0].type) for s in snaps.items] == [
-        ("Success", "master-backup"), ("Success", "master-backup"),
-    ]  # fmt: skip
+        ("Success", "master-backup"),
+        ("Success", "master-backup"),
+    ]
     assert snaps.status.latest_backup_time
 
 
@@ -114,9 +118,19 @@ async def _go(program: Path, sim: Sim, call: str, task: str = "") -> tuple[int, 
     env = {k: v for k, v in os.environ.items() if not k.startswith("HUAWEICLOUD_SDK_") and "proxy" not in k.lower()}
     env.update(HUAWEICLOUD_SDK_AK=AK, HUAWEICLOUD_SDK_SK=SK, HUAWEICLOUD_SDK_PROJECT_ID=PROJECT)
     process = await asyncio.create_subprocess_exec(
-        str(program), "-endpoint", sim.url, "-cluster", CLUSTER, "-call", call, "-task", task,
-        env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
+        str(program),
+        "-endpoint",
+        sim.url,
+        "-cluster",
+        CLUSTER,
+        "-call",
+        call,
+        "-task",
+        task,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     stdout, stderr = await asyncio.wait_for(process.communicate(), 60)
     assert stdout, f"no output from the Go SDK program; stderr: {stderr.decode()[-2000:]}"
     return int(process.returncode or 0), json.loads(stdout.decode().strip().splitlines()[-1])

@@ -25,8 +25,13 @@ def test_botkube_group_reads_events_and_upgrades_only(kube: Kube, crd: str) -> N
         for verb in ("get", "list", "watch"):
             assert _can(kube, verb, "events", "--all-namespaces")
             assert _can(kube, verb, "cceclusterupgrades.ccupgrade.dev", "--all-namespaces")
-        for forbidden in (["get", "secrets"], ["list", "pods"], ["patch", "cceclusterupgrades.ccupgrade.dev"],
-                          ["create", "events"], ["delete", "cceclusterupgrades.ccupgrade.dev"]):  # fmt: skip
+        for forbidden in (
+            ["get", "secrets"],
+            ["list", "pods"],
+            ["patch", "cceclusterupgrades.ccupgrade.dev"],
+            ["create", "events"],
+            ["delete", "cceclusterupgrades.ccupgrade.dev"],
+        ):
             assert not _can(kube, *forbidden, "--all-namespaces"), forbidden
     finally:
         kube.kubectl("delete", "-f", str(RBAC), "--wait=false")

@@ -22,8 +22,12 @@ RELEASE_NAMESPACE = "ccupgrade-system"
 SCOPED = ["team-a", "team-b"]
 
 # Labels and annotations only the chart sets (Helm's conventions and a restart-on-config-change hash).
-HELM_ONLY_LABELS = {"helm.sh/chart", "app.kubernetes.io/managed-by", "app.kubernetes.io/instance",
-                    "app.kubernetes.io/version"}  # fmt: skip
+HELM_ONLY_LABELS = {
+    "helm.sh/chart",
+    "app.kubernetes.io/managed-by",
+    "app.kubernetes.io/instance",
+    "app.kubernetes.io/version",
+}
 HELM_ONLY_POD_ANNOTATIONS = {"checksum/config"}
 # manifests/kustomization.yaml adds these to every object; the chart's templates carry them, its CRD does not.
 KUSTOMIZE_LABELS = {"app.kubernetes.io/name", "app.kubernetes.io/part-of"}
@@ -134,10 +138,13 @@ def test_scoped_render_binds_per_namespace_and_keeps_discovery_cluster_wide() ->
 
 def test_values_reach_the_objects() -> None:
     objects = _template(
-        "--set", "image.repository=registry.example/ccupgrade,image.tag=1.2.3,replicas=3,metricsPort=9090",
-        "--set", "allowedEndpoints={https://*.cce.corp:443},resync=5m,rate=4,burst=8,logLevel=DEBUG",
-        "--set", "resources.limits.memory=1Gi,podDisruptionBudget.enabled=true",
-    )  # fmt: skip
+        "--set",
+        "image.repository=registry.example/ccupgrade,image.tag=1.2.3,replicas=3,metricsPort=9090",
+        "--set",
+        "allowedEndpoints={https://*.cce.corp:443},resync=5m,rate=4,burst=8,logLevel=DEBUG",
+        "--set",
+        "resources.limits.memory=1Gi,podDisruptionBudget.enabled=true",
+    )
     deployment = next(o for o in objects if o["kind"] == "Deployment")
     container = deployment["spec"]["template"]["spec"]["containers"][0]
     assert container["image"] == "registry.example/ccupgrade:1.2.3"
@@ -154,8 +161,12 @@ def test_values_reach_the_objects() -> None:
 
 
 def test_several_replicas_without_leader_election_are_refused() -> None:
-    done = subprocess.run([str(helm()), "template", RELEASE, str(CHART), "--set", "leaderElection=false"],
-                          capture_output=True, text=True, check=False)  # fmt: skip
+    done = subprocess.run(
+        [str(helm()), "template", RELEASE, str(CHART), "--set", "leaderElection=false"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert done.returncode != 0
     assert "replicas > 1 needs leaderElection: true" in done.stderr
     single = _template("--set", "leaderElection=false,replicas=1", crds=False)
@@ -166,8 +177,11 @@ def test_several_replicas_without_leader_election_are_refused() -> None:
 @pytest.mark.cluster
 def test_monitoring_objects_equal_manifests_monitoring(kube: Kube) -> None:
     objects = _template("--set", "serviceMonitor.enabled=true,prometheusRule.enabled=true", crds=False)
-    chart = {_key(o): _without_helm_metadata(o) for o in objects if o["kind"] in ("ServiceMonitor", "PrometheusRule")
-             or o["metadata"]["name"].endswith("-metrics")}  # fmt: skip
+    chart = {
+        _key(o): _without_helm_metadata(o)
+        for o in objects
+        if o["kind"] in ("ServiceMonitor", "PrometheusRule") or o["metadata"]["name"].endswith("-metrics")
+    }
     shipped = {_key(o): o for o in _kustomize(kube.kubectl_path, REPO / "manifests" / "monitoring")}
     assert set(chart) == set(shipped)
     for key in shipped:
@@ -185,9 +199,12 @@ def test_render_passes_server_side_dry_run(kube: Kube, namespace: str, scope: st
     values = {
         "default": [],
         "scoped": ["--set", f"watchNamespaces={{{','.join(watched)}}}"],
-        "everything": ["--set", "serviceMonitor.enabled=true,prometheusRule.enabled=true,argocdHealth.enabled=true,"
-                       "podDisruptionBudget.enabled=true"],
-    }[scope]  # fmt: skip
+        "everything": [
+            "--set",
+            "serviceMonitor.enabled=true,prometheusRule.enabled=true,argocdHealth.enabled=true,"
+            "podDisruptionBudget.enabled=true",
+        ],
+    }[scope]
     kube.kubectl("create", "namespace", RELEASE_NAMESPACE, check=False)  # shared with test_install; kept
     if scope == "everything":  # the Prometheus Operator's own CRDs, so ServiceMonitor and PrometheusRule are validated
         for crd in monitoring_crds():
@@ -197,19 +214,24 @@ def test_render_passes_server_side_dry_run(kube: Kube, namespace: str, scope: st
         crds = ["crd/servicemonitors.monitoring.coreos.com", "crd/prometheusrules.monitoring.coreos.com"]
         kube.kubectl("wait", "--for=condition=Established", "--timeout=60s", *crds)
     rendered = tmp_path / "render.yaml"
-    rendered.write_text(_helm("template", RELEASE, str(CHART), "--namespace", RELEASE_NAMESPACE, "--include-crds",
-                              *values))  # fmt: skip
+    rendered.write_text(
+        _helm("template", RELEASE, str(CHART), "--namespace", RELEASE_NAMESPACE, "--include-crds", *values)
+    )
     kube.kubectl("create", "namespace", watched[1])
     try:
-        out = kube.kubectl("apply", "--server-side", "--dry-run=server", "--force-conflicts", "-f", str(rendered),
-                           "--output=name").stdout  # fmt: skip
+        out = kube.kubectl(
+            "apply", "--server-side", "--dry-run=server", "--force-conflicts", "-f", str(rendered), "--output=name"
+        ).stdout
     finally:
         kube.kubectl("delete", "namespace", watched[1], "--wait=false")
     applied = out.split()
     assert len(applied) == len([d for d in yaml.safe_load_all(rendered.read_text()) if d]), out  # all accepted
-    for kind in ("serviceaccount/cce-upgrade-operator", "configmap/cce-upgrade-operator",
-                 "deployment.apps/cce-upgrade-operator",
-                 "customresourcedefinition.apiextensions.k8s.io/cceclusterupgrades.ccupgrade.dev"):  # fmt: skip
+    for kind in (
+        "serviceaccount/cce-upgrade-operator",
+        "configmap/cce-upgrade-operator",
+        "deployment.apps/cce-upgrade-operator",
+        "customresourcedefinition.apiextensions.k8s.io/cceclusterupgrades.ccupgrade.dev",
+    ):
         assert kind in applied, out
     if scope == "scoped":
         assert applied.count("rolebinding.rbac.authorization.k8s.io/cce-upgrade-operator") == 2, out
@@ -221,11 +243,16 @@ def test_render_passes_server_side_dry_run(kube: Kube, namespace: str, scope: st
 
 @pytest.mark.parametrize(
     ("value", "message"),
-    [("replicas=two", "/replicas"), ("logLevel=LOUD", "/logLevel"), ("watchNamespaces={Team_A}", "/watchNamespaces/0"),
-     ("resync=10 minutes", "/resync")],
-)  # fmt: skip
+    [
+        ("replicas=two", "/replicas"),
+        ("logLevel=LOUD", "/logLevel"),
+        ("watchNamespaces={Team_A}", "/watchNamespaces/0"),
+        ("resync=10 minutes", "/resync"),
+    ],
+)
 def test_invalid_values_are_refused_by_the_schema(value: str, message: str) -> None:
-    done = subprocess.run([str(helm()), "template", RELEASE, str(CHART), "--set", value],
-                          capture_output=True, text=True, check=False)  # fmt: skip
+    done = subprocess.run(
+        [str(helm()), "template", RELEASE, str(CHART), "--set", value], capture_output=True, text=True, check=False
+    )
     assert done.returncode != 0
     assert message in done.stderr, done.stderr

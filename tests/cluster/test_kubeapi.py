@@ -39,9 +39,17 @@ def _objects(namespace: str) -> str:
 async def test_create_read_patch_status_and_errors(kube: Kube, crd: str, namespace: str) -> None:
     api = KubeApi(_configuration(kube.kubeconfig))
     try:
-        body = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "CceClusterUpgrade", "metadata": {"name": "prod"},
-                "spec": {"region": "ap-southeast-1", "projectId": "p", "clusterId": "c",
-                         "credentialsSecretRef": {"name": "s"}}}  # fmt: skip
+        body = {
+            "apiVersion": f"{GROUP}/{VERSION}",
+            "kind": "CceClusterUpgrade",
+            "metadata": {"name": "prod"},
+            "spec": {
+                "region": "ap-southeast-1",
+                "projectId": "p",
+                "clusterId": "c",
+                "credentialsSecretRef": {"name": "s"},
+            },
+        }
         await api.create(_objects(namespace), body)
         stored = await api.get(_objects(namespace) + path_of("prod"))
         assert stored["spec"]["pollInterval"] == "30s"  # a server default: this really is the API server

@@ -38,15 +38,23 @@ def _env(kube: Kube, **extra: str) -> dict[str, str]:
     assert (PLUGIN_DIR / "kubectl-ccupgrade").exists(), "kubectl-ccupgrade is not installed: run `make venv`"
     env = {k: v for k, v in os.environ.items() if k not in {"NO_COLOR", "FORCE_COLOR", "COLUMNS", "TERM"}}
     kubectl_dir = str(Path(kube.kubectl_path).parent)
-    return {**env, "PATH": f"{PLUGIN_DIR}:{kubectl_dir}:{env.get('PATH', '')}", "KUBECONFIG": str(kube.kubeconfig),
-            **extra}  # fmt: skip
+    return {
+        **env,
+        "PATH": f"{PLUGIN_DIR}:{kubectl_dir}:{env.get('PATH', '')}",
+        "KUBECONFIG": str(kube.kubeconfig),
+        **extra,
+    }
 
 
 def _run(kube: Kube, *args: str, check: bool = True, **env: str) -> subprocess.CompletedProcess[str]:
     done = subprocess.run(
-        [kube.kubectl_path, "ccupgrade", *args], env=_env(kube, **env), capture_output=True, text=True, timeout=60,
+        [kube.kubectl_path, "ccupgrade", *args],
+        env=_env(kube, **env),
+        capture_output=True,
+        text=True,
+        timeout=60,
         check=False,
-    )  # fmt: skip
+    )
     if check:
         assert done.returncode == 0, f"kubectl ccupgrade {' '.join(args)}: {done.stderr}"
     return done
@@ -67,13 +75,26 @@ def _create(kube: Kube, namespace: str, obj: dict[str, Any]) -> dict[str, Any]:
 def _event(kube: Kube, obj: dict[str, Any], minutes_ago: float, type_: str, reason: str, message: str) -> None:
     when = (datetime.now(UTC) - timedelta(minutes=minutes_ago)).strftime("%Y-%m-%dT%H:%M:%SZ")
     meta = obj["metadata"]
-    kube.core.create_namespaced_event(meta["namespace"], {
-        "metadata": {"name": f"{meta['name']}.{reason.lower()}", "namespace": meta["namespace"]},
-        "involvedObject": {"apiVersion": f"{GROUP}/{VERSION}", "kind": KIND, "name": meta["name"],
-                           "namespace": meta["namespace"], "uid": meta["uid"]},
-        "reason": reason, "message": message, "type": type_, "source": {"component": "cce-upgrade-operator"},
-        "firstTimestamp": when, "lastTimestamp": when, "count": 1,
-    })  # fmt: skip
+    kube.core.create_namespaced_event(
+        meta["namespace"],
+        {
+            "metadata": {"name": f"{meta['name']}.{reason.lower()}", "namespace": meta["namespace"]},
+            "involvedObject": {
+                "apiVersion": f"{GROUP}/{VERSION}",
+                "kind": KIND,
+                "name": meta["name"],
+                "namespace": meta["namespace"],
+                "uid": meta["uid"],
+            },
+            "reason": reason,
+            "message": message,
+            "type": type_,
+            "source": {"component": "cce-upgrade-operator"},
+            "firstTimestamp": when,
+            "lastTimestamp": when,
+            "count": 1,
+        },
+    )
 
 
 @pytest.fixture
@@ -99,8 +120,9 @@ def fleet(kube: Kube, crd: str, namespace: str) -> dict[str, dict[str, Any]]:
 
 
 def test_kubectl_finds_the_plugin_and_its_help(kube: Kube) -> None:
-    plugins = subprocess.run([kube.kubectl_path, "plugin", "list"], env=_env(kube), capture_output=True, text=True,
-                             timeout=60, check=False)  # fmt: skip
+    plugins = subprocess.run(
+        [kube.kubectl_path, "plugin", "list"], env=_env(kube), capture_output=True, text=True, timeout=60, check=False
+    )
     assert "kubectl-ccupgrade" in plugins.stdout, plugins.stdout + plugins.stderr
     usage = _run(kube, "--help").stdout
     assert usage.startswith("usage: kubectl ccupgrade"), usage
@@ -224,9 +246,12 @@ def _tty_output(kube: Kube, *args: str, **env: str) -> str:
     """Runs the plugin with a pseudo-terminal as stdout, as a user's shell does."""
     leader, follower = pty.openpty()
     proc = subprocess.Popen(
-        [kube.kubectl_path, "ccupgrade", *args], env=_env(kube, TERM="xterm-256color", COLUMNS="160", **env),
-        stdout=follower, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
-    )  # fmt: skip
+        [kube.kubectl_path, "ccupgrade", *args],
+        env=_env(kube, TERM="xterm-256color", COLUMNS="160", **env),
+        stdout=follower,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+    )
     os.close(follower)
     chunks = []
     while True:
@@ -258,8 +283,11 @@ def test_colours_on_a_terminal_and_no_color_honoured(
 def test_watch_redraws_on_change(kube: Kube, fleet: dict[str, dict[str, Any]], namespace: str) -> None:
     proc = subprocess.Popen(
         [kube.kubectl_path, "ccupgrade", "status", "running", "-n", namespace, "--watch", "--interval", "0.2"],
-        env=_env(kube), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        env=_env(kube),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     stdout = proc.stdout
     assert stdout is not None
     screens: list[str] = []
@@ -277,8 +305,14 @@ def test_watch_redraws_on_change(kube: Kube, fleet: dict[str, dict[str, Any]], n
         tasks = [dict(t) for t in status["tasks"]]
         tasks[2].update(status="Success", endTime=stamp)
         tasks[3].update(status="Running", startTime=stamp)
-        kube.custom.patch_namespaced_custom_object_status(GROUP, VERSION, namespace, PLURAL, "running", {
-            "status": {"progress": "3/4", "currentTask": "PostCheck (Running)", "tasks": tasks}})  # fmt: skip
+        kube.custom.patch_namespaced_custom_object_status(
+            GROUP,
+            VERSION,
+            namespace,
+            PLURAL,
+            "running",
+            {"status": {"progress": "3/4", "currentTask": "PostCheck (Running)", "tasks": tasks}},
+        )
         wait_for(lambda: read_until("PostCheck (Running)"), timeout=30, message="a redraw after the change")
         text = "".join(screens)
         assert text.count("CceClusterUpgrade ") == 2, text
@@ -309,8 +343,14 @@ def test_svg_export_and_readme_screenshots(kube: Kube, crd: str, namespace: str,
             "4b0b5f5e-8aa2-11ee-af09-0255ac10004f" if name == "prod-eu" else "7c1d2e3f-9ab0-41c2-8d3e-0f1a2b3c4d5e"
         )
         created = _create(kube, namespace, obj)
-        _event(kube, created, 25 if source == "running" else 52, "Normal", "UpgradeStarted",
-               "Upgrade v1.28.15-r20 to v1.29.13-r0 started")  # fmt: skip
+        _event(
+            kube,
+            created,
+            25 if source == "running" else 52,
+            "Normal",
+            "UpgradeStarted",
+            "Upgrade v1.28.15-r20 to v1.29.13-r0 started",
+        )
         if source == "running":
             _event(kube, created, 13, "Normal", "TaskStarted", "Task Cluster started")
         else:

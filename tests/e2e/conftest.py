@@ -48,10 +48,12 @@ class Env:
 
     def start_operator(self, *extra: str) -> Service:
         self.operator = start_operator(
-            self.workdir, self.kube.kubeconfig,
+            self.workdir,
+            self.kube.kubeconfig,
             ["--namespace", self.namespace, "--allowed-endpoints", "http://127.0.0.1:*", *extra],
-            name=f"operator-{uuid.uuid4().hex[:6]}", log_level="DEBUG",
-        )  # fmt: skip
+            name=f"operator-{uuid.uuid4().hex[:6]}",
+            log_level="DEBUG",
+        )
         self.started.append(self.operator)
         return self.operator
 
@@ -70,8 +72,12 @@ class Env:
             "pollInterval": "5s",
         }
         body_spec.update(spec)
-        body = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "CceClusterUpgrade", "metadata": {"name": name},
-                "spec": body_spec}  # fmt: skip
+        body = {
+            "apiVersion": f"{GROUP}/{VERSION}",
+            "kind": "CceClusterUpgrade",
+            "metadata": {"name": name},
+            "spec": body_spec,
+        }
         self.kube.custom.create_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURAL, body)
 
     def get(self, name: str = "prod") -> dict[str, Any]:
@@ -103,8 +109,9 @@ class Env:
         log = self.operator.log_text()[-4000:] if self.operator else ""
         raise AssertionError(f"timed out waiting for {what or check}; status: {json.dumps(status)[:2000]}\n{log}")
 
-    def wait_condition(self, kind: str, status: str, reason: str | None = None, name: str = "prod",
-                       timeout: float = 30) -> dict[str, Any]:  # fmt: skip
+    def wait_condition(
+        self, kind: str, status: str, reason: str | None = None, name: str = "prod", timeout: float = 30
+    ) -> dict[str, Any]:
         def matches(s: dict[str, Any]) -> bool:
             found = next((c for c in s.get("conditions", []) if c["type"] == kind), None)
             return found is not None and found["status"] == status and (reason is None or found["reason"] == reason)
@@ -114,10 +121,16 @@ class Env:
     def events(self, name: str = "prod") -> list[dict[str, Any]]:
         listed = self.kube.core.list_namespaced_event(self.namespace, field_selector=f"involvedObject.name={name}")
         return [
-            {"type": e.type, "reason": e.reason, "message": e.message, "name": e.metadata.name,
-             "component": e.source.component if e.source else None, "kind": e.involved_object.kind}
+            {
+                "type": e.type,
+                "reason": e.reason,
+                "message": e.message,
+                "name": e.metadata.name,
+                "component": e.source.component if e.source else None,
+                "kind": e.involved_object.kind,
+            }
             for e in listed.items
-        ]  # fmt: skip
+        ]
 
     # -- the simulated cluster ------------------------------------------------------------------------
 

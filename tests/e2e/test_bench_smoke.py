@@ -16,10 +16,25 @@ pytestmark = [pytest.mark.e2e]
 
 def test_benchmark_runs_both_designs(tmp_path: Path) -> None:
     done = subprocess.run(
-        [sys.executable, str(REPO / "bench" / "run.py"), "--sizes", "10", "--windows", "2", "2", "--no-plots",
-         "--ceiling-objects", "20", "--out", str(tmp_path)],
-        capture_output=True, text=True, timeout=600, check=False,
-    )  # fmt: skip
+        [
+            sys.executable,
+            str(REPO / "bench" / "run.py"),
+            "--sizes",
+            "10",
+            "--windows",
+            "2",
+            "2",
+            "--no-plots",
+            "--ceiling-objects",
+            "20",
+            "--out",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     summary = json.loads((tmp_path / "latest.json").read_text())
     results = {r["design"]: r for r in summary["results"]}

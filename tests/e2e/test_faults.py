@@ -19,9 +19,15 @@ pytestmark = [pytest.mark.e2e, pytest.mark.cluster]
 
 # 0 -> 31 -> 46 -> 56, one Event per change seen on that path.
 PATH_EVENTS = Counter(
-    {"WorkflowDetected": 1, "TaskSucceeded": 4, "TaskStarted": 1, "UpgradeStarted": 1, "TaskQueued": 1,
-     "UpgradeSucceeded": 1}
-)  # fmt: skip
+    {
+        "WorkflowDetected": 1,
+        "TaskSucceeded": 4,
+        "TaskStarted": 1,
+        "UpgradeStarted": 1,
+        "TaskQueued": 1,
+        "UpgradeSucceeded": 1,
+    }
+)
 FAST = ("--cce-timeout", "2", "--secret-ttl", "1")
 
 
@@ -29,9 +35,15 @@ def _seen(env: Env, second: float, name: str = "prod", timeout: float = 30) -> d
     env.at(second)
     moment = max(m for m in STEP_MOMENTS if m <= second)
     updated = (datetime.fromisoformat(env.epoch) + timedelta(seconds=moment)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return env.wait_status(lambda s: (s.get("workflow") or {}).get("updated") == updated and
-                           next(c for c in s["conditions"] if c["type"] == "Ready")["reason"] != "CloudAPIUnavailable",
-                           name, timeout, f"second {second}")  # fmt: skip
+    return env.wait_status(
+        lambda s: (
+            (s.get("workflow") or {}).get("updated") == updated
+            and next(c for c in s["conditions"] if c["type"] == "Ready")["reason"] != "CloudAPIUnavailable"
+        ),
+        name,
+        timeout,
+        f"second {second}",
+    )
 
 
 def _running(env: Env, *operator_args: str, **secret: str) -> dict[str, Any]:
@@ -53,8 +65,16 @@ def _finish(env: Env, extra: Counter[str] | None = None) -> None:
 
 
 def _kept(good: dict[str, Any], now: dict[str, Any]) -> None:
-    for field in ("phase", "tasks", "progress", "currentTask", "workflow", "clusterVersion", "targetVersion",
-                  "lastSyncTime"):  # fmt: skip
+    for field in (
+        "phase",
+        "tasks",
+        "progress",
+        "currentTask",
+        "workflow",
+        "clusterVersion",
+        "targetVersion",
+        "lastSyncTime",
+    ):
         assert now.get(field) == good.get(field), field
 
 
@@ -90,8 +110,9 @@ def test_transient_faults_keep_the_last_good_status_and_heal(env: Env) -> None:
     _finish(env, Counter({"CloudAPIError": outages, "CloudAPIRecovered": outages}))
 
 
-@pytest.mark.parametrize(("status", "reason"), [(403, "PermissionDenied"), (404, "ClusterNotFound"),
-                                                (401, "AuthenticationFailed")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("status", "reason"), [(403, "PermissionDenied"), (404, "ClusterNotFound"), (401, "AuthenticationFailed")]
+)
 def test_configuration_faults_stall_clearly_and_heal(env: Env, status: int, reason: str) -> None:
     good = _running(env)
     code = "APIGW.0301" if status == 401 else f"CCE.01{status}001"
@@ -142,11 +163,19 @@ def test_retry_after_pauses_every_object_on_the_endpoint(env: Env) -> None:
 def test_values_never_seen_before_are_mirrored_not_fatal(env: Env) -> None:
     scenario = {
         "name": "odd",
-        "workflows": [{"uid": "w", "clusterVersion": "v1.30.0-r0", "targetVersion": "v1.31.0-r0",
-                       "tasks": ["PreCheck", "NodePoolDrain"],
-                       "steps": [{"at": 0, "phase": "Init"},
-                                 {"at": 10, "phase": "Hibernating", "task": "NodePoolDrain", "status": "Deferred"}]}],
-    }  # fmt: skip
+        "workflows": [
+            {
+                "uid": "w",
+                "clusterVersion": "v1.30.0-r0",
+                "targetVersion": "v1.31.0-r0",
+                "tasks": ["PreCheck", "NodePoolDrain"],
+                "steps": [
+                    {"at": 0, "phase": "Init"},
+                    {"at": 10, "phase": "Hibernating", "task": "NodePoolDrain", "status": "Deferred"},
+                ],
+            }
+        ],
+    }
     env.control.load(env.project, env.cluster, scenario, paused=True)
     env.create_secret()
     env.start_operator(*FAST)
@@ -202,9 +231,10 @@ def test_secret_deleted_recreated_and_rotated(env: Env) -> None:
     new_ak, new_sk = f"ROTATED{uuid.uuid4().hex[:12].upper()}", "rotated-" + uuid.uuid4().hex
     env.control.credentials(accessKeys=[{"accessKey": new_ak, "secretKey": new_sk}])
     env.kube.core.replace_namespaced_secret(
-        "cce-credentials", env.namespace,
+        "cce-credentials",
+        env.namespace,
         {"metadata": {"name": "cce-credentials"}, "stringData": {"accessKey": new_ak, "secretKey": new_sk}},
-    )  # fmt: skip
+    )
     time.sleep(2)
     env.control.credentials(revokeAccessKeys=[AK])
     try:

@@ -22,9 +22,18 @@ ENDPOINT_PATTERN_PATH = "/spec/versions/0/schema/openAPIV3Schema/properties/spec
 
 
 def _body(env: Env, name: str, endpoint: str) -> dict[str, Any]:
-    return {"apiVersion": f"{GROUP}/{VERSION}", "kind": "CceClusterUpgrade", "metadata": {"name": name},
-            "spec": {"endpoint": endpoint, "projectId": env.project, "clusterId": env.cluster,
-                     "credentialsSecretRef": {"name": "cce-credentials"}, "pollInterval": "5s"}}  # fmt: skip
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "CceClusterUpgrade",
+        "metadata": {"name": name},
+        "spec": {
+            "endpoint": endpoint,
+            "projectId": env.project,
+            "clusterId": env.cluster,
+            "credentialsSecretRef": {"name": "cce-credentials"},
+            "pollInterval": "5s",
+        },
+    }
 
 
 def _create(env: Env, body: dict[str, Any], dry_run: bool = False) -> None:
@@ -96,8 +105,9 @@ def test_one_malformed_history_item_still_mirrors_the_newest_workflow(env: Env) 
     assert status["workflow"]["uid"] == loaded["workflowUids"]["upgrade-now"]
     assert status["currentTask"] == "Cluster (Running)"
     assert [h["uid"] for h in status["history"]] == [
-        loaded["workflowUids"]["upgrade-abandoned"], loaded["workflowUids"]["upgrade-2024"]
-    ]  # fmt: skip
+        loaded["workflowUids"]["upgrade-abandoned"],
+        loaded["workflowUids"]["upgrade-2024"],
+    ]
     assert [h["phase"] for h in status["history"]] == ["Cancel", "Success"]
     # More polls of the same damage: still mirrored, never CloudAPIUnavailable, logged once.
     before = env.requests()
@@ -131,9 +141,14 @@ def test_first_sight_of_a_failed_upgrade_posts_warnings(env: Env) -> None:
 # Seen at scenario seconds 0, 31 and 60: the last two polls each see several transitions at once.
 CAUSAL = [
     ("WorkflowDetected", None),
-    ("UpgradeStarted", None), ("TaskSucceeded", "PreCheck"), ("TaskSucceeded", "Snapshot"), ("TaskStarted", "Cluster"),
-    ("TaskSucceeded", "Cluster"), ("TaskSucceeded", "PostCheck"), ("UpgradeSucceeded", None),
-]  # fmt: skip
+    ("UpgradeStarted", None),
+    ("TaskSucceeded", "PreCheck"),
+    ("TaskSucceeded", "Snapshot"),
+    ("TaskStarted", "Cluster"),
+    ("TaskSucceeded", "Cluster"),
+    ("TaskSucceeded", "PostCheck"),
+    ("UpgradeSucceeded", None),
+]
 
 
 def _listed(lines: list[str], reason_column: int) -> list[tuple[str, str | None]]:

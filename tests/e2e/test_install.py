@@ -27,9 +27,15 @@ def test_manifests_pass_server_side_dry_run(env: Env) -> None:
     env.kube.kubectl("apply", "--server-side", "-f", str(MANIFESTS / "namespace.yaml"))
     result = env.kube.kubectl("apply", "-k", str(MANIFESTS), "--dry-run=server", "--server-side", "--force-conflicts")
     created = result.stdout
-    for kind in ("namespace/ccupgrade-system", "serviceaccount/cce-upgrade-operator", "clusterrole.rbac",
-                 "clusterrolebinding.rbac", "configmap/cce-upgrade-operator", "deployment.apps/cce-upgrade-operator",
-                 "customresourcedefinition.apiextensions.k8s.io/cceclusterupgrades.ccupgrade.dev"):  # fmt: skip
+    for kind in (
+        "namespace/ccupgrade-system",
+        "serviceaccount/cce-upgrade-operator",
+        "clusterrole.rbac",
+        "clusterrolebinding.rbac",
+        "configmap/cce-upgrade-operator",
+        "deployment.apps/cce-upgrade-operator",
+        "customresourcedefinition.apiextensions.k8s.io/cceclusterupgrades.ccupgrade.dev",
+    ):
         assert kind in created, created
     rendered = env.kube.kubectl("kustomize", str(MANIFESTS)).stdout
     assert "runAsNonRoot: true" in rendered
@@ -48,9 +54,11 @@ def test_operator_works_under_the_shipped_rbac_and_nothing_more(env: Env, tmp_pa
     env.epoch = loaded["epoch"]
     env.create_secret()
     env.operator = start_operator(
-        env.workdir, kubeconfig, ["--namespace", env.namespace, "--allowed-endpoints", "http://127.0.0.1:*"],
+        env.workdir,
+        kubeconfig,
+        ["--namespace", env.namespace, "--allowed-endpoints", "http://127.0.0.1:*"],
         name="operator-as-serviceaccount",
-    )  # fmt: skip
+    )
     env.started.append(env.operator)  # stopped at the end
     env.create_upgrade()
     env.wait_condition("Ready", "False", "UpgradeInitializing")
@@ -69,9 +77,11 @@ def test_operator_works_under_the_shipped_rbac_and_nothing_more(env: Env, tmp_pa
     # A restart lists the operator's Events once (to post only what a crash cut off): allowed too.
     env.operator.stop()
     env.operator = start_operator(
-        env.workdir, kubeconfig, ["--namespace", env.namespace, "--allowed-endpoints", "http://127.0.0.1:*"],
+        env.workdir,
+        kubeconfig,
+        ["--namespace", env.namespace, "--allowed-endpoints", "http://127.0.0.1:*"],
         name="operator-as-serviceaccount-again",
-    )  # fmt: skip
+    )
     env.started.append(env.operator)
     listed = re.compile(rf"{env.namespace}: \d+ Events of ours listed; 0 journal entries")
     deadline = time.monotonic() + 60
@@ -85,15 +95,16 @@ def test_operator_works_under_the_shipped_rbac_and_nothing_more(env: Env, tmp_pa
     custom = client.CustomObjectsApi(as_operator)
     forbidden = [
         lambda: core.list_namespaced_secret(env.namespace),
-        lambda: core.create_namespaced_pod(env.namespace, {"metadata": {"name": "x"},
-                                                           "spec": {"containers": [{"name": "x", "image": "x"}]}}),
+        lambda: core.create_namespaced_pod(
+            env.namespace, {"metadata": {"name": "x"}, "spec": {"containers": [{"name": "x", "image": "x"}]}}
+        ),
         lambda: custom.patch_namespaced_custom_object(
             GROUP, VERSION, env.namespace, PLURAL, "prod", {"spec": {"suspend": True}}
         ),
         lambda: custom.delete_namespaced_custom_object(GROUP, VERSION, env.namespace, PLURAL, "prod"),
         lambda: core.delete_namespaced_event(env.events()[0]["name"], env.namespace),
         lambda: client.RbacAuthorizationV1Api(as_operator).list_cluster_role(),
-    ]  # fmt: skip
+    ]
     for attempt in forbidden:
         with pytest.raises(ApiException) as caught:
             attempt()

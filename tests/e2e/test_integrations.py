@@ -53,8 +53,9 @@ def test_every_state_reads_right_in_argocd_flux_and_notification_tools(env: Env)
 
     env.create_upgrade("no-status", clusterId=_cluster(env, "standard", 0))
     objects["no-status"] = env.get("no-status")
-    env.kube.custom.delete_namespaced_custom_object("ccupgrade.dev", "v1alpha1", env.namespace,
-                                                    "cceclusterupgrades", "no-status")  # fmt: skip
+    env.kube.custom.delete_namespaced_custom_object(
+        "ccupgrade.dev", "v1alpha1", env.namespace, "cceclusterupgrades", "no-status"
+    )
 
     env.start_operator()
     plan = {
@@ -77,8 +78,9 @@ def test_every_state_reads_right_in_argocd_flux_and_notification_tools(env: Env)
     for name, (scenario, second, _) in plan.items():
         clusters[name] = _cluster(env, scenario, first_seen_at.get(name, second))
         env.create_upgrade(name, clusterId=clusters[name], **({"stallAfter": "5s"} if name == "slow" else {}))
-    env.create_upgrade("secret-missing", clusterId=_cluster(env, "standard", 0),
-                       credentialsSecretRef={"name": "missing"})  # fmt: skip
+    env.create_upgrade(
+        "secret-missing", clusterId=_cluster(env, "standard", 0), credentialsSecretRef={"name": "missing"}
+    )
     for name in first_seen_at:
         env.wait_condition("Reconciling", "True", "UpgradeInProgress", name=name)
         env.control.time(env.project, clusters[name], set=plan[name][1])
@@ -113,14 +115,27 @@ def test_every_state_reads_right_in_argocd_flux_and_notification_tools(env: Env)
 
     # -- notifications ----------------------------------------------------------------------------
     events = [
-        {"apiVersion": e.involved_object.api_version, "kind": e.involved_object.kind, "namespace": e.metadata.namespace,
-         "reason": e.reason, "type": e.type, "message": e.message,
-         "component": e.source.component if e.source else None}
+        {
+            "apiVersion": e.involved_object.api_version,
+            "kind": e.involved_object.kind,
+            "namespace": e.metadata.namespace,
+            "reason": e.reason,
+            "type": e.type,
+            "message": e.message,
+            "component": e.source.component if e.source else None,
+        }
         for e in env.kube.core.list_namespaced_event(env.namespace).items
-    ]  # fmt: skip
+    ]
     warnings = {e["reason"] for e in events if e["type"] == "Warning"}
-    assert {"TaskFailed", "UpgradeBlocked", "UpgradeCancelled", "CloudAPIError", "SecretNotFound", "PreCheckFailed",
-            "UpgradeSlow"} <= warnings  # fmt: skip
+    assert {
+        "TaskFailed",
+        "UpgradeBlocked",
+        "UpgradeCancelled",
+        "CloudAPIError",
+        "SecretNotFound",
+        "PreCheckFailed",
+        "UpgradeSlow",
+    } <= warnings
     for event in events:
         routed = exporter_receivers(event)
         if event["type"] == "Warning":
@@ -131,10 +146,18 @@ def test_every_state_reads_right_in_argocd_flux_and_notification_tools(env: Env)
             assert not botkube_notifies(event), event
 
     # -- metrics ----------------------------------------------------------------------------------
-    for name in ("ccupgrade_polls_total", "ccupgrade_cce_requests_total", "ccupgrade_cce_request_duration_seconds",
-                 "ccupgrade_status_writes_total", "ccupgrade_events_total", "ccupgrade_upgrade_phase",
-                 "ccupgrade_last_successful_poll_timestamp_seconds", "ccupgrade_task_duration_seconds",
-                 "ccupgrade_task_progress_percent", "ccupgrade_precheck_findings"):  # fmt: skip
+    for name in (
+        "ccupgrade_polls_total",
+        "ccupgrade_cce_requests_total",
+        "ccupgrade_cce_request_duration_seconds",
+        "ccupgrade_status_writes_total",
+        "ccupgrade_events_total",
+        "ccupgrade_upgrade_phase",
+        "ccupgrade_last_successful_poll_timestamp_seconds",
+        "ccupgrade_task_duration_seconds",
+        "ccupgrade_task_progress_percent",
+        "ccupgrade_precheck_findings",
+    ):
         assert f"# TYPE {name}" in metrics, name
     assert 'ccupgrade_upgrade_phase{name="pending",namespace="' in metrics
     assert 'phase="Pending"} 1.0' in metrics
@@ -142,8 +165,9 @@ def test_every_state_reads_right_in_argocd_flux_and_notification_tools(env: Env)
     assert 'ccupgrade_task_progress_percent{name="slow",namespace="' in metrics
     assert 'ccupgrade_precheck_findings{kind="Exception",level="Fatal",name="precheck-failed",namespace="' in metrics
     # Prometheus' own linter on the live scrape (names, suffixes, HELP, TYPE).
-    checked = subprocess.run([str(promtool()), "check", "metrics"], input=metrics, capture_output=True, text=True,
-                             timeout=60, check=False)  # fmt: skip
+    checked = subprocess.run(
+        [str(promtool()), "check", "metrics"], input=metrics, capture_output=True, text=True, timeout=60, check=False
+    )
     assert checked.returncode == 0, checked.stdout + checked.stderr
 
 

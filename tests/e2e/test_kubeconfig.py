@@ -39,8 +39,13 @@ def cluster_b(kube: Kube, tmp_path: Path) -> Iterator[Kube]:
 def _install(side: Kube, namespace: str, name: str, simulator_url: str, project: str, cluster: str) -> None:
     secret = {"metadata": {"name": "cce"}, "stringData": {"accessKey": AK, "secretKey": SK}}
     side.core.create_namespaced_secret(namespace, secret)
-    spec = {"endpoint": simulator_url, "projectId": project, "clusterId": cluster,
-            "credentialsSecretRef": {"name": "cce"}, "pollInterval": "5s"}  # fmt: skip
+    spec = {
+        "endpoint": simulator_url,
+        "projectId": project,
+        "clusterId": cluster,
+        "credentialsSecretRef": {"name": "cce"},
+        "pollInterval": "5s",
+    }
     body = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "CceClusterUpgrade", "metadata": {"name": name}, "spec": spec}
     side.custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, body)
 
@@ -59,8 +64,10 @@ def test_watch_and_writes_follow_the_kubeconfig_flag_not_the_environment(
     control = SimulatorControl(simulator.url)
     project = uuid.uuid4().hex
     clusters = {name: str(uuid.uuid4()) for name in ("b-first", "b-second", "a-decoy")}
-    uids = {name: control.load(project, cid, "standard", paused=True)["workflowUids"]["upgrade-1"]
-            for name, cid in clusters.items()}  # fmt: skip
+    uids = {
+        name: control.load(project, cid, "standard", paused=True)["workflowUids"]["upgrade-1"]
+        for name, cid in clusters.items()
+    }
 
     cluster_b.kubectl("apply", "--server-side", "-f", str(CRD_PATH))
     cluster_b.kubectl("wait", "--for=condition=Established", "--timeout=60s", f"crd/{crd}")
@@ -69,11 +76,19 @@ def test_watch_and_writes_follow_the_kubeconfig_flag_not_the_environment(
     _install(kube, namespace, "decoy", simulator.url, project, clusters["a-decoy"])  # A: only a decoy
 
     operator = start_operator(
-        tmp_path, kube.kubeconfig,  # KUBECONFIG=A in the operator's environment
-        ["--kubeconfig", str(cluster_b.kubeconfig), "--namespace", namespace,
-         "--allowed-endpoints", "http://127.0.0.1:*"],
-        name="operator-kubeconfig", log_level="DEBUG",
-    )  # fmt: skip
+        tmp_path,
+        kube.kubeconfig,  # KUBECONFIG=A in the operator's environment
+        [
+            "--kubeconfig",
+            str(cluster_b.kubeconfig),
+            "--namespace",
+            namespace,
+            "--allowed-endpoints",
+            "http://127.0.0.1:*",
+        ],
+        name="operator-kubeconfig",
+        log_level="DEBUG",
+    )
     try:
         # Listed from B, polled, written to B.
         wait_for(lambda: _workflow_uid(cluster_b, namespace, "prod") == uids["b-first"], 60, message="B's status")

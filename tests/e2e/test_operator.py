@@ -18,9 +18,15 @@ from tests.e2e.conftest import STEP_MOMENTS, Env
 pytestmark = [pytest.mark.e2e, pytest.mark.cluster]
 
 STANDARD_EVENTS = Counter(
-    {("Normal", "WorkflowDetected"): 1, ("Normal", "UpgradeStarted"): 1, ("Normal", "TaskQueued"): 4,
-     ("Normal", "TaskStarted"): 4, ("Normal", "TaskSucceeded"): 4, ("Normal", "UpgradeSucceeded"): 1}
-)  # fmt: skip
+    {
+        ("Normal", "WorkflowDetected"): 1,
+        ("Normal", "UpgradeStarted"): 1,
+        ("Normal", "TaskQueued"): 4,
+        ("Normal", "TaskStarted"): 4,
+        ("Normal", "TaskSucceeded"): 4,
+        ("Normal", "UpgradeSucceeded"): 1,
+    }
+)
 
 
 def _seen(env: Env, second: float) -> None:
@@ -67,8 +73,10 @@ def test_standard_upgrade_shows_every_transition_exactly_once(env: Env) -> None:
     assert _reasons(env) == STANDARD_EVENTS
     for task in ("PreCheck", "Snapshot", "Cluster", "PostCheck"):
         assert sorted(r for (_, r, t) in _task_events(env).elements() if t == task) == [
-            "TaskQueued", "TaskStarted", "TaskSucceeded",
-        ]  # fmt: skip
+            "TaskQueued",
+            "TaskStarted",
+            "TaskSucceeded",
+        ]
     events = env.events()
     assert {e["component"] for e in events} == {"cce-upgrade-operator"}
     assert {e["kind"] for e in events} == {"CceClusterUpgrade"}

@@ -32,9 +32,15 @@ class VersionRecorder:
         while not self._stop.is_set():
             try:
                 stream = watch.Watch().stream(
-                    env.kube.custom.list_namespaced_custom_object, GROUP, VERSION, env.namespace, PLURAL,
-                    field_selector=f"metadata.name={name}", resource_version=resource_version, timeout_seconds=2,
-                )  # fmt: skip
+                    env.kube.custom.list_namespaced_custom_object,
+                    GROUP,
+                    VERSION,
+                    env.namespace,
+                    PLURAL,
+                    field_selector=f"metadata.name={name}",
+                    resource_version=resource_version,
+                    timeout_seconds=2,
+                )
                 for event in stream:
                     self.versions.append(event["object"])
                     resource_version = event["object"]["metadata"]["resourceVersion"]
@@ -76,8 +82,10 @@ def test_a_cluster_change_during_a_burst_never_shows_the_old_clusters_workflow(e
 
     env.wait_status(
         lambda s: s.get("observedGeneration") == 2 and (s.get("workflow") or {}).get("uid") not in (None, old_uid),
-        "prod", timeout=90, what="the other cluster's workflow under generation 2",
-    )  # fmt: skip
+        "prod",
+        timeout=90,
+        what="the other cluster's workflow under generation 2",
+    )
     for name in fillers:
         env.wait_status(lambda s: s.get("phase") == "Success", name, timeout=90, what=f"{name} written")
     versions = recorder.stop()

@@ -34,8 +34,18 @@ def _scenario() -> dict[str, Any]:
             steps.append({"at": second, "task": task, "status": status})
             second += 1
     steps.append({"at": second - 1, "phase": "Success"})
-    return {"name": "soak", "workflows": [{"uid": "soak", "clusterVersion": "v1.30.0-r0",
-                                           "targetVersion": "v1.31.0-r0", "tasks": TASKS, "steps": steps}]}  # fmt: skip
+    return {
+        "name": "soak",
+        "workflows": [
+            {
+                "uid": "soak",
+                "clusterVersion": "v1.30.0-r0",
+                "targetVersion": "v1.31.0-r0",
+                "tasks": TASKS,
+                "steps": steps,
+            }
+        ],
+    }
 
 
 def test_sigkill_at_random_moments_loses_and_duplicates_no_event(
@@ -91,9 +101,11 @@ def test_sigkill_at_random_moments_loses_and_duplicates_no_event(
     transitions = len(TASKS) * 3 + 2  # task transitions plus Running and Success of the workflow
     detected = reasons["WorkflowDetected"]
     with capsys.disabled():  # the figures belong in the test output, also in CI
-        print(f"\nsoak: {kills} SIGKILLs ({killed_between} between a status write and its Events), "
-              f"{transitions} transitions, {len(events)} events "
-              f"({detected} detection + {len(events) - detected} transitions)")  # fmt: skip
+        print(
+            f"\nsoak: {kills} SIGKILLs ({killed_between} between a status write and its Events), "
+            f"{transitions} transitions, {len(events)} events "
+            f"({detected} detection + {len(events) - detected} transitions)"
+        )
     assert kills >= 20
     assert killed_between == BETWEEN
     assert status["progress"] == f"{len(TASKS)}/{len(TASKS)}"

@@ -77,8 +77,15 @@ class Cluster:
         self, *args: str, check: bool = True, timeout: float = 180, input: str | None = None
     ) -> subprocess.CompletedProcess[str]:
         env = dict(os.environ, KUBECONFIG=str(self.kubeconfig))
-        done = subprocess.run([self.kubectl_path, *args], env=env, capture_output=True, text=True, check=False,
-                              timeout=timeout, input=input)  # fmt: skip
+        done = subprocess.run(
+            [self.kubectl_path, *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=timeout,
+            input=input,
+        )
         if check and done.returncode != 0:
             raise AssertionError(f"kubectl {' '.join(args)} exited {done.returncode}: {done.stderr.strip()[:3000]}")
         return done
@@ -137,14 +144,28 @@ def installed(cluster: Cluster, simulator: Service, tmp_path_factory: pytest.Tem
     """manifests/ through tests/node/overlay, with the simulator's address; both replicas Ready."""
     overlay = tmp_path_factory.mktemp("overlay")
     (overlay / "kustomization.yaml").write_text(
-        json.dumps({
-            "apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
-            "resources": [os.path.relpath(OVERLAY, overlay)],
-            "patches": [{"target": {"kind": "ConfigMap", "name": DEPLOYMENT}, "patch": json.dumps([
-                {"op": "replace", "path": "/data/CCUPGRADE_ALLOWED_ENDPOINTS",
-                 "value": f"http://{cluster.simulator_host}:*"}])}],
-        })
-    )  # fmt: skip
+        json.dumps(
+            {
+                "apiVersion": "kustomize.config.k8s.io/v1beta1",
+                "kind": "Kustomization",
+                "resources": [os.path.relpath(OVERLAY, overlay)],
+                "patches": [
+                    {
+                        "target": {"kind": "ConfigMap", "name": DEPLOYMENT},
+                        "patch": json.dumps(
+                            [
+                                {
+                                    "op": "replace",
+                                    "path": "/data/CCUPGRADE_ALLOWED_ENDPOINTS",
+                                    "value": f"http://{cluster.simulator_host}:*",
+                                }
+                            ]
+                        ),
+                    }
+                ],
+            }
+        )
+    )
     cluster.kubectl("apply", "-k", str(overlay))
     wait_rollout(cluster)
     yield overlay
@@ -215,9 +236,18 @@ class Upgrade:
         self.cluster.core.create_namespaced_secret(
             self.namespace, {"metadata": {"name": "cce-credentials"}, "stringData": {"accessKey": AK, "secretKey": SK}}
         )
-        body = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "CceClusterUpgrade", "metadata": {"name": self.name},
-                "spec": {"endpoint": self.simulator_url, "projectId": self.project, "clusterId": self.cluster_id,
-                         "credentialsSecretRef": {"name": "cce-credentials"}, "pollInterval": "5s"}}  # fmt: skip
+        body = {
+            "apiVersion": f"{GROUP}/{VERSION}",
+            "kind": "CceClusterUpgrade",
+            "metadata": {"name": self.name},
+            "spec": {
+                "endpoint": self.simulator_url,
+                "projectId": self.project,
+                "clusterId": self.cluster_id,
+                "credentialsSecretRef": {"name": "cce-credentials"},
+                "pollInterval": "5s",
+            },
+        }
         self.cluster.custom.create_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURAL, body)
 
     def delete(self) -> None:

@@ -59,8 +59,9 @@ def test_a_sigkilled_owner_leaves_nothing_behind(tmp_path: Path) -> None:
     before = machine_state()
     workdir = tmp_path / "node"
     up = [sys.executable, "-m", "ccupgrade.testbed", "node"]
-    owner = subprocess.Popen([*up, "up", "--node-workdir", str(workdir)], stdout=subprocess.PIPE,
-                             stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    owner = subprocess.Popen(
+        [*up, "up", "--node-workdir", str(workdir)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     try:
         assert owner.stdout is not None
         output = []
@@ -83,8 +84,9 @@ def test_a_sigkilled_owner_leaves_nothing_behind(tmp_path: Path) -> None:
         kubectl_ok("wait", "--for=condition=Ready", "pod/sleeper", "--timeout=120s")
         assert machine_state() != before
 
-        second = subprocess.run([*up, "up", "--node-workdir", str(workdir)], capture_output=True, text=True,
-                                timeout=120, check=False)  # fmt: skip
+        second = subprocess.run(
+            [*up, "up", "--node-workdir", str(workdir)], capture_output=True, text=True, timeout=120, check=False
+        )
         assert second.returncode == 1
         assert f"already running (pid {owner.pid})" in second.stderr
         during = machine_state()  # the refused run touched nothing of the running one

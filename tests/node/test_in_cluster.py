@@ -36,9 +36,15 @@ from tests.node.conftest import (
 pytestmark = [pytest.mark.node, pytest.mark.timeout(1800)]
 
 PATH_EVENTS = Counter(
-    {"WorkflowDetected": 1, "TaskSucceeded": 4, "TaskStarted": 1, "UpgradeStarted": 1, "TaskQueued": 1,
-     "UpgradeSucceeded": 1}
-)  # fmt: skip
+    {
+        "WorkflowDetected": 1,
+        "TaskSucceeded": 4,
+        "TaskStarted": 1,
+        "UpgradeStarted": 1,
+        "TaskQueued": 1,
+        "UpgradeSucceeded": 1,
+    }
+)
 STEP_MOMENTS = sorted({0, 5, 10, 15, 20, 25, 30, 45, 50, 55})
 
 
@@ -138,18 +144,20 @@ def _takeover(cluster: Cluster, upgrade: Upgrade, disrupt: Callable[[str], None]
 def test_leader_pod_force_deleted_the_standby_takes_over(cluster: Cluster, upgrade: Upgrade) -> None:
     force = ("--grace-period=0", "--force", "--wait=false")
     _takeover(
-        cluster, upgrade,
+        cluster,
+        upgrade,
         lambda pod: cluster.kubectl("-n", SYSTEM_NS, "delete", "pod", pod, *force),
         "force delete (Lease not released, it expires)",
-    )  # fmt: skip
+    )
 
 
 def test_leader_pod_deleted_the_standby_takes_over(cluster: Cluster, upgrade: Upgrade) -> None:
     _takeover(
-        cluster, upgrade,
+        cluster,
+        upgrade,
         lambda pod: cluster.kubectl("-n", SYSTEM_NS, "delete", "pod", pod, "--wait=false"),
         "normal delete (SIGTERM)",
-    )  # fmt: skip
+    )
 
 
 def test_rollout_restart_mid_upgrade_loses_and_duplicates_no_event(cluster: Cluster, upgrade: Upgrade) -> None:
@@ -193,8 +201,12 @@ def test_runs_as_non_root_on_a_read_only_root_filesystem_under_restricted_pod_se
     assert code != 0, "the simulator ships in the image"
     assert "No module named 'ccupgrade.simulator'" in out, out
     # The enforcement is live: the same namespace refuses a Pod that breaks the restricted level.
-    bad = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "unhardened", "namespace": SYSTEM_NS},
-           "spec": {"containers": [{"name": "c", "image": "cce-upgrade-operator:e2e"}]}}  # fmt: skip
+    bad = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "unhardened", "namespace": SYSTEM_NS},
+        "spec": {"containers": [{"name": "c", "image": "cce-upgrade-operator:e2e"}]},
+    }
     refused = cluster.kubectl("create", "--dry-run=server", "-f", "-", check=False, input=json.dumps(bad))
     assert refused.returncode != 0
     assert 'violates PodSecurity "restricted' in refused.stderr, refused.stderr

@@ -21,9 +21,14 @@ from tests.unit.test_parser import _json_values, _mangle, _response
 STATUS_SCHEMA = crd.build_crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["status"]
 VALIDATOR = jsonschema.Draft7Validator(STATUS_SCHEMA, format_checker=jsonschema.Draft7Validator.FORMAT_CHECKER)
 SPEC = UpgradeSpec.model_validate(
-    {"region": "ap-southeast-1", "projectId": "p", "clusterId": "c", "credentialsSecretRef": {"name": "s"},
-     "historyLimit": 3}
-)  # fmt: skip
+    {
+        "region": "ap-southeast-1",
+        "projectId": "p",
+        "clusterId": "c",
+        "credentialsSecretRef": {"name": "s"},
+        "historyLimit": 3,
+    }
+)
 NOW = datetime(2026, 11, 26, tzinfo=UTC)
 
 

@@ -19,7 +19,11 @@ def test_dashboard_queries_exported_metrics() -> None:
     metrics.event_posted("TaskFailed", "Warning")
     exported = generate_latest(metrics.registry).decode()
     names = set(re.findall(r"^# TYPE (\w+)", exported, re.MULTILINE))
-    used = {name for panel in dashboard["panels"] for target in panel["targets"]
-            for name in re.findall(r"\b(ccupgrade_\w+?)(?:_bucket|_total|_count|_sum)?\b", target["expr"])}  # fmt: skip
+    used = {
+        name
+        for panel in dashboard["panels"]
+        for target in panel["targets"]
+        for name in re.findall(r"\b(ccupgrade_\w+?)(?:_bucket|_total|_count|_sum)?\b", target["expr"])
+    }
     assert used
     assert used <= names | {n.removesuffix("_total") for n in names}, used - names

@@ -125,8 +125,11 @@ class _RecordingApi:
 
     async def merge_patch(self, path: str, patch: dict[str, Any]) -> dict[str, Any]:
         self.journal.append("status")
-        self.body = {**self.body, "metadata": {**self.body["metadata"], "resourceVersion": str(len(self.journal))},
-                     "status": patch["status"]}  # fmt: skip
+        self.body = {
+            **self.body,
+            "metadata": {**self.body["metadata"], "resourceVersion": str(len(self.journal))},
+            "status": patch["status"],
+        }
         return self.body
 
 
@@ -135,9 +138,10 @@ async def test_status_first_then_events_one_after_another_with_microsecond_event
     walk.observe(0)
     result = walk.observe(60)  # several transitions at once
     assert len(result.events) >= 3
-    body = {"metadata": {"name": "prod", "namespace": "ns", "uid": "uid-1", "generation": 1, "resourceVersion": "1"},
-            "spec": {"region": "ap-southeast-1", "projectId": "p", "clusterId": "c",
-                     "credentialsSecretRef": {"name": "s"}}}  # fmt: skip
+    body = {
+        "metadata": {"name": "prod", "namespace": "ns", "uid": "uid-1", "generation": 1, "resourceVersion": "1"},
+        "spec": {"region": "ap-southeast-1", "projectId": "p", "clusterId": "c", "credentialsSecretRef": {"name": "s"}},
+    }
     api = _RecordingApi(body)
     io = KubeIO(api)
     tasks = Supervisor()

@@ -59,8 +59,10 @@ def test_failed_precheck_lists_what_matters_most_severe_first() -> None:
     ]  # the passed MasterNodeCheck and NodeStatusCheck are not findings
     assert view.more_findings is None
     assert {(c.kind, c.level): c.count for c in view.counts or []} == {
-        ("Exception", "Fatal"): 2, ("Risk", "Warning"): 2, ("Risk", "Info"): 1,
-    }  # fmt: skip
+        ("Exception", "Fatal"): 2,
+        ("Risk", "Warning"): 2,
+        ("Risk", "Info"): 1,
+    }
     assert findings.summary(view) == (
         "2 Exceptions, 3 Risks: ClusterResourceQuotaCheck (cluster, Fatal); NodeDiskCheck (node node-a-1, Fatal); "
         "DeprecatedAPICheck (cluster, Warning); and 2 more"
@@ -113,8 +115,12 @@ def test_an_expired_check_is_called_out_only_before_the_upgrade_ran() -> None:
 
 
 def test_progress_text() -> None:
-    tasks = [TaskView(type="PreCheck", status="Success"), TaskView(type="Snapshot", status="Success"),
-             TaskView(type="Cluster", status="Running"), TaskView(type="PostCheck", status="Init")]  # fmt: skip
+    tasks = [
+        TaskView(type="PreCheck", status="Success"),
+        TaskView(type="Snapshot", status="Success"),
+        TaskView(type="Cluster", status="Running"),
+        TaskView(type="PostCheck", status="Init"),
+    ]
     assert timing.progress_text(tasks, None) == "2/4"
     assert timing.progress_text(tasks, TaskProgress(task="Cluster", percent=62.6)) == "2/4 · 63%"
     assert timing.progress_text(tasks, TaskProgress(task="Cluster", percent=None)) == "2/4"
@@ -128,8 +134,11 @@ def test_progress_since_moves_only_when_the_percentage_does() -> None:
     moved = timing.track_progress(same, task, "t1", 11.0, NOW + timedelta(minutes=6))
     other = timing.track_progress(moved, TaskView(type="Cluster", id="t2"), "t2", 11.0, NOW + timedelta(minutes=7))
     assert (first.since, same.since, moved.since, other.since) == (
-        NOW, NOW, NOW + timedelta(minutes=6), NOW + timedelta(minutes=7),
-    )  # fmt: skip
+        NOW,
+        NOW,
+        NOW + timedelta(minutes=6),
+        NOW + timedelta(minutes=7),
+    )
 
 
 # -- ETA against recorded histories -----------------------------------------------------------------------
@@ -145,13 +154,21 @@ def test_samples_from_a_recorded_history() -> None:
 
 def _running(start: datetime) -> list[TaskView]:
     return [
-        TaskView(type="PreCheck", status="Success", start_time=start - timedelta(minutes=8),
-                 end_time=start - timedelta(minutes=6)),
-        TaskView(type="Snapshot", status="Success", start_time=start - timedelta(minutes=6),
-                 end_time=start - timedelta(minutes=1)),
+        TaskView(
+            type="PreCheck",
+            status="Success",
+            start_time=start - timedelta(minutes=8),
+            end_time=start - timedelta(minutes=6),
+        ),
+        TaskView(
+            type="Snapshot",
+            status="Success",
+            start_time=start - timedelta(minutes=6),
+            end_time=start - timedelta(minutes=1),
+        ),
         TaskView(type="Cluster", status="Running", start_time=start),
         TaskView(type="PostCheck", status="Init"),
-    ]  # fmt: skip
+    ]
 
 
 def test_eta_from_own_history_is_start_plus_median_then_remaining_steps() -> None:

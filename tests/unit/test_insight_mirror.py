@@ -162,13 +162,20 @@ def test_failed_precheck_detail_keeps_the_workflow_view_and_says_why() -> None:
 
 EXPIRING = {
     "name": "expiring",
-    "workflows": [{
-        "uid": "w", "clusterVersion": "v1.28.15-r20", "targetVersion": "v1.29.13-r0",
-        "tasks": ["PreCheck", "Snapshot", "Cluster", "PostCheck"],
-        "steps": [{"at": 0, "phase": "Running"}, {"at": 1, "task": "PreCheck", "status": "Running"},
-                  {"at": 15, "task": "PreCheck", "status": "Success"}],
-    }],
-}  # fmt: skip
+    "workflows": [
+        {
+            "uid": "w",
+            "clusterVersion": "v1.28.15-r20",
+            "targetVersion": "v1.29.13-r0",
+            "tasks": ["PreCheck", "Snapshot", "Cluster", "PostCheck"],
+            "steps": [
+                {"at": 0, "phase": "Running"},
+                {"at": 1, "task": "PreCheck", "status": "Running"},
+                {"at": 15, "task": "PreCheck", "status": "Success"},
+            ],
+        }
+    ],
+}
 
 
 def test_a_passed_check_that_expires_before_the_upgrade_runs_is_called_out_once() -> None:

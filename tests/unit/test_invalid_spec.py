@@ -25,10 +25,20 @@ from ccupgrade.scheduler.poller import Scheduler, SchedulerConfig, failure_of
 
 SPEC_SCHEMA = crd.build_crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
 BASE = {"projectId": "p", "clusterId": "c", "credentialsSecretRef": {"name": "s"}}
-OUT_OF_RANGE = ["https://x.corp:99999", "https://x.corp:65536", "https://x.corp:0", "http://a..b",
-                "http://" + "a" * 64 + ".corp"]  # fmt: skip
-FINE = ["https://x.corp:65535", "https://x.corp:1", "http://127.0.0.1:8443", "https://cce.internal/",
-        "https://cce.ap-southeast-1.myhuaweicloud.com"]  # fmt: skip
+OUT_OF_RANGE = [
+    "https://x.corp:99999",
+    "https://x.corp:65536",
+    "https://x.corp:0",
+    "http://a..b",
+    "http://" + "a" * 64 + ".corp",
+]
+FINE = [
+    "https://x.corp:65535",
+    "https://x.corp:1",
+    "http://127.0.0.1:8443",
+    "https://cce.internal/",
+    "https://cce.ap-southeast-1.myhuaweicloud.com",
+]
 
 
 @pytest.mark.parametrize("endpoint", OUT_OF_RANGE)
@@ -45,8 +55,10 @@ def test_schema_and_model_accept_valid_endpoints(endpoint: str) -> None:
 
 
 def test_an_object_stored_under_an_older_schema_is_invalid_spec() -> None:
-    body = {"metadata": {"name": "x", "namespace": "n", "uid": "u", "generation": 1},
-            "spec": {**BASE, "endpoint": "https://x.corp:99999"}}  # fmt: skip
+    body = {
+        "metadata": {"name": "x", "namespace": "n", "uid": "u", "generation": 1},
+        "spec": {**BASE, "endpoint": "https://x.corp:99999"},
+    }
     watched = Watched.from_body(body)
     assert watched.spec is None
     assert watched.spec_error is not None
@@ -104,8 +116,12 @@ async def test_endpoint_error_that_passes_the_model_is_invalid_spec_not_a_traceb
     older model version would have accepted it) gives InvalidSpec and logs no traceback."""
     spec = UpgradeSpec.model_validate({**BASE, "endpoint": "https://x.corp"})
     spec = spec.model_copy(update={"endpoint": "https://x.corp:99999"})  # model_copy does not validate
-    watched = Watched.from_body({"metadata": {"name": "x", "namespace": "n", "uid": "u", "generation": 1},
-                                 "spec": {**BASE, "endpoint": "https://x.corp"}})  # fmt: skip
+    watched = Watched.from_body(
+        {
+            "metadata": {"name": "x", "namespace": "n", "uid": "u", "generation": 1},
+            "spec": {**BASE, "endpoint": "https://x.corp"},
+        }
+    )
     watched = dataclasses.replace(watched, spec=spec)
     sink = _Sink()
     scheduler = Scheduler(_NoCce(), _Secrets(), sink, SchedulerConfig(allow_list=AllowList.parse("*")))

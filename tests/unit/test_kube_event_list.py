@@ -15,8 +15,10 @@ class _PagedApi:
         self.calls.append((path, dict(params or {})))
         token = (params or {}).get("continue")
         if token is None:
-            return {"items": [{"metadata": {"name": "a.1"}}, {"metadata": {"name": "a.2"}}],
-                    "metadata": {"continue": "page-2"}}  # fmt: skip
+            return {
+                "items": [{"metadata": {"name": "a.1"}}, {"metadata": {"name": "a.2"}}],
+                "metadata": {"continue": "page-2"},
+            }
         return {"items": [{"metadata": {"name": "b.1"}}], "metadata": {}}
 
 

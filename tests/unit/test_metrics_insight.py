@@ -53,9 +53,14 @@ def test_progress_and_findings_series_follow_the_status() -> None:
     running = UpgradeStatus(phase="Running", task_progress=TaskProgress(task="Cluster", percent=63.0))
     blocked = UpgradeStatus(
         phase="Pending",
-        pre_check=PreCheckView(phase="Failed", counts=[FindingCount(kind="Exception", level="Fatal", count=2),
-                                                       FindingCount(kind="Risk", level="Warning", count=3)]),
-    )  # fmt: skip
+        pre_check=PreCheckView(
+            phase="Failed",
+            counts=[
+                FindingCount(kind="Exception", level="Fatal", count=2),
+                FindingCount(kind="Risk", level="Warning", count=3),
+            ],
+        ),
+    )
     _mirrored(metrics, "a", Mirrored(running))
     _mirrored(metrics, "b", Mirrored(blocked))
     assert _lines(metrics, "ccupgrade_task_progress_percent{") == [

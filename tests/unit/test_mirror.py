@@ -219,8 +219,11 @@ def test_transient_error_keeps_the_last_good_status_and_warns_once_per_outage() 
         walk.apply(PollFailed(True, "CloudAPIUnavailable", "CCE unavailable: HTTP 503"), second)
     after = walk.status
     assert (after.phase, after.tasks, after.progress, after.last_sync_time) == (
-        good.phase, good.tasks, good.progress, good.last_sync_time,
-    )  # fmt: skip
+        good.phase,
+        good.tasks,
+        good.progress,
+        good.last_sync_time,
+    )
     assert walk.condition("Ready").status == "Unknown"
     assert walk.condition("Ready").reason == "CloudAPIUnavailable"
     assert walk.condition("Reconciling").status == "True"  # kept from before the outage
@@ -263,11 +266,18 @@ def test_unknown_values_are_mirrored_verbatim() -> None:
     scenario = {
         "name": "odd",
         "workflows": [
-            {"uid": "w", "clusterVersion": "v1", "targetVersion": "v2", "tasks": ["NodePools"],
-             "steps": [{"at": 0, "phase": "Init"},
-                       {"at": 1, "phase": "Paused", "task": "NodePools", "status": "Waiting"}]}
+            {
+                "uid": "w",
+                "clusterVersion": "v1",
+                "targetVersion": "v2",
+                "tasks": ["NodePools"],
+                "steps": [
+                    {"at": 0, "phase": "Init"},
+                    {"at": 1, "phase": "Paused", "task": "NodePools", "status": "Waiting"},
+                ],
+            }
         ],
-    }  # fmt: skip
+    }
     walk = Walk(scenario)
     walk.observe(0)
     walk.observe(1)

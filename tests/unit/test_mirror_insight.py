@@ -16,9 +16,14 @@ from ccupgrade.simulator.insight import Renderer, shipped_details
 from ccupgrade.simulator.scenario import ClusterScenario, ScenarioClock, load_scenario
 
 SPEC = UpgradeSpec.model_validate(
-    {"region": "ap-southeast-1", "projectId": "p1", "clusterId": "c1", "credentialsSecretRef": {"name": "creds"},
-     "stallAfter": "5m"}
-)  # fmt: skip
+    {
+        "region": "ap-southeast-1",
+        "projectId": "p1",
+        "clusterId": "c1",
+        "credentialsSecretRef": {"name": "creds"},
+        "stallAfter": "5m",
+    }
+)
 
 
 class Walk:
@@ -96,8 +101,12 @@ def test_failed_precheck_in_status_message_and_events() -> None:
     assert status.pre_check is not None
     assert status.pre_check.phase == "Failed"
     assert [f.where for f in status.pre_check.findings or []] == [
-        "cluster", "node node-a-1", "cluster", "add-on coredns", "node node-a-2",
-    ]  # fmt: skip
+        "cluster",
+        "node node-a-1",
+        "cluster",
+        "add-on coredns",
+        "node node-a-2",
+    ]
     stalled = cond.find(status.conditions, cond.STALLED)
     assert stalled is not None
     assert stalled.status == cond.T
@@ -112,8 +121,12 @@ def test_tasks_that_end_are_reported_once_for_the_duration_metric() -> None:
     walk = Walk("standard")
     for second in (3, 12, 16, 26, 31, 46, 56, 80):
         walk.at(second)
-    assert walk.ended == [(16, "PreCheck", "Success"), (26, "Snapshot", "Success"), (46, "Cluster", "Success"),
-                          (56, "PostCheck", "Success")]  # fmt: skip
+    assert walk.ended == [
+        (16, "PreCheck", "Success"),
+        (26, "Snapshot", "Success"),
+        (46, "Cluster", "Success"),
+        (56, "PostCheck", "Success"),
+    ]
     late = Walk("standard")
     late.at(80)  # first sight of a finished workflow: nothing seen ending
     assert late.ended == []

@@ -48,9 +48,17 @@ config:
 
 
 def _event(reason: str, type_: str = "Warning", **extra: Any) -> dict[str, Any]:
-    return {"apiVersion": "ccupgrade.dev/v1alpha1", "kind": "CceClusterUpgrade", "namespace": "platform",
-            "name": "prod", "reason": reason, "type": type_, "message": "m", "component": "cce-upgrade-operator",
-            **extra}  # fmt: skip
+    return {
+        "apiVersion": "ccupgrade.dev/v1alpha1",
+        "kind": "CceClusterUpgrade",
+        "namespace": "platform",
+        "name": "prod",
+        "reason": reason,
+        "type": type_,
+        "message": "m",
+        "component": "cce-upgrade-operator",
+        **extra,
+    }
 
 
 def test_the_versions_followed_are_named_in_the_configs() -> None:
@@ -167,8 +175,12 @@ def test_the_botkube_source_uses_the_rbac_group_of_botkube_rbac_yaml() -> None:
     binding = next(o for o in objects if o["kind"] == "ClusterRoleBinding")
     assert [s["name"] for s in binding["subjects"] if s["kind"] == "Group"] == group["static"]["values"]
     role = next(o for o in objects if o["kind"] == "ClusterRole")
-    granted = {(g, r, v) for rule in role["rules"] for g in rule["apiGroups"] for r in rule["resources"]
-               for v in rule["verbs"]}  # fmt: skip
-    needed = {(g, r, v) for g, r in (("", "events"), ("ccupgrade.dev", "cceclusterupgrades"))
-              for v in ("get", "list", "watch")}  # fmt: skip
+    granted = {
+        (g, r, v) for rule in role["rules"] for g in rule["apiGroups"] for r in rule["resources"] for v in rule["verbs"]
+    }
+    needed = {
+        (g, r, v)
+        for g, r in (("", "events"), ("ccupgrade.dev", "cceclusterupgrades"))
+        for v in ("get", "list", "watch")
+    }
     assert granted == needed

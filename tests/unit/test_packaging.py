@@ -28,8 +28,12 @@ def _wheel(tmp_path: Path, project: str) -> tuple[list[str], str]:
     out = tmp_path / f"wheels-{project.strip('./') or 'operator'}"
     done = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", str(out), project],
-        cwd=source, capture_output=True, text=True, check=False, timeout=280,
-    )  # fmt: skip
+        cwd=source,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=280,
+    )
     if done.returncode != 0:
         pytest.fail(f"pip wheel {project} failed: {done.stderr[-2000:]}")
     (wheel,) = out.glob("*.whl")

@@ -163,11 +163,18 @@ def test_parse_error_never_echoes_the_body() -> None:
 
 
 def _raw_workflow(uid: str, created: str, **status: Any) -> dict[str, Any]:
-    return {"metadata": {"uid": uid, "creationTimestamp": created, "annotations": {"team": "ops"}},
-            "spec": {"clusterVersion": "v1.28", "targetVersion": "v1.29"},
-            "status": {"phase": "Running", "pointStatuses": [{"taskType": "PreCheck", "status": "Success"},
-                                                             {"taskType": "Cluster", "status": "Running"}],
-                       **status}}  # fmt: skip
+    return {
+        "metadata": {"uid": uid, "creationTimestamp": created, "annotations": {"team": "ops"}},
+        "spec": {"clusterVersion": "v1.28", "targetVersion": "v1.29"},
+        "status": {
+            "phase": "Running",
+            "pointStatuses": [
+                {"taskType": "PreCheck", "status": "Success"},
+                {"taskType": "Cluster", "status": "Running"},
+            ],
+            **status,
+        },
+    }
 
 
 @pytest.mark.parametrize(
@@ -211,8 +218,9 @@ def test_a_point_without_task_type_is_dropped_in_the_followed_workflow_too() -> 
 
 
 def test_fields_of_the_wrong_kind_are_dropped_not_fatal() -> None:
-    body = {"items": [{"metadata": "x", "spec": {"clusterVersion": {"nested": 1}, "targetVersion": "v1.29"},
-                       "status": [1]}]}  # fmt: skip
+    body = {
+        "items": [{"metadata": "x", "spec": {"clusterVersion": {"nested": 1}, "targetVersion": "v1.29"}, "status": [1]}]
+    }
     workflow = parse_workflow_list(json.dumps(body)).items[0]
     assert workflow.metadata.uid is None
     assert (workflow.spec.cluster_version, workflow.spec.target_version) == (None, "v1.29")
@@ -222,14 +230,31 @@ def test_fields_of_the_wrong_kind_are_dropped_not_fatal() -> None:
 # -- property-based: generated and mangled responses ---------------------------------------------
 
 _scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=30),
-    st.sampled_from(["Init", "Running", "Pending", "Success", "Cancel", "Failed", "2023-11-24 08:39:15 +0000 UTC",
-                     "2023-11-24T08:39:15Z", "true", "false"]),
-)  # fmt: skip
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(allow_nan=False),
+    st.text(max_size=30),
+    st.sampled_from(
+        [
+            "Init",
+            "Running",
+            "Pending",
+            "Success",
+            "Cancel",
+            "Failed",
+            "2023-11-24 08:39:15 +0000 UTC",
+            "2023-11-24T08:39:15Z",
+            "true",
+            "false",
+        ]
+    ),
+)
 _json_values = st.recursive(
-    _scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
+    _scalars,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
     max_leaves=12,
-)  # fmt: skip
+)
 
 
 def _maybe(strategy: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
@@ -258,15 +283,29 @@ _workflow = st.fixed_dictionaries(
     {},
     optional={
         "kind": _maybe(st.just("WorkFlowTask")),
-        "metadata": _maybe(st.fixed_dictionaries({}, optional={"uid": _maybe(st.uuids().map(str)),
-                                                               "creationTimestamp": _scalars,
-                                                               "annotations": _json_values})),
+        "metadata": _maybe(
+            st.fixed_dictionaries(
+                {},
+                optional={
+                    "uid": _maybe(st.uuids().map(str)),
+                    "creationTimestamp": _scalars,
+                    "annotations": _json_values,
+                },
+            )
+        ),
         "spec": _maybe(st.fixed_dictionaries({}, optional={"clusterVersion": _scalars, "targetVersion": _scalars})),
-        "status": _maybe(st.fixed_dictionaries({}, optional={"phase": _scalars,
-                                                             "pointStatuses": _maybe(st.lists(_point, max_size=5)),
-                                                             "lineStatuses": _maybe(st.lists(_line, max_size=4))})),
+        "status": _maybe(
+            st.fixed_dictionaries(
+                {},
+                optional={
+                    "phase": _scalars,
+                    "pointStatuses": _maybe(st.lists(_point, max_size=5)),
+                    "lineStatuses": _maybe(st.lists(_line, max_size=4)),
+                },
+            )
+        ),
     },
-)  # fmt: skip
+)
 _items = _maybe(st.one_of(_workflow, st.lists(_workflow, max_size=4)))
 _response = st.fixed_dictionaries({}, optional={"kind": _scalars, "apiVersion": _scalars, "items": _items})
 

@@ -29,11 +29,20 @@ def test_running_upgrade_shows_percentage_eta_and_slowness() -> None:
     obj["status"].update(
         progress="2/4 · 63%",
         taskProgress={"task": "Cluster", "taskId": "t1", "percent": 63, "since": _stamp(NOW - timedelta(minutes=16))},
-        eta={"task": "Cluster", "taskEnd": _stamp(NOW + timedelta(minutes=29)), "basis": "history", "samples": 4,
-             "workflowEnd": _stamp(NOW + timedelta(minutes=32)), "text": "08:32 UTC"},
-        slow={"task": "Cluster", "since": _stamp(NOW - timedelta(minutes=1)),
-              "message": "task Cluster has stayed at 63% since 2026-11-27 07:44:00 UTC (longer than 15m)"},
-    )  # fmt: skip
+        eta={
+            "task": "Cluster",
+            "taskEnd": _stamp(NOW + timedelta(minutes=29)),
+            "basis": "history",
+            "samples": 4,
+            "workflowEnd": _stamp(NOW + timedelta(minutes=32)),
+            "text": "08:32 UTC",
+        },
+        slow={
+            "task": "Cluster",
+            "since": _stamp(NOW - timedelta(minutes=1)),
+            "message": "task Cluster has stayed at 63% since 2026-11-27 07:44:00 UTC (longer than 15m)",
+        },
+    )
     out = _render(obj)
     assert "Cluster task  63% (unchanged since 16m ago)" in out
     assert "Cluster ends  08:29:00 UTC" in out
@@ -53,16 +62,25 @@ def test_unknown_eta_says_there_is_no_basis() -> None:
 def test_failed_precheck_lists_its_findings_with_the_rest_counted() -> None:
     obj = state("pending", NOW)
     obj["status"]["preCheck"] = {
-        "taskId": "p1", "phase": "Failed", "expireTime": _stamp(NOW + timedelta(hours=1)),
+        "taskId": "p1",
+        "phase": "Failed",
+        "expireTime": _stamp(NOW + timedelta(hours=1)),
         "findings": [
-            {"name": "NodeDiskCheck", "kind": "Exception", "level": "Fatal", "where": "node node-a-1",
-             "message": "/var/lib/docker is 96% full"},
+            {
+                "name": "NodeDiskCheck",
+                "kind": "Exception",
+                "level": "Fatal",
+                "where": "node node-a-1",
+                "message": "/var/lib/docker is 96% full",
+            },
             {"name": "AddonVersionCheck", "kind": "Risk", "level": "Warning", "where": "add-on coredns"},
         ],
         "moreFindings": 3,
-        "counts": [{"kind": "Exception", "level": "Fatal", "count": 1},
-                   {"kind": "Risk", "level": "Warning", "count": 4}],
-    }  # fmt: skip
+        "counts": [
+            {"kind": "Exception", "level": "Fatal", "count": 1},
+            {"kind": "Risk", "level": "Warning", "count": 4},
+        ],
+    }
     out = _render(obj)
     assert "Pre-check Failed, result valid until 09:00:00 UTC" in out
     lines = [line.split() for line in out.splitlines()]

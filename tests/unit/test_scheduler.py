@@ -68,10 +68,24 @@ class FakeSink:
 def _body(
     name: str, spec: dict[str, Any] | None = None, generation: int | None = 1, **overrides: Any
 ) -> dict[str, Any]:
-    full_spec = {"region": "ap-southeast-1", "projectId": "p", "clusterId": "c1", "credentialsSecretRef": {"name": "s"},
-                 "pollInterval": "30s", **overrides}  # fmt: skip
-    return {"metadata": {"name": name, "namespace": "ns", "uid": f"uid-{name}", "generation": generation,
-                         "resourceVersion": "1"}, "spec": spec if spec is not None else full_spec}  # fmt: skip
+    full_spec = {
+        "region": "ap-southeast-1",
+        "projectId": "p",
+        "clusterId": "c1",
+        "credentialsSecretRef": {"name": "s"},
+        "pollInterval": "30s",
+        **overrides,
+    }
+    return {
+        "metadata": {
+            "name": name,
+            "namespace": "ns",
+            "uid": f"uid-{name}",
+            "generation": generation,
+            "resourceVersion": "1",
+        },
+        "spec": spec if spec is not None else full_spec,
+    }
 
 
 async def _run_for(scheduler: Scheduler, seconds: float) -> None:

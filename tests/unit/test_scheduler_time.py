@@ -136,10 +136,24 @@ class FakeApiServer:
         """Creates or changes an object's spec (generation + 1), as `kubectl apply` would."""
         old = self.objects.get(name)
         generation = 1 if old is None else (old.generation or 0) + 1
-        full = {"region": "ap-southeast-1", "projectId": "p", "clusterId": "c1",
-                "credentialsSecretRef": {"name": "s"}, "pollInterval": "30s", **spec}  # fmt: skip
-        body = {"metadata": {"name": name, "namespace": "ns", "uid": f"uid-{name}", "generation": generation,
-                             "resourceVersion": self._next_version()}, "spec": full}  # fmt: skip
+        full = {
+            "region": "ap-southeast-1",
+            "projectId": "p",
+            "clusterId": "c1",
+            "credentialsSecretRef": {"name": "s"},
+            "pollInterval": "30s",
+            **spec,
+        }
+        body = {
+            "metadata": {
+                "name": name,
+                "namespace": "ns",
+                "uid": f"uid-{name}",
+                "generation": generation,
+                "resourceVersion": self._next_version(),
+            },
+            "spec": full,
+        }
         watched = replace(Watched.from_body(body), status=old.status if old else None)
         self.objects[name] = watched
         return watched
@@ -487,9 +501,12 @@ async def test_a_running_object_backs_off_on_errors_up_to_the_cap(running: Any) 
     cce = FakeCce({"c1": fails(ServerError("CCE unavailable", status=503))})
     server = FakeApiServer()
     scheduler = Scheduler(
-        cce, Secrets(), server, SchedulerConfig(policy=IntervalPolicy(jitter=0.0)),
+        cce,
+        Secrets(),
+        server,
+        SchedulerConfig(policy=IntervalPolicy(jitter=0.0)),
         clock=asyncio.get_running_loop().time,
-    )  # fmt: skip
+    )
     scheduler.upsert(server.apply("a"))
     running(scheduler)
     await asyncio.sleep(1500)
@@ -539,9 +556,12 @@ async def test_a_credential_that_works_again_is_used_when_its_backoff_ends(runni
     cce = FakeCce({"c1": fails(AuthenticationError("authentication refused", status=401))})
     server = FakeApiServer()
     scheduler = Scheduler(
-        cce, Secrets(), server, SchedulerConfig(policy=IntervalPolicy(jitter=0.0)),
+        cce,
+        Secrets(),
+        server,
+        SchedulerConfig(policy=IntervalPolicy(jitter=0.0)),
         clock=asyncio.get_running_loop().time,
-    )  # fmt: skip
+    )
     scheduler.upsert(server.apply("a"))
     running(scheduler)
     await asyncio.sleep(10)

@@ -223,10 +223,15 @@ def _restart_fixture(objects: int) -> tuple[FakeApiServer, list[str]]:
         watched = server.apply(f"o{i}")
         stamped = now - (timedelta(hours=2) if i < 5 else timedelta(minutes=10))
         journal = [
-            RecordedEvent(name=f"o{i}.{k:02d}", type="Normal", reason="R", message="m",
-                          event_time=stamped + timedelta(microseconds=k))
+            RecordedEvent(
+                name=f"o{i}.{k:02d}",
+                type="Normal",
+                reason="R",
+                message="m",
+                event_time=stamped + timedelta(microseconds=k),
+            )
             for k in range(4)
-        ]  # fmt: skip
+        ]
         posted = journal[:2] if i < 15 else journal
         server.events += [(watched.ref.name, record) for record in posted]
         if 5 <= i < 15:

@@ -39,8 +39,11 @@ class _PatchingApi:
 
     async def merge_patch(self, path: str, patch: dict[str, Any]) -> dict[str, Any]:
         self.patches.append(json.loads(json.dumps(patch)))
-        self.body = {**self.body, "metadata": {**self.body["metadata"], "resourceVersion": str(len(self.patches) + 1)},
-                     "status": _applied(self.body.get("status") or {}, patch["status"])}  # fmt: skip
+        self.body = {
+            **self.body,
+            "metadata": {**self.body["metadata"], "resourceVersion": str(len(self.patches) + 1)},
+            "status": _applied(self.body.get("status") or {}, patch["status"]),
+        }
         return self.body
 
 
@@ -97,9 +100,10 @@ async def test_a_write_dumps_each_status_once_and_patches_as_the_full_dumps_woul
     walk = Walk("standard")
     if case != "first":
         walk.observe(31)
-    body = {"metadata": {"name": "prod", "namespace": "ns", "uid": "uid-1", "generation": 1, "resourceVersion": "1"},
-            "spec": {"region": "ap-southeast-1", "projectId": "p", "clusterId": "c",
-                     "credentialsSecretRef": {"name": "s"}}}  # fmt: skip
+    body = {
+        "metadata": {"name": "prod", "namespace": "ns", "uid": "uid-1", "generation": 1, "resourceVersion": "1"},
+        "spec": {"region": "ap-southeast-1", "projectId": "p", "clusterId": "c", "credentialsSecretRef": {"name": "s"}},
+    }
     if walk.stored is not None:  # with an entry in its journal, as after a start
         entry = {"name": "prod.0", "type": "Normal", "reason": "R", "message": "m", "eventTime": "2026-11-26T12:00:00Z"}
         body["status"] = {**walk.stored, "eventJournal": [entry]}

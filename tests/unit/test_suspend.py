@@ -17,11 +17,12 @@ from tests.unit.test_mirror import T0, Walk
 
 def _object(status: Any, generation: int = 2) -> dict[str, Any]:
     return {
-        "apiVersion": "ccupgrade.dev/v1alpha1", "kind": "CceClusterUpgrade",
+        "apiVersion": "ccupgrade.dev/v1alpha1",
+        "kind": "CceClusterUpgrade",
         "metadata": {"name": "prod", "namespace": "ns", "generation": generation},
         "spec": {"suspend": True},
         "status": json.loads(json.dumps(status.model_dump(mode="json", by_alias=True, exclude_none=True))),
-    }  # fmt: skip
+    }
 
 
 @pytest.mark.parametrize(
@@ -54,8 +55,9 @@ def test_suspended_reads_current_in_kstatus_suspended_in_argocd(scenario: str, s
 def test_resuming_sets_ready_again() -> None:
     walk = Walk("standard")
     walk.observe(31)
-    walk.stored = json.loads(json.dumps(suspended(walk.status, 2, T0).status.model_dump(
-        mode="json", by_alias=True, exclude_none=True)))  # fmt: skip
+    walk.stored = json.loads(
+        json.dumps(suspended(walk.status, 2, T0).status.model_dump(mode="json", by_alias=True, exclude_none=True))
+    )
     walk.observe(32, generation=3)
     assert walk.condition("Ready").reason == "UpgradeInProgress"
     assert kstatus(_object(walk.status, 3) | {"spec": {}}) == "InProgress"

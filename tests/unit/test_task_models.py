@@ -78,9 +78,23 @@ def test_list_with_one_broken_task_keeps_the_others() -> None:
 
 @pytest.mark.parametrize(
     ("raw", "expected"),
-    [("63", 63.0), ("63%", 63.0), (" 7.5 % ", 7.5), (40, 40.0), (12.5, 12.5), ("3/4", 75.0), ("150", 100.0),
-     ("", None), ("abc", None), (None, None), (True, None), ("-3", None), ("0/0", None), ([1], None)],
-)  # fmt: skip
+    [
+        ("63", 63.0),
+        ("63%", 63.0),
+        (" 7.5 % ", 7.5),
+        (40, 40.0),
+        (12.5, 12.5),
+        ("3/4", 75.0),
+        ("150", 100.0),
+        ("", None),
+        ("abc", None),
+        (None, None),
+        (True, None),
+        ("-3", None),
+        ("0/0", None),
+        ([1], None),
+    ],
+)
 def test_progress_is_read_in_every_plausible_form(raw: object, expected: float | None) -> None:
     assert parse_percent(raw) == expected
 
@@ -107,11 +121,20 @@ def test_finished_upgrade_task_keeps_its_completion_time_of_day() -> None:
 def test_snapshot_list() -> None:
     snapshots = parse(
         SnapshotTaskList,
-        json.dumps({"items": [{"metadata": {"uid": "s1"}, "spec": {"items": [{"type": "master-backup",
-                    "status": "Running"}, None]}, "status": {"phase": "Running", "progress": "30"}}],
-                    "status": {"latestBackupTime": "2026-11-27 07:00:00 +0000 UTC"}}),
+        json.dumps(
+            {
+                "items": [
+                    {
+                        "metadata": {"uid": "s1"},
+                        "spec": {"items": [{"type": "master-backup", "status": "Running"}, None]},
+                        "status": {"phase": "Running", "progress": "30"},
+                    }
+                ],
+                "status": {"latestBackupTime": "2026-11-27 07:00:00 +0000 UTC"},
+            }
+        ),
         "snapshot task list",
-    )  # fmt: skip
+    )
     assert snapshots.items[0].spec.items[0].type == "master-backup"
     assert len(snapshots.items[0].spec.items) == 1
     assert snapshots.status.latest_backup_time == datetime(2026, 11, 27, 7, tzinfo=UTC)

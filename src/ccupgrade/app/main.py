@@ -88,9 +88,12 @@ def _kopf_settings() -> kopf.OperatorSettings:
 
 
 async def _become_ready(
-    kube: KubeIO, namespaces: tuple[str, ...], kopf_ready: asyncio.Event, first_event: asyncio.Event,
+    kube: KubeIO,
+    namespaces: tuple[str, ...],
+    kopf_ready: asyncio.Event,
+    first_event: asyncio.Event,
     ready: asyncio.Event,
-) -> None:  # fmt: skip
+) -> None:
     """Ready once kopf runs and the watch has delivered the existing objects (if there are any)."""
     await kopf_ready.wait()
     while True:
@@ -213,9 +216,10 @@ async def _work(op: Operator, stop: asyncio.Event | None, *, handle_signals: boo
     )
     log.info(
         "operator started: namespaces=%s, allowed endpoints=%s, %s req/s per endpoint",
-        ",".join(op.config.namespaces) or "all", ",".join(op.config.allowed_endpoints.patterns) or "none",
+        ",".join(op.config.namespaces) or "all",
+        ",".join(op.config.allowed_endpoints.patterns) or "none",
         op.config.requests_per_second,
-    )  # fmt: skip
+    )
     lost = asyncio.create_task(op.leadership.lost.wait() if op.leadership else asyncio.Event().wait())
     tasks = (polling, readiness, stopper, watching, lost)
     try:

@@ -41,9 +41,10 @@ class PerObjectSeries:
     def collect(self) -> Iterator[Metric]:
         """prometheus_client's collector hook: the per-object series as they are at scrape time."""
         phase = GaugeMetricFamily(
-            "ccupgrade_upgrade_phase", "1 for the CCE phase each object currently mirrors.",
+            "ccupgrade_upgrade_phase",
+            "1 for the CCE phase each object currently mirrors.",
             labels=["namespace", "name", "phase"],
-        )  # fmt: skip
+        )
         for ref, value in self.phases.items():
             phase.add_metric([ref.namespace, ref.name, value], 1.0)
         yield phase
@@ -56,16 +57,18 @@ class PerObjectSeries:
             success.add_metric([ref.namespace, ref.name], when)
         yield success
         progress = GaugeMetricFamily(
-            "ccupgrade_task_progress_percent", "The running Cluster or Snapshot task's own progress, per object.",
+            "ccupgrade_task_progress_percent",
+            "The running Cluster or Snapshot task's own progress, per object.",
             labels=["namespace", "name", "task"],
-        )  # fmt: skip
+        )
         for ref, (task, percent) in self.progress.items():
             progress.add_metric([ref.namespace, ref.name, task], percent)
         yield progress
         findings = GaugeMetricFamily(
-            "ccupgrade_precheck_findings", "Pre-check findings that matter, per object, by kind and level.",
+            "ccupgrade_precheck_findings",
+            "Pre-check findings that matter, per object, by kind and level.",
             labels=["namespace", "name", "kind", "level"],
-        )  # fmt: skip
+        )
         for ref, counts in self.findings.items():
             for kind, level, count in counts:
                 findings.add_metric([ref.namespace, ref.name, kind, level], count)
@@ -73,16 +76,18 @@ class PerObjectSeries:
         # Alerts need one series per condition they page on: the findings alone cannot tell a failed
         # check from a passed one with Risks, and UpgradeSlow Events carry no per-object label.
         precheck = GaugeMetricFamily(
-            "ccupgrade_precheck_failed", "1 while an object's pre-check has ended Failed (or Error).",
+            "ccupgrade_precheck_failed",
+            "1 while an object's pre-check has ended Failed (or Error).",
             labels=["namespace", "name"],
-        )  # fmt: skip
+        )
         for ref in self.precheck_failed:
             precheck.add_metric([ref.namespace, ref.name], 1.0)
         yield precheck
         slow = GaugeMetricFamily(
-            "ccupgrade_upgrade_slow", "1 while an object's running task is slower than its ETA or stalled.",
+            "ccupgrade_upgrade_slow",
+            "1 while an object's running task is slower than its ETA or stalled.",
             labels=["namespace", "name", "task"],
-        )  # fmt: skip
+        )
         for ref, task in self.slow.items():
             slow.add_metric([ref.namespace, ref.name, task], 1.0)
         yield slow
@@ -123,17 +128,24 @@ class Metrics:
         r = self.registry
         self.polls = Counter("ccupgrade_polls_total", "CCE polls by result.", ["result"], registry=r)
         self.poll_seconds = Histogram(
-            "ccupgrade_poll_duration_seconds", "Time to read one cluster's workflows.", buckets=_LATENCY_BUCKETS,
+            "ccupgrade_poll_duration_seconds",
+            "Time to read one cluster's workflows.",
+            buckets=_LATENCY_BUCKETS,
             registry=r,
-        )  # fmt: skip
+        )
         self.cce_requests = Counter(
-            "ccupgrade_cce_requests_total", "HTTP requests to CCE and IAM by host and status code.", ["host", "code"],
+            "ccupgrade_cce_requests_total",
+            "HTTP requests to CCE and IAM by host and status code.",
+            ["host", "code"],
             registry=r,
-        )  # fmt: skip
+        )
         self.cce_latency = Histogram(
-            "ccupgrade_cce_request_duration_seconds", "CCE/IAM request latency.", ["host"], buckets=_LATENCY_BUCKETS,
+            "ccupgrade_cce_request_duration_seconds",
+            "CCE/IAM request latency.",
+            ["host"],
+            buckets=_LATENCY_BUCKETS,
             registry=r,
-        )  # fmt: skip
+        )
         self.status_writes = Counter(
             "ccupgrade_status_writes_total", "Status patches by result (success or HTTP code).", ["result"], registry=r
         )
@@ -142,21 +154,26 @@ class Metrics:
         )
         self.write_failures = Counter(
             "ccupgrade_kubernetes_write_failures_total",
-            "Writes to the Kubernetes API (Events, status) that failed and are retried, by cause.", ["cause"],
+            "Writes to the Kubernetes API (Events, status) that failed and are retried, by cause.",
+            ["cause"],
             registry=r,
-        )  # fmt: skip
+        )
         self.task_seconds = Histogram(
-            "ccupgrade_task_duration_seconds", "How long upgrade tasks ran (start to end, as CCE reports), by type "
-            "and result; each task counted once however many objects follow its cluster.", ["task", "result"],
-            buckets=_TASK_BUCKETS, registry=r,
-        )  # fmt: skip
+            "ccupgrade_task_duration_seconds",
+            "How long upgrade tasks ran (start to end, as CCE reports), by type "
+            "and result; each task counted once however many objects follow its cluster.",
+            ["task", "result"],
+            buckets=_TASK_BUCKETS,
+            registry=r,
+        )
         self._timed: OrderedDict[str, None] = OrderedDict()  # task IDs already observed (bounded)
         self.per_object = PerObjectSeries()
         r.register(self.per_object)
         self.objects = Gauge(
             "ccupgrade_watched_objects",
-            "CceClusterUpgrade objects known to the operator, suspended and invalid ones included.", registry=r,
-        )  # fmt: skip
+            "CceClusterUpgrade objects known to the operator, suspended and invalid ones included.",
+            registry=r,
+        )
         self.objects.set_function(lambda: len(self.per_object.phases))
 
     def count_objects(self, count: Callable[[], int]) -> None:

@@ -133,8 +133,13 @@ class KubeIO:
         seconds = event.event_time.strftime("%Y-%m-%dT%H:%M:%SZ")
         body = {
             "metadata": {"name": event.name, "namespace": ref.namespace},
-            "involvedObject": {"apiVersion": f"{GROUP}/{VERSION}", "kind": KIND, "name": ref.name,
-                               "namespace": ref.namespace, "uid": ref.uid},
+            "involvedObject": {
+                "apiVersion": f"{GROUP}/{VERSION}",
+                "kind": KIND,
+                "name": ref.name,
+                "namespace": ref.namespace,
+                "uid": ref.uid,
+            },
             "reason": event.reason,
             "message": event.message[:1024],
             "type": event.type,
@@ -146,7 +151,7 @@ class KubeIO:
             "lastTimestamp": seconds,
             "count": 1,
             "action": "Mirror",
-        }  # fmt: skip
+        }
         try:
             await self.api.create(path_of("api", "v1", "namespaces", ref.namespace, "events"), body)
             self._on_event(event.reason, event.type)

@@ -92,17 +92,23 @@ def _verdict(status: UpgradeStatus, selector_note: str) -> cond.Verdict:
         failed = view.failed_task(status.tasks)
         what = f"task {failed.type} failed" if failed else "a task failed"
         return cond.Verdict(
-            cond.F, False, True, Reason.UPGRADE_TASK_FAILED,
+            cond.F,
+            False,
+            True,
+            Reason.UPGRADE_TASK_FAILED,
             f"Upgrade {versions} is blocked: {what}; retry or cancel it in CCE",
-        )  # fmt: skip
+        )
     if phase == "Success":
         return cond.Verdict(cond.T, False, False, Reason.UPGRADE_SUCCEEDED, f"Upgraded {versions}")
     if phase == "Cancel":
         return cond.Verdict(cond.F, False, True, Reason.UPGRADE_CANCELLED, f"Upgrade {versions} was cancelled")
     return cond.Verdict(
-        cond.U, True, False, Reason.UNRECOGNIZED_PHASE,
+        cond.U,
+        True,
+        False,
+        Reason.UNRECOGNIZED_PHASE,
         f"CCE reports phase {phase!r}, which this operator does not know; it is mirrored verbatim",
-    )  # fmt: skip
+    )
 
 
 def _selector_note(spec: UpgradeSpec) -> str:
@@ -274,23 +280,29 @@ def failed(old: UpgradeStatus | None, failure: PollFailed, generation: int | Non
         stalled = cond.find(old.conditions, cond.STALLED)
         kept = [c for c in (reconciling, stalled) if c is not None]
         if not kept:  # nothing known yet: say we are still trying
-            kept = cond.apply_verdict([], cond.Verdict(cond.U, True, False, failure.reason, failure.message),
-                                      generation, now)[1:]  # fmt: skip
+            kept = cond.apply_verdict(
+                [], cond.Verdict(cond.U, True, False, failure.reason, failure.message), generation, now
+            )[1:]
         ready = cond.set_condition(old.conditions, cond.READY, cond.U, failure.reason, failure.message, generation, now)
         status = old.model_copy(update={"conditions": [ready, *kept]})
         if not _was_unavailable(old):
-            events.append(EventIntent(
-                "Warning", Reason.CLOUD_API_ERROR,
-                f"CCE API unavailable, keeping the last known status: {failure.message}",
-                f"cloud-error/{_revision(old)}",
-            ))  # fmt: skip
+            events.append(
+                EventIntent(
+                    "Warning",
+                    Reason.CLOUD_API_ERROR,
+                    f"CCE API unavailable, keeping the last known status: {failure.message}",
+                    f"cloud-error/{_revision(old)}",
+                )
+            )
     else:
         verdict = cond.Verdict(cond.F, False, True, failure.reason, failure.message)
         previous = cond.find(old.conditions, cond.STALLED)
         status = old.model_copy(
-            update={"observed_generation": generation,
-                    "conditions": cond.apply_verdict(old.conditions, verdict, generation, now)}
-        )  # fmt: skip
+            update={
+                "observed_generation": generation,
+                "conditions": cond.apply_verdict(old.conditions, verdict, generation, now),
+            }
+        )
         if previous is None or previous.reason != failure.reason or previous.status != cond.T:
             events.append(EventIntent("Warning", failure.reason, failure.message, f"config/{_revision(old)}"))
     before, after = _dump(old), _dump(status)
@@ -309,8 +321,9 @@ def _insight_of(status: UpgradeStatus) -> insight.Insight:
     return insight.Insight(status.pre_check, status.task_progress, status.eta, status.slow)
 
 
-def _with_insight(previous: UpgradeStatus, new: UpgradeStatus, outcome: Observed, spec: UpgradeSpec,
-                  now: datetime) -> list[EventIntent]:  # fmt: skip
+def _with_insight(
+    previous: UpgradeStatus, new: UpgradeStatus, outcome: Observed, spec: UpgradeSpec, now: datetime
+) -> list[EventIntent]:
     """Fills the insight parts of `new` (pre-check, task progress, ETA, slowness); returns their Events."""
     if new.workflow is None:
         return []
@@ -319,9 +332,15 @@ def _with_insight(previous: UpgradeStatus, new: UpgradeStatus, outcome: Observed
     old = _insight_of(previous) if same else insight.Insight()
     basis = timing.Basis(own=timing.samples_of(outcome.workflows, exclude_uid=uid), peers=outcome.peers)
     derived, events = insight.derive(
-        old, new.tasks, uid, (new.cluster_version, new.target_version), outcome.details, basis,
-        insight.settings_for(spec), now,
-    )  # fmt: skip
+        old,
+        new.tasks,
+        uid,
+        (new.cluster_version, new.target_version),
+        outcome.details,
+        basis,
+        insight.settings_for(spec),
+        now,
+    )
     new.pre_check, new.task_progress, new.eta, new.slow = (
         derived.pre_check,
         derived.task_progress,
@@ -358,8 +377,15 @@ def mirror(
     new.conditions = cond.apply_verdict(previous.conditions, verdict, generation, now)
     events = [*_workflow_events(previous, new), *insight_events]
     if _was_unavailable(previous):
-        events.insert(0, EventIntent("Normal", Reason.CLOUD_API_RECOVERED, "CCE API reachable again; status is current",
-                                     f"cloud-recovered/{_revision(previous)}"))  # fmt: skip
+        events.insert(
+            0,
+            EventIntent(
+                "Normal",
+                Reason.CLOUD_API_RECOVERED,
+                "CCE API reachable again; status is current",
+                f"cloud-recovered/{_revision(previous)}",
+            ),
+        )
 
     # lastSyncTime proves liveness, but rewriting it every poll would cost a write per poll:
     # it moves only when something else changes or once per resync period.
@@ -371,8 +397,13 @@ def mirror(
     else:
         new.last_sync_time = previous.last_sync_time
         after = before  # the same document: nothing else changed
-    return Mirrored(new, in_causal_order(events, _recorded_moment(previous)), changed, _ended(previous, new),
-                    documents=(before, after))  # fmt: skip
+    return Mirrored(
+        new,
+        in_causal_order(events, _recorded_moment(previous)),
+        changed,
+        _ended(previous, new),
+        documents=(before, after),
+    )
 
 
 def suspended(old: UpgradeStatus | None, generation: int | None, now: datetime) -> Mirrored:
@@ -389,8 +420,9 @@ def suspended(old: UpgradeStatus | None, generation: int | None, now: datetime) 
     ready = cond.find(previous.conditions, cond.READY)
     kept_ready = [ready] if ready is not None and ready.status == cond.T else []
     message = "Polling is suspended by spec.suspend; the status shows the last observation"
-    others = cond.apply_verdict(previous.conditions, cond.Verdict(cond.U, False, False, Reason.SUSPENDED, message),
-                                generation, now)[1:]  # fmt: skip
+    others = cond.apply_verdict(
+        previous.conditions, cond.Verdict(cond.U, False, False, Reason.SUSPENDED, message), generation, now
+    )[1:]
     status = previous.model_copy(update={"observed_generation": generation, "conditions": [*kept_ready, *others]})
     before, after = _dump(previous), _dump(status)
     return Mirrored(status, [], after != before, documents=(before, after))

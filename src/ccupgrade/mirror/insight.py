@@ -176,26 +176,36 @@ def _events(old: Insight, new: Insight, uid: str | None, versions: tuple[str | N
             before is not None and before.task_id == after.task_id and before.phase == "Failed" and before.counts
         )
         if not announced:
-            events.append(EventIntent(
-                "Warning", Reason.PRE_CHECK_FAILED,
-                f"Pre-check for upgrade {upgrade} failed: {findings.summary(after)} (workflow {uid})",
-                f"precheck-failed/{uid}/{after.task_id}",
-            ))  # fmt: skip
+            events.append(
+                EventIntent(
+                    "Warning",
+                    Reason.PRE_CHECK_FAILED,
+                    f"Pre-check for upgrade {upgrade} failed: {findings.summary(after)} (workflow {uid})",
+                    f"precheck-failed/{uid}/{after.task_id}",
+                )
+            )
     if after is not None and after.expired and not (before is not None and before.expired):
         when = after.expire_time.isoformat() if after.expire_time else "?"
-        events.append(EventIntent(
-            "Warning", Reason.PRE_CHECK_EXPIRED,
-            f"The pre-check result for upgrade {upgrade} expired at {when} before the upgrade ran; "
-            "run the pre-check again before continuing",
-            f"precheck-expired/{uid}/{after.task_id}",
-        ))  # fmt: skip
-    if new.slow is not None and (old.slow is None or old.slow.task_id != new.slow.task_id
-                                 or old.slow.since != new.slow.since):  # fmt: skip
-        events.append(EventIntent(
-            "Warning", Reason.UPGRADE_SLOW,
-            f"Upgrade {upgrade} is slow: {new.slow.message} (workflow {uid}); it is still running",
-            f"slow/{uid}/{new.slow.task_id or new.slow.task}/{new.slow.since.isoformat()}",
-        ))  # fmt: skip
+        events.append(
+            EventIntent(
+                "Warning",
+                Reason.PRE_CHECK_EXPIRED,
+                f"The pre-check result for upgrade {upgrade} expired at {when} before the upgrade ran; "
+                "run the pre-check again before continuing",
+                f"precheck-expired/{uid}/{after.task_id}",
+            )
+        )
+    if new.slow is not None and (
+        old.slow is None or old.slow.task_id != new.slow.task_id or old.slow.since != new.slow.since
+    ):
+        events.append(
+            EventIntent(
+                "Warning",
+                Reason.UPGRADE_SLOW,
+                f"Upgrade {upgrade} is slow: {new.slow.message} (workflow {uid}); it is still running",
+                f"slow/{uid}/{new.slow.task_id or new.slow.task}/{new.slow.since.isoformat()}",
+            )
+        )
     return events
 
 

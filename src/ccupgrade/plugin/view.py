@@ -282,9 +282,12 @@ def _conditions(view: UpgradeView) -> RenderableType | None:
         message = Text("(same as above)", style="dim") if c.message in shown else Text(c.message)
         shown.add(c.message)
         table.add_row(
-            c.type, c.status.value, Text(c.reason, style=style),
-            _ago(view.now, c.last_transition_time), message,
-        )  # fmt: skip
+            c.type,
+            c.status.value,
+            Text(c.reason, style=style),
+            _ago(view.now, c.last_transition_time),
+            message,
+        )
     return table
 
 
@@ -297,9 +300,11 @@ def _events(view: UpgradeView, limit: int = 10) -> RenderableType | None:
         table.add_column(column, no_wrap=column != "MESSAGE")
     for event in list(view.events)[-limit:]:
         table.add_row(
-            _ago(view.now, event.when), Text(event.type, style="red" if event.type == "Warning" else ""),
-            event.reason, event.message,
-        )  # fmt: skip
+            _ago(view.now, event.when),
+            Text(event.type, style="red" if event.type == "Warning" else ""),
+            event.reason,
+            event.message,
+        )
     return table
 
 
@@ -312,10 +317,12 @@ def _history(view: UpgradeView) -> RenderableType | None:
         table.add_column(column, no_wrap=True)
     for entry in view.status.history:
         table.add_row(
-            (entry.uid or "-")[:13], _phase_text(entry.phase),
+            (entry.uid or "-")[:13],
+            _phase_text(entry.phase),
             f"{entry.cluster_version or '?'} → {entry.target_version or '?'}",
-            _ago(view.now, entry.created), _ago(view.now, entry.updated),
-        )  # fmt: skip
+            _ago(view.now, entry.created),
+            _ago(view.now, entry.updated),
+        )
     return table
 
 
@@ -361,9 +368,12 @@ def _findings(view: UpgradeView) -> RenderableType | None:
     for finding in pre.findings or []:
         style = "red" if finding.kind == "Exception" else "yellow"
         table.add_row(
-            Text(finding.kind or "-", style=style), finding.level or "-", finding.name, finding.where,
+            Text(finding.kind or "-", style=style),
+            finding.level or "-",
+            finding.name,
+            finding.where,
             finding.message or "",
-        )  # fmt: skip
+        )
     if pre.more_findings:
         table.add_row("", "", Text(f"… and {pre.more_findings} more", style="dim"), "", "")
     if pre.error:

@@ -249,13 +249,22 @@ class Writer:
         for event in result.events:
             now = datetime.now(UTC)
             moment = now if moment is None else max(now, moment + _MICROSECOND)
-            records.append(RecordedEvent(
-                name=event.name_for(ref.name, ref.uid), type=event.type, reason=event.reason,
-                message=event.message[:1024], event_time=moment,
-            ))  # fmt: skip
+            records.append(
+                RecordedEvent(
+                    name=event.name_for(ref.name, ref.uid),
+                    type=event.type,
+                    reason=event.reason,
+                    message=event.message[:1024],
+                    event_time=moment,
+                )
+            )
         if len(records) > MAX_RECORDED_EVENTS:
-            log.warning("%s: %d Events not yet posted; only the newest %d survive a crash",
-                        ref, len(records), MAX_RECORDED_EVENTS)  # fmt: skip
+            log.warning(
+                "%s: %d Events not yet posted; only the newest %d survive a crash",
+                ref,
+                len(records),
+                MAX_RECORDED_EVENTS,
+            )
             records = records[-MAX_RECORDED_EVENTS:]
         status = result.status.model_copy(update={"event_journal": records or None})
         return replace(result, status=status, changed=result.changed or bool(result.events))
@@ -316,16 +325,25 @@ class Writer:
                 except asyncio.CancelledError:
                     raise
                 except Exception as error:
-                    log.warning("could not list the Events in %s (%s): posting the journals' young entries "
-                                "there again (those already posted answer 409)", namespace, error)  # fmt: skip
+                    log.warning(
+                        "could not list the Events in %s (%s): posting the journals' young entries "
+                        "there again (those already posted answer 409)",
+                        namespace,
+                        error,
+                    )
                     names = None
                 self._listed[namespace] = names
                 refs = [r for r in self._unverified if r.namespace == namespace]
                 for ref in refs:
                     self._verify(ref)
                 again = sum(len(self._unposted.get(ref, ())) for ref in refs)
-                log.info("%s: %s Events of ours listed; %d journal entries of %d objects to post", namespace,
-                         "?" if names is None else len(names), again, len(refs))  # fmt: skip
+                log.info(
+                    "%s: %s Events of ours listed; %d journal entries of %d objects to post",
+                    namespace,
+                    "?" if names is None else len(names),
+                    again,
+                    len(refs),
+                )
         finally:
             self._listing = False
 
@@ -402,8 +420,14 @@ class Writer:
         self._observer.write_failed(ref, code)
         ceiling = min(RETRY_CAP, RETRY_BASE * 2.0 ** min(failures - 1, 16))
         delay = self._rng.uniform(ceiling / 2, ceiling)
-        log.log(logging.WARNING if failures == 1 else logging.DEBUG,
-                "%s: Event %s not posted (%s); retrying in %.1fs", ref, record.reason, error, delay)  # fmt: skip
+        log.log(
+            logging.WARNING if failures == 1 else logging.DEBUG,
+            "%s: Event %s not posted (%s); retrying in %.1fs",
+            ref,
+            record.reason,
+            error,
+            delay,
+        )
         self._supervisor.spawn(self._ready_later(ref, delay), name=f"event retry for {ref}")
 
     async def _ready_later(self, ref: ObjectRef, delay: float) -> None:

@@ -50,8 +50,12 @@ async def apply_fault(request: web.Request, fault: Fault, payload: dict[str, Any
     if fault.kind == "status":
         return error_response(fault.status, fault.code, fault.message, fault.shape)
     if fault.kind == "throttle":
-        return error_response(429, "APIGW.0308", "The throttling threshold has been reached.",
-                              headers={"Retry-After": f"{fault.retry_after:g}"})  # fmt: skip
+        return error_response(
+            429,
+            "APIGW.0308",
+            "The throttling threshold has been reached.",
+            headers={"Retry-After": f"{fault.retry_after:g}"},
+        )
     if fault.kind == "delay":
         await asyncio.sleep(fault.seconds)
         return None
@@ -108,8 +112,9 @@ def cluster_endpoint(*, quirks: frozenset[str], not_found: tuple[str, str]) -> C
                 fault = sim.faults.get((project, cluster), FaultList()).take() or sim.global_faults.take()
                 try:
                     url = request.rel_url  # the path and query as sent, still percent-encoded: what was signed
-                    auth = sim.gatekeeper.check(request.method, url.raw_path, url.raw_query_string, request.headers,
-                                                body, project)  # fmt: skip
+                    auth = sim.gatekeeper.check(
+                        request.method, url.raw_path, url.raw_query_string, request.headers, body, project
+                    )
                 except Refused as refused:
                     if fault is None or fault.kind in quirks:
                         response = error_response(refused.status, refused.code, refused.message)

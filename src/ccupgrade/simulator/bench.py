@@ -84,6 +84,8 @@ def run_bench(seconds: float, concurrency: int, auth: str) -> int:
     print(f"simulator list-call throughput ({auth} auth, {concurrency} concurrent, {os.cpu_count()} cores)")
     print(f"  requests:   {len(latencies)} in {elapsed:.1f}s (simulator counted {served})")
     print(f"  throughput: {len(latencies) / elapsed:,.0f} requests/s")
-    print(f"  latency:    p50 {statistics.median(latencies) * 1000:.1f} ms, "
-          f"p99 {latencies[int(len(latencies) * 0.99)] * 1000:.1f} ms")  # fmt: skip
+    print(
+        f"  latency:    p50 {statistics.median(latencies) * 1000:.1f} ms, "
+        f"p99 {latencies[int(len(latencies) * 0.99)] * 1000:.1f} ms"
+    )
     return 0

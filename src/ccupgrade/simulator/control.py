@@ -38,9 +38,14 @@ class SimulatorControl:
             return False
 
     def load(
-        self, project: str, cluster: str, scenario: str | dict[str, Any] = "standard", *, speed: float = 1.0,
+        self,
+        project: str,
+        cluster: str,
+        scenario: str | dict[str, Any] = "standard",
+        *,
+        speed: float = 1.0,
         paused: bool = False,
-    ) -> dict[str, Any]:  # fmt: skip
+    ) -> dict[str, Any]:
         """Loads a scenario for a cluster (replacing its current one); the answer names its workflow UIDs."""
         return self._call(
             "PUT", f"/clusters/{project}/{cluster}", {"scenario": scenario, "speed": speed, "paused": paused}

@@ -70,8 +70,12 @@ async def put_cluster(request: web.Request) -> web.StreamResponse:
     if isinstance(document, web.Response):
         return document
     try:
-        loaded = sim.load(*_cluster_key(request), document.get("scenario", "standard"),
-                          float(document.get("speed", 1.0)), bool(document.get("paused", False)))  # fmt: skip
+        loaded = sim.load(
+            *_cluster_key(request),
+            document.get("scenario", "standard"),
+            float(document.get("speed", 1.0)),
+            bool(document.get("paused", False)),
+        )
     except (ValueError, TypeError, ValidationError) as exc:
         return json_response({"error": str(exc)}, 400)
     uids = {w.uid: loaded.uid_of(w.uid) for w in loaded.scenario.workflows}

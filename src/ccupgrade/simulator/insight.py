@@ -253,11 +253,23 @@ class Renderer:
         for script, workflow, point in self._started("Snapshot"):
             meta = self._meta(workflow, point)
             status = self._progress_status(script, point, "Snapshot")
-            sub = {"id": f"{point['taskID']}-backup", "type": "master-backup", "status": point.get("status"),
-                   "creationTimestamp": meta["creationTimestamp"], "updateTimestamp": meta["updateTimestamp"],
-                   "message": ""}  # fmt: skip
-            items.append({"kind": "SnapshotTask", "apiVersion": "v3.1", "metadata": meta,
-                          "spec": {"items": [sub]}, "status": status})  # fmt: skip
+            sub = {
+                "id": f"{point['taskID']}-backup",
+                "type": "master-backup",
+                "status": point.get("status"),
+                "creationTimestamp": meta["creationTimestamp"],
+                "updateTimestamp": meta["updateTimestamp"],
+                "message": "",
+            }
+            items.append(
+                {
+                    "kind": "SnapshotTask",
+                    "apiVersion": "v3.1",
+                    "metadata": meta,
+                    "spec": {"items": [sub]},
+                    "status": status,
+                }
+            )
             if point.get("status") == "Success":
                 latest = point.get("endTimeStamp")
         body: dict[str, Any] = {"apiVersion": "v3.1", "kind": "List", "metadata": {}, "items": items, "status": {}}

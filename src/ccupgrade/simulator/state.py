@@ -52,8 +52,15 @@ class Simulator:
     def arrive(self, project: str, cluster: str, method: str, path: str) -> dict[str, Any]:
         """Counts a request when it arrives (a client that times out was still a request)."""
         self.counters.setdefault((project, cluster), ClusterCounters()).total += 1
-        entry = {"t": time.time(), "method": method, "path": path, "project": project, "cluster": cluster,
-                 "status": None, "auth": None}  # fmt: skip
+        entry = {
+            "t": time.time(),
+            "method": method,
+            "path": path,
+            "project": project,
+            "cluster": cluster,
+            "status": None,
+            "auth": None,
+        }
         self.request_log.append(entry)
         return entry
 

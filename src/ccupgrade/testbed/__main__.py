@@ -201,8 +201,11 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("env", help="print the KUBECONFIG export for --workdir")
     node = commands.add_parser("node", help="a real single-node cluster (root): up | run [options] -- CMD | down")
     node_commands = node.add_subparsers(dest="node_cmd", required=True)
-    for name, text in (("up", "start it and keep it up until Ctrl-C"), ("run", "start it, run CMD, stop it"),
-                       ("down", "stop one left running, remove everything it left")):  # fmt: skip
+    for name, text in (
+        ("up", "start it and keep it up until Ctrl-C"),
+        ("run", "start it, run CMD, stop it"),
+        ("down", "stop one left running, remove everything it left"),
+    ):
         sub = node_commands.add_parser(name, help=text)
         sub.add_argument("--node-workdir", type=Path, default=None, help="default: ~/.cache/ccupgrade/node")
         if name != "down":
@@ -213,8 +216,15 @@ def main(argv: list[str] | None = None) -> int:
     image = commands.add_parser("image", help="build the operator's image (debootstrap base, no registry needed)")
     image.add_argument("--rebuild", action="store_true")
     args = parser.parse_args(argv)
-    handlers = {"build": _cmd_build, "up": _cmd_up, "run": _cmd_run, "down": _cmd_down, "env": _cmd_env,
-                "node": _cmd_node, "image": _cmd_image}  # fmt: skip
+    handlers = {
+        "build": _cmd_build,
+        "up": _cmd_up,
+        "run": _cmd_run,
+        "down": _cmd_down,
+        "env": _cmd_env,
+        "node": _cmd_node,
+        "image": _cmd_image,
+    }
     try:
         return handlers[args.cmd](args)
     except (BinariesError, ControlPlaneError) as exc:

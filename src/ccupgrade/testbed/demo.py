@@ -75,8 +75,17 @@ def main(argv: list[str] | None = None) -> int:
             operator = start_operator(workdir, plane.kubeconfig, ["--allowed-endpoints", "http://127.0.0.1:*"])
 
             _say("Applying examples/secret-aksk.yaml and examples/cceclusterupgrade.yaml")
-            print(kubectl("apply", "-n", "default", "-f", str(examples / "secret-aksk.yaml"),
-                          "-f", str(examples / "cceclusterupgrade.yaml")).rstrip())  # fmt: skip
+            print(
+                kubectl(
+                    "apply",
+                    "-n",
+                    "default",
+                    "-f",
+                    str(examples / "secret-aksk.yaml"),
+                    "-f",
+                    str(examples / "cceclusterupgrade.yaml"),
+                ).rstrip()
+            )
 
             _say("kubectl get ccupgrades -w   (the upgrade starts now; Ctrl-C ends the demo)")
             watch = subprocess.Popen([str(binaries.kubectl), "get", "ccupgrades", "-n", "default", "-w"], env=env)
@@ -96,9 +105,19 @@ def main(argv: list[str] | None = None) -> int:
             _say("kubectl get ccupgrades -o wide")
             print(kubectl("get", "ccupgrades", "-n", "default", "-o", "wide").rstrip())
             _say("Its Events (kubectl get events --field-selector involvedObject.name=demo)")
-            print(kubectl("get", "events", "-n", "default", "--field-selector", "involvedObject.name=demo",
-                          "--sort-by=.firstTimestamp", "-o",
-                          "custom-columns=TYPE:.type,REASON:.reason,MESSAGE:.message").rstrip())  # fmt: skip
+            print(
+                kubectl(
+                    "get",
+                    "events",
+                    "-n",
+                    "default",
+                    "--field-selector",
+                    "involvedObject.name=demo",
+                    "--sort-by=.firstTimestamp",
+                    "-o",
+                    "custom-columns=TYPE:.type,REASON:.reason,MESSAGE:.message",
+                ).rstrip()
+            )
             _say("Conditions")
             conditions = json.loads(kubectl("get", "ccupgrade", "demo", "-n", "default", "-o", "json"))["status"]
             for condition in conditions.get("conditions", []):

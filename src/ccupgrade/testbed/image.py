@@ -93,11 +93,21 @@ class Docker:
         data_root.mkdir(parents=True, exist_ok=True)
         self.host = f"unix://{self._run_dir / 'docker.sock'}"
         self._daemon = processes.spawn(
-            ["dockerd", f"--host={self.host}", f"--data-root={data_root}", f"--exec-root={self._run_dir / 'exec'}",
-             f"--pidfile={self._run_dir / 'dockerd.pid'}", "--iptables=false", "--ip6tables=false",
-             "--ip-forward=false", "--bridge=none", "--storage-driver=overlay2"],
-            cache_dir() / "dockerd.log", self._run_dir / "dockerd.managed-pid",
-        )  # fmt: skip
+            [
+                "dockerd",
+                f"--host={self.host}",
+                f"--data-root={data_root}",
+                f"--exec-root={self._run_dir / 'exec'}",
+                f"--pidfile={self._run_dir / 'dockerd.pid'}",
+                "--iptables=false",
+                "--ip6tables=false",
+                "--ip-forward=false",
+                "--bridge=none",
+                "--storage-driver=overlay2",
+            ],
+            cache_dir() / "dockerd.log",
+            self._run_dir / "dockerd.managed-pid",
+        )
         deadline = time.monotonic() + 60
         while not self._answers():
             if self._daemon.poll() is not None or time.monotonic() > deadline:
@@ -132,10 +142,20 @@ def _wheelhouse(root: Path) -> Iterator[Path]:
             skip = shutil.ignore_patterns("__pycache__", "*.egg-info")
             shutil.copytree(root / "src", source / "src", ignore=skip)
             done = subprocess.run(
-                [sys.executable, "-m", "pip", "wheel", "--quiet", "--disable-pip-version-check", "--wheel-dir",
-                 str(house), str(source)],
-                capture_output=True, check=False,
-            )  # fmt: skip
+                [
+                    sys.executable,
+                    "-m",
+                    "pip",
+                    "wheel",
+                    "--quiet",
+                    "--disable-pip-version-check",
+                    "--wheel-dir",
+                    str(house),
+                    str(source),
+                ],
+                capture_output=True,
+                check=False,
+            )
         if done.returncode != 0:
             raise ImageError(f"pip wheel failed: {done.stderr.decode()[-3000:]}")
         yield house
@@ -159,8 +179,9 @@ def ensure_image(rebuild: bool = False) -> BuiltImage:
             started = time.monotonic()
             _log(f"making the base image {BASE_IMAGE} with debootstrap (a minute or two)")
             env = dict(os.environ, **({"DOCKER_HOST": docker.host} if docker.host else {}))
-            done = subprocess.run([str(root / "hack/image/make-base.sh"), BASE_IMAGE], env=env,
-                                  capture_output=True, check=False)  # fmt: skip
+            done = subprocess.run(
+                [str(root / "hack/image/make-base.sh"), BASE_IMAGE], env=env, capture_output=True, check=False
+            )
             if done.returncode != 0:
                 raise ImageError(f"make-base.sh failed: {done.stderr.decode()[-3000:]}")
             _log(f"base image made in {time.monotonic() - started:.0f}s")
@@ -168,11 +189,18 @@ def ensure_image(rebuild: bool = False) -> BuiltImage:
         with _wheelhouse(root):
             _log(f"wheelhouse built in {time.monotonic() - started:.0f}s; building {tag}")
             docker(
-                "build", "--network", "none", "--tag", tag,
-                "--build-arg", f"BASE_IMAGE={BASE_IMAGE}",
-                "--build-arg", f"PIP_INSTALL=--no-index --find-links /src/.wheelhouse {project_name(root)}",
-                str(root), env=dict(os.environ, DOCKER_BUILDKIT="0"),
-            )  # fmt: skip
+                "build",
+                "--network",
+                "none",
+                "--tag",
+                tag,
+                "--build-arg",
+                f"BASE_IMAGE={BASE_IMAGE}",
+                "--build-arg",
+                f"PIP_INSTALL=--no-index --find-links /src/.wheelhouse {project_name(root)}",
+                str(root),
+                env=dict(os.environ, DOCKER_BUILDKIT="0"),
+            )
         _log(f"image built in {time.monotonic() - started:.0f}s")
         size = int(docker("image", "inspect", "--format", "{{.Size}}", tag).stdout.decode().strip())
         partial = archive.with_suffix(".partial")

@@ -126,8 +126,12 @@ class State:
 
     def save(self) -> None:
         """Writes the state atomically, before the run changes what it records."""
-        data = {"owner": self.owner, "sysctls": self.sysctls, "forwardPolicy": self.forward_policy,
-                "netnsBefore": self.netns_before}  # fmt: skip
+        data = {
+            "owner": self.owner,
+            "sysctls": self.sysctls,
+            "forwardPolicy": self.forward_policy,
+            "netnsBefore": self.netns_before,
+        }
         tmp = self.path.with_suffix(".tmp")
         tmp.write_text(json.dumps(data, indent=1))
         tmp.replace(self.path)
@@ -139,8 +143,13 @@ class State:
             data = json.loads((workdir / "state.json").read_text())
         except (FileNotFoundError, ValueError):
             return None
-        return cls(workdir, int(data.get("owner", 0)), dict(data.get("sysctls", {})),
-                   str(data.get("forwardPolicy", "ACCEPT")), list(data.get("netnsBefore", [])))  # fmt: skip
+        return cls(
+            workdir,
+            int(data.get("owner", 0)),
+            dict(data.get("sysctls", {})),
+            str(data.get("forwardPolicy", "ACCEPT")),
+            list(data.get("netnsBefore", [])),
+        )
 
 
 def _netns_names() -> list[str]:
@@ -226,8 +235,9 @@ def _remove_chains() -> None:
                 chains.append(line[1:].split()[0])
             elif line.startswith("-A ") and not line.split()[1].startswith(_CHAIN_PREFIXES):
                 words = line.split()
-                jumps = any(words[i] in ("-j", "-g") and words[i + 1].startswith(_CHAIN_PREFIXES)
-                            for i in range(len(words) - 1))  # fmt: skip
+                jumps = any(
+                    words[i] in ("-j", "-g") and words[i + 1].startswith(_CHAIN_PREFIXES) for i in range(len(words) - 1)
+                )
                 # The rule as iptables-save wrote it (comments quoted), turned from -A into -D.
                 if jumps and not _quiet("iptables", "-t", table, "-D", *shlex.split(line)[1:]):
                     _log(f"teardown: could not delete rule in {table}: {line}")
@@ -296,9 +306,12 @@ def start_watchdog(workdir: Path) -> Popen[bytes]:
     try:
         return subprocess.Popen(
             [sys.executable, "-m", "ccupgrade.testbed.node", "watchdog", str(workdir), str(os.getpid())],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
             env=dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p)),
-        )  # fmt: skip
+        )
     finally:
         log.close()
 
@@ -408,8 +421,13 @@ class NodeCluster(processes.Started):
         started = time.monotonic()
         teardown(self.workdir)  # whatever a killed earlier owner left, should its watchdog have died too
         self._clean_workdir()
-        State(self.workdir, os.getpid(), {k: Path("/proc/sys", k).read_text().strip() for k in _SYSCTLS},
-              _forward_policy(), _netns_names()).save()  # fmt: skip
+        State(
+            self.workdir,
+            os.getpid(),
+            {k: Path("/proc/sys", k).read_text().strip() for k in _SYSCTLS},
+            _forward_policy(),
+            _netns_names(),
+        ).save()
         self._watchdog = start_watchdog(self.workdir)
         self._network()
         self.plane = NodeControlPlane(self.workdir, self.binaries)
@@ -489,8 +507,13 @@ class NodeCluster(processes.Started):
         ):
             cert, key = pki.ca_cert.parent / f"{name}.crt", pki.ca_cert.parent / f"{name}.key"
             issue_client_pair(pki.ca_cert, pki.ca_key, user, group, cert, key)
-            write_kubeconfig(self.workdir / f"{name}.kubeconfig", self.plane.url, ca, user,
-                             {"client-certificate": str(cert), "client-key": str(key)})  # fmt: skip
+            write_kubeconfig(
+                self.workdir / f"{name}.kubeconfig",
+                self.plane.url,
+                ca,
+                user,
+                {"client-certificate": str(cert), "client-key": str(key)},
+            )
 
     def _spawn(self, name: str, args: list[str]) -> None:
         self._processes[name] = processes.spawn(args, self.workdir / f"{name}.log", self.workdir / f"{name}.pid")
@@ -510,16 +533,25 @@ class NodeCluster(processes.Started):
             "cniVersion": "1.0.0",
             "name": "ccupgrade",
             "plugins": [
-                {"type": "bridge", "bridge": BRIDGE, "isGateway": True, "ipMasq": False, "hairpinMode": True,
-                 "ipam": {"type": "host-local", "ranges": [[{"subnet": POD_SUBNET, "gateway": POD_GATEWAY}]],
-                          # Routes to Services and the node only, no default: anything else is unreachable.
-                          "routes": [{"dst": SERVICE_CIDR}, {"dst": f"{NODE_IP}/32"}],
-                          "dataDir": str(cni / "ipam")}},
+                {
+                    "type": "bridge",
+                    "bridge": BRIDGE,
+                    "isGateway": True,
+                    "ipMasq": False,
+                    "hairpinMode": True,
+                    "ipam": {
+                        "type": "host-local",
+                        "ranges": [[{"subnet": POD_SUBNET, "gateway": POD_GATEWAY}]],
+                        # Routes to Services and the node only, no default: anything else is unreachable.
+                        "routes": [{"dst": SERVICE_CIDR}, {"dst": f"{NODE_IP}/32"}],
+                        "dataDir": str(cni / "ipam"),
+                    },
+                },
                 {"type": "portmap", "capabilities": {"portMappings": True}},
                 # dockerd leaves FORWARD at DROP; this plugin lets Pod traffic through explicitly.
                 {"type": "firewall"},
             ],
-        }  # fmt: skip
+        }
         (cni / "net.d" / "10-ccupgrade.conflist").write_text(json.dumps(conflist, indent=1))
         config = f"""version = 2
 root = "{base / "root"}"
@@ -575,31 +607,37 @@ state = "{base / "state"}"
         assert self.node_binaries is not None
         assert self.plane is not None
         pki = self.plane.pki
-        self._spawn("kube-controller-manager", [
-            str(self.node_binaries.kube_controller_manager),
-            f"--kubeconfig={self.workdir / 'kube-controller-manager.kubeconfig'}",
-            f"--authentication-kubeconfig={self.workdir / 'kube-controller-manager.kubeconfig'}",
-            f"--authorization-kubeconfig={self.workdir / 'kube-controller-manager.kubeconfig'}",
-            f"--service-account-private-key-file={pki.sa_key}",
-            f"--root-ca-file={pki.ca_cert}",
-            "--use-service-account-credentials=true",
-            "--controllers=*,-nodeipam",  # no cloud IPAM: the CNI config holds the node's subnet
-            "--leader-elect=false",
-            "--bind-address=127.0.0.1",
-            f"--secure-port={free_port()}",
-            f"--service-cluster-ip-range={SERVICE_CIDR}",
-            "--v=1",
-        ])  # fmt: skip
-        self._spawn("kube-scheduler", [
-            str(self.node_binaries.kube_scheduler),
-            f"--kubeconfig={self.workdir / 'kube-scheduler.kubeconfig'}",
-            f"--authentication-kubeconfig={self.workdir / 'kube-scheduler.kubeconfig'}",
-            f"--authorization-kubeconfig={self.workdir / 'kube-scheduler.kubeconfig'}",
-            "--leader-elect=false",
-            "--bind-address=127.0.0.1",
-            f"--secure-port={free_port()}",
-            "--v=1",
-        ])  # fmt: skip
+        self._spawn(
+            "kube-controller-manager",
+            [
+                str(self.node_binaries.kube_controller_manager),
+                f"--kubeconfig={self.workdir / 'kube-controller-manager.kubeconfig'}",
+                f"--authentication-kubeconfig={self.workdir / 'kube-controller-manager.kubeconfig'}",
+                f"--authorization-kubeconfig={self.workdir / 'kube-controller-manager.kubeconfig'}",
+                f"--service-account-private-key-file={pki.sa_key}",
+                f"--root-ca-file={pki.ca_cert}",
+                "--use-service-account-credentials=true",
+                "--controllers=*,-nodeipam",  # no cloud IPAM: the CNI config holds the node's subnet
+                "--leader-elect=false",
+                "--bind-address=127.0.0.1",
+                f"--secure-port={free_port()}",
+                f"--service-cluster-ip-range={SERVICE_CIDR}",
+                "--v=1",
+            ],
+        )
+        self._spawn(
+            "kube-scheduler",
+            [
+                str(self.node_binaries.kube_scheduler),
+                f"--kubeconfig={self.workdir / 'kube-scheduler.kubeconfig'}",
+                f"--authentication-kubeconfig={self.workdir / 'kube-scheduler.kubeconfig'}",
+                f"--authorization-kubeconfig={self.workdir / 'kube-scheduler.kubeconfig'}",
+                "--leader-elect=false",
+                "--bind-address=127.0.0.1",
+                f"--secure-port={free_port()}",
+                "--v=1",
+            ],
+        )
 
     def _cgroup_root(self) -> None:
         """The kubelet's --cgroup-root must exist in every hierarchy (cgroup v1) before it starts."""
@@ -633,8 +671,11 @@ state = "{base / "state"}"
             "readOnlyPort": 0,
             "healthzBindAddress": "127.0.0.1",
             "healthzPort": free_port(),
-            "authentication": {"anonymous": {"enabled": False}, "webhook": {"enabled": True},
-                               "x509": {"clientCAFile": str(self.plane.pki.ca_cert)}},
+            "authentication": {
+                "anonymous": {"enabled": False},
+                "webhook": {"enabled": True},
+                "x509": {"clientCAFile": str(self.plane.pki.ca_cert)},
+            },
             "authorization": {"mode": "Webhook"},
             "containerRuntimeEndpoint": f"unix://{self.workdir / 'containerd' / 'containerd.sock'}",
             "resolvConf": str(resolv),
@@ -646,18 +687,21 @@ state = "{base / "state"}"
             "serializeImagePulls": False,
             "rotateCertificates": False,
             "staticPodPath": "",
-        }  # fmt: skip
+        }
         (root / "config.yaml").write_text(yaml.safe_dump(config))
-        self._spawn("kubelet", [
-            str(self.node_binaries.kubelet),
-            f"--config={root / 'config.yaml'}",
-            f"--kubeconfig={self.workdir / 'kubelet.kubeconfig'}",
-            f"--root-dir={root}",
-            f"--cert-dir={root / 'pki'}",
-            f"--hostname-override={NODE_NAME}",
-            f"--node-ip={NODE_IP}",
-            "--v=1",
-        ])  # fmt: skip
+        self._spawn(
+            "kubelet",
+            [
+                str(self.node_binaries.kubelet),
+                f"--config={root / 'config.yaml'}",
+                f"--kubeconfig={self.workdir / 'kubelet.kubeconfig'}",
+                f"--root-dir={root}",
+                f"--cert-dir={root / 'pki'}",
+                f"--hostname-override={NODE_NAME}",
+                f"--node-ip={NODE_IP}",
+                "--v=1",
+            ],
+        )
 
     def _start_proxy(self) -> None:
         assert self.node_binaries is not None
@@ -674,7 +718,7 @@ state = "{base / "state"}"
             "nodePortAddresses": [f"{NODE_IP}/32"],
             # 0 = leave the machine's conntrack sysctls alone.
             "conntrack": {"maxPerCore": 0, "min": 0, "tcpEstablishedTimeout": "0s", "tcpCloseWaitTimeout": "0s"},
-        }  # fmt: skip
+        }
         path = self.workdir / "kube-proxy.yaml"
         path.write_text(yaml.safe_dump(config))
         self._spawn("kube-proxy", [str(self.node_binaries.kube_proxy), f"--config={path}", "--v=1"])
@@ -685,10 +729,21 @@ state = "{base / "state"}"
         while time.monotonic() < deadline:
             self._check_alive()
             done = subprocess.run(
-                [str(self.kubectl), "--kubeconfig", str(self.kubeconfig), "get", "node", NODE_NAME, "-o",
-                 "jsonpath={.status.conditions[?(@.type=='Ready')].status}"],
-                capture_output=True, text=True, check=False, timeout=30,
-            )  # fmt: skip
+                [
+                    str(self.kubectl),
+                    "--kubeconfig",
+                    str(self.kubeconfig),
+                    "get",
+                    "node",
+                    NODE_NAME,
+                    "-o",
+                    "jsonpath={.status.conditions[?(@.type=='Ready')].status}",
+                ],
+                capture_output=True,
+                text=True,
+                check=False,
+                timeout=30,
+            )
             last = done.stdout.strip() or done.stderr.strip()
             # Ready for Pods: the node, and the default ServiceAccount (admission refuses Pods without it).
             if last == "True" and self._has_default_service_account():
@@ -698,9 +753,20 @@ state = "{base / "state"}"
 
     def _has_default_service_account(self) -> bool:
         done = subprocess.run(
-            [str(self.kubectl), "--kubeconfig", str(self.kubeconfig), "-n", "default", "get", "serviceaccount",
-             "default"], capture_output=True, check=False, timeout=30,
-        )  # fmt: skip
+            [
+                str(self.kubectl),
+                "--kubeconfig",
+                str(self.kubeconfig),
+                "-n",
+                "default",
+                "get",
+                "serviceaccount",
+                "default",
+            ],
+            capture_output=True,
+            check=False,
+            timeout=30,
+        )
         return done.returncode == 0
 
 
@@ -717,12 +783,15 @@ def pause_image_archive(binary: Path, name: str = PAUSE_IMAGE) -> bytes:
             tar.addfile(info, handle)
     layer_bytes = layer.getvalue()
     diff_id = "sha256:" + hashlib.sha256(layer_bytes).hexdigest()
-    config = json.dumps({
-        "architecture": "amd64", "os": "linux",
-        "config": {"Entrypoint": ["/pause"], "User": "65535:65535"},
-        "rootfs": {"type": "layers", "diff_ids": [diff_id]},
-        "history": [{"created_by": "ccupgrade testbed: static pause binary"}],
-    }).encode()  # fmt: skip
+    config = json.dumps(
+        {
+            "architecture": "amd64",
+            "os": "linux",
+            "config": {"Entrypoint": ["/pause"], "User": "65535:65535"},
+            "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+            "history": [{"created_by": "ccupgrade testbed: static pause binary"}],
+        }
+    ).encode()
     config_name = hashlib.sha256(config).hexdigest() + ".json"
     manifest = json.dumps([{"Config": config_name, "RepoTags": [name], "Layers": ["layer.tar"]}]).encode()
     out = io.BytesIO()

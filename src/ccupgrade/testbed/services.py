@@ -59,17 +59,22 @@ def _wait_http(url: str, service: Service, timeout: float, context: ssl.SSLConte
 
 
 def start_simulator(
-    workdir: Path, port: int | None = None, extra: list[str] | None = None, scheme: str = "http",
-    ca_file: Path | None = None, host: str = "127.0.0.1",
-) -> Service:  # fmt: skip
+    workdir: Path,
+    port: int | None = None,
+    extra: list[str] | None = None,
+    scheme: str = "http",
+    ca_file: Path | None = None,
+    host: str = "127.0.0.1",
+) -> Service:
     """Starts the CCE simulator as a child process and waits until it answers its health check."""
     port = port or free_port()
     workdir.mkdir(parents=True, exist_ok=True)
     log, pid = workdir / f"simulator-{port}.log", workdir / f"simulator-{port}.pid"
     process = processes.spawn(
         [sys.executable, "-m", "ccupgrade.simulator", "serve", "--host", host, "--port", str(port), *(extra or [])],
-        log, pid,
-    )  # fmt: skip
+        log,
+        pid,
+    )
     service = Service(process, log, pid, f"{scheme}://{host}:{port}")
     context = ssl.create_default_context(cafile=str(ca_file)) if ca_file else None
     _wait_http(f"{service.url}/_sim/healthz", service, 30, context)
@@ -85,10 +90,23 @@ def start_operator(
     log, pid = workdir / f"{name}.log", workdir / f"{name}.pid"
     env = dict(os.environ, KUBECONFIG=str(kubeconfig), PYTHONUNBUFFERED="1")
     process = processes.spawn(
-        [sys.executable, "-m", "ccupgrade", "run", "--health-host", "127.0.0.1", "--health-port", str(health_port),
-         "--log-level", log_level, *(extra or [])],
-        log, pid, env,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "ccupgrade",
+            "run",
+            "--health-host",
+            "127.0.0.1",
+            "--health-port",
+            str(health_port),
+            "--log-level",
+            log_level,
+            *(extra or []),
+        ],
+        log,
+        pid,
+        env,
+    )
     service = Service(process, log, pid, f"http://127.0.0.1:{health_port}")
     _wait_http(f"{service.url}/readyz", service, 60)
     return service
