@@ -1,0 +1,273 @@
+"""The Event stage: a result's Events stamped into the status written first, posted after it.
+
+Status first, Events after: each Event gets its deterministic name and a microsecond eventTime
+and is recorded in the status (`eventJournal`) that the writer writes; a bounded pool of posters
+then posts them in order, yielding to every pending status write, so in a burst users see each
+new status before its Events. A crash in between loses nothing: the next operator finds them in
+the stored status and posts those that are not there yet (`EventStage.recover`; a 409 still means
+the Event is already there).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections import deque
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+from ccupgrade.mirror import Mirrored
+from ccupgrade.models import MAX_RECORDED_EVENTS, ObjectRef, RecordedEvent
+from ccupgrade.scheduler.ports import PollObserver, StatusSink, WriteFailed
+from ccupgrade.scheduler.tasks import Supervisor
+
+log = logging.getLogger("ccupgrade.scheduler")
+
+RETRY_BASE = 1.0
+RETRY_CAP = 60.0
+_MICROSECOND = timedelta(microseconds=1)
+EVENT_WAIT_MAX = 30.0  # s a poster yields to status writes before it posts one Event beside them
+EVENT_TTL = timedelta(hours=1)  # kube-apiserver's --event-ttl default: an older Event is gone anyway
+
+
+def retry_delay(failures: int, rng: random.Random) -> float:
+    """Seconds before retrying a failed Kubernetes write: 1, 2, 4… up to 60 s, jittered by half."""
+    ceiling = min(RETRY_CAP, RETRY_BASE * 2.0 ** min(failures - 1, 16))
+    return rng.uniform(ceiling / 2, ceiling)
+
+
+class EventStage:
+    """Stamps, records and posts Events after the status writes they belong to (see the module)."""
+
+    def __init__(
+        self,
+        sink: StatusSink,
+        observer: PollObserver,
+        supervisor: Supervisor,
+        *,
+        slots: asyncio.Semaphore,
+        status_idle: asyncio.Event,
+        max_posters: int,
+        rng: random.Random,
+        event_ttl: timedelta = EVENT_TTL,
+    ) -> None:
+        self._sink = sink
+        self._observer = observer
+        self._supervisor = supervisor
+        self._slots = slots  # shared with the status writes: an Event post takes one too
+        self._status_idle = status_idle  # set while no status write waits for or holds a slot
+        self._rng = rng
+        self._unposted: dict[ObjectRef, list[RecordedEvent]] = {}  # in the stored status, not yet posted
+        self._posting: set[ObjectRef] = set()  # objects ready, being posted or waiting for a retry
+        self._ready: deque[ObjectRef] = deque()  # objects whose next Event can be posted now
+        self._event_failures: dict[ObjectRef, int] = {}
+        self._posters = 0
+        self._max_posters = max_posters
+        self._last_moment: dict[ObjectRef, datetime] = {}
+        self._event_ttl = event_ttl
+        self._unverified: dict[ObjectRef, set[str]] = {}  # journal entries found at first sight, not yet checked
+        self._listed: dict[str, frozenset[str] | None] = {}  # per namespace: our Events there (None: unknown)
+        self._listing = False
+
+    def forget(self, ref: ObjectRef) -> None:
+        """The object was deleted: nothing more is posted for it."""
+        self._unposted.pop(ref, None)  # a poster sees this and drops the object
+        self._unverified.pop(ref, None)
+        self._event_failures.pop(ref, None)
+        self._last_moment.pop(ref, None)
+
+    def stamp(self, ref: ObjectRef, result: Mirrored) -> Mirrored:
+        """The result with its Events stamped into the status, after those still unposted.
+
+        eventTime grows by at least a microsecond per Event, across results too, so the Events of
+        an object sort in causal order by eventTime as well as by name."""
+        records = list(self._unposted.get(ref, ()))
+        moment = self._last_moment.get(ref) or (records[-1].event_time if records else None)
+        for event in result.events:
+            now = datetime.now(UTC)
+            moment = now if moment is None else max(now, moment + _MICROSECOND)
+            records.append(
+                RecordedEvent(
+                    name=event.name_for(ref.name, ref.uid),
+                    type=event.type,
+                    reason=event.reason,
+                    message=event.message[:1024],
+                    event_time=moment,
+                )
+            )
+        if len(records) > MAX_RECORDED_EVENTS:
+            log.warning(
+                "%s: %d Events not yet posted; only the newest %d survive a crash",
+                ref,
+                len(records),
+                MAX_RECORDED_EVENTS,
+            )
+            records = records[-MAX_RECORDED_EVENTS:]
+        status = result.status.model_copy(update={"event_journal": records or None})
+        return replace(result, status=status, changed=result.changed or bool(result.events))
+
+    def queue(self, ref: ObjectRef, records: list[RecordedEvent]) -> None:
+        """These Events are in the stored status: post them (again) unless already under way."""
+        queued = self._unposted.setdefault(ref, [])
+        known = {r.name for r in queued}
+        queued.extend(r for r in records if r.name not in known)
+        if queued:
+            latest = queued[-1].event_time
+            self._last_moment[ref] = max(self._last_moment.get(ref, latest), latest)
+        self._make_ready(ref)
+
+    def _make_ready(self, ref: ObjectRef) -> None:
+        if ref in self._unverified:
+            return  # its journal is being checked against the Events there; _verify readies it
+        if ref not in self._posting:  # in the ready queue, being posted or waiting for a retry
+            self._posting.add(ref)
+            self._ready.append(ref)
+            self._start_posters()
+
+    # -- after a start: the journal entries that may not have been posted ----------------------------
+
+    def recover(self, ref: ObjectRef, journal: list[RecordedEvent]) -> None:
+        """First sight of a status with an `eventJournal`: post the entries that are not there yet.
+
+        The journal keeps the last change's Events until the next status write, so nearly all of
+        them were posted long ago; re-posting each (a 409 apiece) cost about 4 POSTs per object at
+        every start. Instead the Events we posted in the object's namespace are listed once per
+        namespace (one paginated LIST, fieldSelector `source=cce-upgrade-operator`), and an entry
+        is posted only if it is not among them and younger than the API server's Event TTL (an
+        older one was either posted and has expired, or would show a long-past change as new).
+        The list is sound because it is taken after this operator started, so after the previous
+        one stopped posting (SIGKILLed, or exited on losing its Lease); an Event posted after all
+        answers 409 to our POST. If the list fails, every young entry is posted (409s, as before).
+        Until its entries are checked they stay in `_unposted`, so a status written meanwhile
+        still carries them."""
+        queued = self._unposted.setdefault(ref, [])
+        known = {r.name for r in queued}
+        queued.extend(r for r in journal if r.name not in known)
+        latest = journal[-1].event_time
+        self._last_moment[ref] = max(self._last_moment.get(ref, latest), latest)
+        self._unverified.setdefault(ref, set()).update(r.name for r in journal)
+        if ref.namespace in self._listed:
+            self._verify(ref)
+        elif not self._listing:
+            self._listing = True
+            self._supervisor.spawn(self._list_and_verify(), name="Event listing")
+
+    async def _list_and_verify(self) -> None:
+        """Lists one namespace at a time (a read each, never several at once), then checks its objects."""
+        try:
+            while pending := sorted({r.namespace for r in self._unverified if r.namespace not in self._listed}):
+                namespace = pending[0]
+                try:
+                    names: frozenset[str] | None = frozenset(await self._sink.event_names(namespace))
+                except asyncio.CancelledError:
+                    raise
+                except Exception as error:
+                    log.warning(
+                        "could not list the Events in %s (%s): posting the journals' young entries "
+                        "there again (those already posted answer 409)",
+                        namespace,
+                        error,
+                    )
+                    names = None
+                self._listed[namespace] = names
+                refs = [r for r in self._unverified if r.namespace == namespace]
+                for ref in refs:
+                    self._verify(ref)
+                again = sum(len(self._unposted.get(ref, ())) for ref in refs)
+                log.info(
+                    "%s: %s Events of ours listed; %d journal entries of %d objects to post",
+                    namespace,
+                    "?" if names is None else len(names),
+                    again,
+                    len(refs),
+                )
+        finally:
+            self._listing = False
+
+    def _verify(self, ref: ObjectRef) -> None:
+        names = self._unverified.pop(ref, None)
+        if names is None:
+            return
+        listed = self._listed.get(ref.namespace)
+        horizon = datetime.now(UTC) - self._event_ttl
+
+        def posted_or_gone(record: RecordedEvent) -> bool:
+            if record.name not in names:
+                return False  # from a change after the start: posted as usual
+            return (listed is not None and record.name in listed) or record.event_time < horizon
+
+        queued = [r for r in self._unposted.get(ref, ()) if not posted_or_gone(r)]
+        if queued:
+            self._unposted[ref] = queued
+            self._make_ready(ref)
+        else:
+            self._unposted.pop(ref, None)
+
+    def _start_posters(self) -> None:
+        # A bounded set of posters, not a task per object: each status write that ends a burst
+        # wakes only these, however many objects have Events waiting.
+        while self._posters < min(self._max_posters, len(self._ready)):
+            self._posters += 1
+            self._supervisor.spawn(self._poster(), name="event poster")
+
+    async def _poster(self) -> None:
+        """Posts the next Event of the next ready object while no status write is pending; an
+        object is in the ready queue at most once, so its Events go one after another, in order.
+
+        Status writes that never pause (more changes than the API server takes) would starve the
+        Events, and a journal holds only 32: after EVENT_WAIT_MAX a poster posts one Event anyway,
+        queueing for a slot beside the status writes."""
+        try:
+            while self._ready:
+                starved = False
+                if not self._status_idle.is_set():
+                    try:
+                        await asyncio.wait_for(self._status_idle.wait(), EVENT_WAIT_MAX)
+                    except TimeoutError:
+                        starved = True
+                async with self._slots:
+                    if not self._ready:
+                        return
+                    if not self._status_idle.is_set() and not starved:
+                        continue  # a status write arrived while we waited for the slot: it goes first
+                    ref = self._ready.popleft()
+                    queued = self._unposted.get(ref)
+                    if not queued:  # all posted, or the object is gone
+                        self._unposted.pop(ref, None)
+                        self._posting.discard(ref)
+                        continue
+                    record = queued[0]
+                    try:
+                        await self._sink.post_event(ref, record)
+                    except asyncio.CancelledError:
+                        raise
+                    except Exception as error:
+                        self._event_failed(ref, record, error)
+                        continue
+                self._event_failures.pop(ref, None)
+                if queued and queued[0].name == record.name:
+                    queued.pop(0)
+                self._ready.append(ref)  # its next Event, or the cleanup when there is none
+        finally:
+            self._posters -= 1
+
+    def _event_failed(self, ref: ObjectRef, record: RecordedEvent, error: Exception) -> None:
+        failures = self._event_failures[ref] = self._event_failures.get(ref, 0) + 1
+        code = error.code if isinstance(error, WriteFailed) else type(error).__name__
+        self._observer.write_failed(ref, code)
+        delay = retry_delay(failures, self._rng)
+        log.log(
+            logging.WARNING if failures == 1 else logging.DEBUG,
+            "%s: Event %s not posted (%s); retrying in %.1fs",
+            ref,
+            record.reason,
+            error,
+            delay,
+        )
+        self._supervisor.spawn(self._ready_later(ref, delay), name=f"event retry for {ref}")
+
+    async def _ready_later(self, ref: ObjectRef, delay: float) -> None:
+        await asyncio.sleep(delay)
+        self._ready.append(ref)
+        self._start_posters()
