@@ -9,6 +9,7 @@ import threading
 import time
 import urllib.request
 from collections import defaultdict
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,16 +19,13 @@ from prometheus_client.parser import text_string_to_metric_families
 from ccupgrade.models import GROUP, PLURAL, VERSION
 
 
-class Tracker:
-    """Watches the objects from outside the operator: when did each one show a new workflow update?"""
+class _WatchThread:
+    """A watch in a thread of its own that starts again when dropped; subclasses say what to
+    stream and what to take from each event."""
 
-    def __init__(self, api: client.ApiClient, namespace: str) -> None:
-        self.custom = client.CustomObjectsApi(api)
-        self.namespace = namespace
-        self.updated: dict[str, str | None] = {}
-        self.seen_at: dict[str, float] = {}
+    def __init__(self, stream: watch.Watch) -> None:
         self._lock = threading.Lock()
-        self._watch = watch.Watch()
+        self._watch = stream
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def start(self) -> None:
@@ -36,27 +34,45 @@ class Tracker:
     def stop(self) -> None:
         self._watch.stop()
 
+    def _events(self) -> Iterator[dict[str, Any]]:
+        raise NotImplementedError
+
+    def _take(self, event: dict[str, Any]) -> None:
+        raise NotImplementedError
+
     def _run(self) -> None:
         while True:
             try:
-                for event in self._watch.stream(
-                    self.custom.list_namespaced_custom_object,
-                    GROUP,
-                    VERSION,
-                    self.namespace,
-                    PLURAL,
-                    timeout_seconds=600,
-                ):
-                    obj = event["object"]
-                    name = obj["metadata"]["name"]
-                    updated = ((obj.get("status") or {}).get("workflow") or {}).get("updated")
+                for event in self._events():
                     with self._lock:
-                        if self.updated.get(name) != updated:
-                            self.updated[name] = updated
-                            self.seen_at[name] = time.monotonic()
+                        self._take(event)
                 return
             except Exception:  # a dropped watch: start again
                 time.sleep(0.2)
+
+
+class Tracker(_WatchThread):
+    """Watches the objects from outside the operator: when did each one show a new workflow update?"""
+
+    def __init__(self, api: client.ApiClient, namespace: str) -> None:
+        super().__init__(watch.Watch())
+        self.custom = client.CustomObjectsApi(api)
+        self.namespace = namespace
+        self.updated: dict[str, str | None] = {}
+        self.seen_at: dict[str, float] = {}
+
+    def _events(self) -> Iterator[dict[str, Any]]:
+        return self._watch.stream(  # type: ignore[no-any-return]
+            self.custom.list_namespaced_custom_object, GROUP, VERSION, self.namespace, PLURAL, timeout_seconds=600
+        )
+
+    def _take(self, event: dict[str, Any]) -> None:
+        obj = event["object"]
+        name = obj["metadata"]["name"]
+        updated = ((obj.get("status") or {}).get("workflow") or {}).get("updated")
+        if self.updated.get(name) != updated:
+            self.updated[name] = updated
+            self.seen_at[name] = time.monotonic()
 
     def snapshot(self) -> dict[str, str | None]:
         with self._lock:
@@ -71,35 +87,21 @@ class _RawWatch(watch.Watch):
         return None
 
 
-class EventTracker:
+class EventTracker(_WatchThread):
     """When each object's latest Event arrived (watch ADDED), to measure the Event lag apart from the status lag."""
 
     def __init__(self, api: client.ApiClient, namespace: str) -> None:
+        super().__init__(_RawWatch())
         self.core = client.CoreV1Api(api)
         self.namespace = namespace
         self.last_at: dict[str, float] = {}
-        self._lock = threading.Lock()
-        self._watch = _RawWatch()
-        self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def start(self) -> None:
-        self._thread.start()
+    def _events(self) -> Iterator[dict[str, Any]]:
+        return self._watch.stream(self.core.list_namespaced_event, self.namespace, timeout_seconds=600)  # type: ignore[no-any-return]
 
-    def stop(self) -> None:
-        self._watch.stop()
-
-    def _run(self) -> None:
-        while True:
-            try:
-                for event in self._watch.stream(self.core.list_namespaced_event, self.namespace, timeout_seconds=600):
-                    if event["type"] != "ADDED":
-                        continue
-                    name = event["object"]["involvedObject"]["name"]
-                    with self._lock:
-                        self.last_at[name] = time.monotonic()
-                return
-            except Exception:  # a dropped watch: start again
-                time.sleep(0.2)
+    def _take(self, event: dict[str, Any]) -> None:
+        if event["type"] == "ADDED":
+            self.last_at[event["object"]["involvedObject"]["name"]] = time.monotonic()
 
     def snapshot(self) -> dict[str, float]:
         with self._lock:

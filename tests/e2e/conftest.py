@@ -19,7 +19,6 @@ from ccupgrade.testbed.services import Service, start_operator, start_simulator
 from tests.conftest import Kube
 
 AK, SK = "E2EACCESSKEY00000001", "e2e-secret-key-canary-7f3a"
-STEP_MOMENTS = sorted({0, 5, 10, 15, 20, 25, 30, 45, 50, 55})
 
 
 @pytest.fixture(scope="session")

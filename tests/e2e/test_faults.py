@@ -13,21 +13,12 @@ import pytest
 
 from ccupgrade.testbed.controlplane import free_port
 from ccupgrade.testbed.services import start_simulator
-from tests.e2e.conftest import AK, SK, STEP_MOMENTS, Env
+from tests.e2e.conftest import AK, SK, Env
+from tests.standard_path import PATH_EVENTS, STEP_MOMENTS
 
 pytestmark = [pytest.mark.e2e, pytest.mark.cluster]
 
 # 0 -> 31 -> 46 -> 56, one Event per change seen on that path.
-PATH_EVENTS = Counter(
-    {
-        "WorkflowDetected": 1,
-        "TaskSucceeded": 4,
-        "TaskStarted": 1,
-        "UpgradeStarted": 1,
-        "TaskQueued": 1,
-        "UpgradeSucceeded": 1,
-    }
-)
 FAST = ("--cce-timeout", "2", "--secret-ttl", "1")
 
 

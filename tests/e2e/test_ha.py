@@ -10,7 +10,8 @@ import pytest
 
 from ccupgrade.testbed.services import Service
 from tests.e2e.conftest import Env
-from tests.e2e.test_faults import PATH_EVENTS, _seen
+from tests.e2e.test_faults import _seen
+from tests.standard_path import PATH_EVENTS
 
 pytestmark = [pytest.mark.e2e, pytest.mark.cluster]
 

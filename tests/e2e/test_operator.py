@@ -13,7 +13,8 @@ from kubernetes.client.exceptions import ApiException
 
 from ccupgrade.models.resource import GROUP, PLURAL, VERSION
 from tests.conftest import wait_for
-from tests.e2e.conftest import STEP_MOMENTS, Env
+from tests.e2e.conftest import Env
+from tests.standard_path import STEP_MOMENTS
 
 pytestmark = [pytest.mark.e2e, pytest.mark.cluster]
 

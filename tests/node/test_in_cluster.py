@@ -32,20 +32,9 @@ from tests.node.conftest import (
     wait_for,
     wait_rollout,
 )
+from tests.standard_path import PATH_EVENTS, STEP_MOMENTS
 
 pytestmark = [pytest.mark.node, pytest.mark.timeout(1800)]
-
-PATH_EVENTS = Counter(
-    {
-        "WorkflowDetected": 1,
-        "TaskSucceeded": 4,
-        "TaskStarted": 1,
-        "UpgradeStarted": 1,
-        "TaskQueued": 1,
-        "UpgradeSucceeded": 1,
-    }
-)
-STEP_MOMENTS = sorted({0, 5, 10, 15, 20, 25, 30, 45, 50, 55})
 
 
 @pytest.fixture
