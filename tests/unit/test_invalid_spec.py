@@ -109,6 +109,21 @@ class _Sink:
         return set()
 
 
+async def _first_write(watched: Watched, secrets: Any) -> _Sink:
+    """Runs a scheduler over `watched` until it writes a result (2 s at most), then stops it."""
+    sink = _Sink()
+    scheduler = Scheduler(_NoCce(), secrets, sink, SchedulerConfig(allow_list=AllowList.parse("*")))
+    scheduler.upsert(watched)
+    task = asyncio.create_task(scheduler.run())
+    for _ in range(100):
+        await asyncio.sleep(0.02)
+        if sink.results:
+            break
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    return sink
+
+
 async def test_endpoint_error_that_passes_the_model_is_invalid_spec_not_a_traceback(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -123,17 +138,8 @@ async def test_endpoint_error_that_passes_the_model_is_invalid_spec_not_a_traceb
         }
     )
     watched = dataclasses.replace(watched, spec=spec)
-    sink = _Sink()
-    scheduler = Scheduler(_NoCce(), _Secrets(), sink, SchedulerConfig(allow_list=AllowList.parse("*")))
-    scheduler.upsert(watched)
     with caplog.at_level(logging.DEBUG):
-        task = asyncio.create_task(scheduler.run())
-        for _ in range(100):
-            await asyncio.sleep(0.02)
-            if sink.results:
-                break
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        sink = await _first_write(watched, _Secrets())
     assert sink.results, "the scheduler wrote no status"
     stalled = next(c for c in sink.results[0].status.conditions if c.type == "Stalled")
     assert (stalled.status, stalled.reason) == ("True", "InvalidSpec")
@@ -182,16 +188,7 @@ async def test_a_secret_that_cannot_be_decoded_is_invalid_credentials_not_invali
     ValueError read as a bad spec.endpoint."""
     metadata = {"name": "x", "namespace": "n", "uid": "u", "generation": 1}
     watched = Watched.from_body({"metadata": metadata, "spec": {**BASE, "endpoint": "https://x.corp"}})
-    sink = _Sink()
-    scheduler = Scheduler(_NoCce(), _NonAsciiSecret(), sink, SchedulerConfig(allow_list=AllowList.parse("*")))
-    scheduler.upsert(watched)
-    task = asyncio.create_task(scheduler.run())
-    for _ in range(100):
-        await asyncio.sleep(0.02)
-        if sink.results:
-            break
-    task.cancel()
-    await asyncio.gather(task, return_exceptions=True)
+    sink = await _first_write(watched, _NonAsciiSecret())
     assert sink.results, "the scheduler wrote no status"
     stalled = next(c for c in sink.results[0].status.conditions if c.type == "Stalled")
     assert (stalled.status, stalled.reason) == ("True", "InvalidCredentials")
