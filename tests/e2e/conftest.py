@@ -117,6 +117,16 @@ class Env:
 
         return self.wait_status(matches, name, timeout, f"{kind}={status} ({reason})")
 
+    def settled_events(self, count: int, name: str = "prod", timeout: float = 30) -> list[dict[str, Any]]:
+        """The object's Events once at least `count` are there: they follow its status (status goes
+        first), so a status just seen may still have its Events on the way. Callers assert the exact set."""
+        deadline = time.monotonic() + timeout
+        events = self.events(name)
+        while len(events) < count and time.monotonic() < deadline:
+            time.sleep(0.3)
+            events = self.events(name)
+        return events
+
     def events(self, name: str = "prod") -> list[dict[str, Any]]:
         listed = self.kube.core.list_namespaced_event(self.namespace, field_selector=f"involvedObject.name={name}")
         return [

@@ -51,8 +51,9 @@ def _finish(env: Env, extra: Counter[str] | None = None) -> None:
     _seen(env, 46)
     _seen(env, 56)
     env.wait_condition("Ready", "True", "UpgradeSucceeded")
-    reasons = Counter(e["reason"] for e in env.events())
-    assert reasons == PATH_EVENTS + (extra or Counter()), reasons
+    expected = PATH_EVENTS + (extra or Counter())
+    reasons = Counter(e["reason"] for e in env.settled_events(expected.total()))
+    assert reasons == expected, reasons
 
 
 def _kept(good: dict[str, Any], now: dict[str, Any]) -> None:

@@ -58,4 +58,4 @@ def test_one_replica_polls_and_the_other_takes_over_within_a_minute(
     assert _polls(standby) > 0
     _seen(env, 56)
     env.wait_condition("Ready", "True", "UpgradeSucceeded")
-    assert Counter(e["reason"] for e in env.events()) == PATH_EVENTS
+    assert Counter(e["reason"] for e in env.settled_events(PATH_EVENTS.total())) == PATH_EVENTS

@@ -66,6 +66,9 @@ def finish(upgrade: Upgrade) -> None:
     for second in (46, 56):
         seen(upgrade, second)
     wait_for(lambda: _ready(upgrade) == ("True", "UpgradeSucceeded"), 60, "Ready=True UpgradeSucceeded")
+    # The Events follow the status (status goes first): wait for as many as the path has, then
+    # assert exactly those.
+    wait_for(lambda: len(upgrade.events()) >= PATH_EVENTS.total(), 60, "the path's Events")
     reasons = Counter(e["reason"] for e in upgrade.events())
     assert reasons == PATH_EVENTS, upgrade.events()
     assert all(e["count"] in (None, 1) for e in upgrade.events()), "an Event was posted twice"
