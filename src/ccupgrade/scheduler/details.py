@@ -28,22 +28,20 @@ class DetailFetcher:
         self.reader = reader
         self.remember = remember
         self._ended: OrderedDict[str, PreCheckTask] = OrderedDict()  # final pre-check results by task ID
-
-    def _known(self) -> dict[str, str | None]:
-        return {task_id: task.status.phase for task_id, task in self._ended.items()}
+        self._known: dict[str, str | None] = {}  # their phases, kept beside them (not rebuilt per poll)
 
     def _keep(self, task_id: str, task: PreCheckTask) -> None:
         if task.status.phase in ENDED:
             self._ended[task_id] = task
             self._ended.move_to_end(task_id)
+            self._known[task_id] = task.status.phase
             while len(self._ended) > self.remember:
-                self._ended.popitem(last=False)
+                self._known.pop(self._ended.popitem(last=False)[0], None)
 
     async def fetch(self, target: ClusterTarget, workflows: list[UpgradeWorkflow]) -> Details:
         """The task details the workflows' active tasks need; each call fails on its own, as a DetailFailed."""
         details = Details()
-        known = self._known()
-        calls = [call for workflow in workflows for call in wanted_details(workflow, known)]
+        calls = [call for workflow in workflows for call in wanted_details(workflow, self._known)]
         for workflow in workflows:  # ended pre-checks fetched before: handed in again, at no cost
             for point in workflow.status.point_statuses:
                 kept = self._ended.get(point.task_id or "")

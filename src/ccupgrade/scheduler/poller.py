@@ -143,6 +143,11 @@ class Scheduler:
 
     # -- the watch stream feeds these --------------------------------------------------------
 
+    def knows(self, ref: ObjectRef, resource_version: str | None, generation: int | None) -> bool:
+        """Whether a watched version is one `upsert` would ignore (the echo of our own write), from
+        its metadata: the watch handler then skips parsing it."""
+        return self._writer.knows(ref, resource_version, generation)
+
     def upsert(self, watched: Watched) -> None:
         """A version from the watch: (re)joins its group; a new generation gets a poll soon."""
         ref = watched.ref

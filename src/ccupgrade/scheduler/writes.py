@@ -116,7 +116,7 @@ class Writer:
         """Takes a version from the watch: (taken, the version before). A late echo of one of our
         earlier writes, arriving after a later one, is not taken: it would undo what we know."""
         previous = self._records.get(watched.ref)
-        if previous is not None and self._is_stale_echo(previous, watched):
+        if previous is not None and self._is_stale_echo(previous, watched.resource_version, watched.generation):
             return False, previous
         self._records[watched.ref] = watched
         if previous is None and watched.status is not None and watched.status.event_journal:
@@ -132,12 +132,23 @@ class Writer:
         self._failures.pop(ref, None)
         self._events.forget(ref)
 
-    def _is_stale_echo(self, current: Watched, incoming: Watched) -> bool:
+    def knows(self, ref: ObjectRef, resource_version: str | None, generation: int | None) -> bool:
+        """Whether a version from the watch would change nothing here, told from its metadata alone
+        (so it need not be parsed): the version we hold (the echo of our last write), or a late
+        echo of an earlier write of ours, which `store` would refuse."""
+        current = self._records.get(ref)
+        if current is None or not resource_version:
+            return False
+        return resource_version == current.resource_version or self._is_stale_echo(
+            current, resource_version, generation
+        )
+
+    def _is_stale_echo(self, current: Watched, resource_version: str | None, generation: int | None) -> bool:
         ours = self._written.get(current.ref, ())
         return (
-            incoming.resource_version in ours
-            and incoming.resource_version != current.resource_version
-            and incoming.generation == current.generation
+            resource_version in ours
+            and resource_version != current.resource_version
+            and generation == current.generation
         )
 
     def _remember(self, stored: Watched) -> None:

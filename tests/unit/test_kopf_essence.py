@@ -1,0 +1,58 @@
+"""SpecEssenceStorage builds exactly kopf's essence, without copying the status and system metadata."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, cast
+
+import kopf
+import pytest
+
+from ccupgrade.app.handlers import SpecEssenceStorage
+
+BODIES: dict[str, dict[str, Any]] = {
+    "plain": {
+        "apiVersion": "ccupgrade.dev/v1alpha1",
+        "kind": "CceClusterUpgrade",
+        "metadata": {"name": "a", "namespace": "ns", "uid": "u", "resourceVersion": "7", "generation": 2},
+        "spec": {"region": "ap-southeast-1", "clusterId": "c", "credentialsSecretRef": {"name": "s"}},
+        "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "False"}]},
+    },
+    "labels-and-annotations": {
+        "apiVersion": "ccupgrade.dev/v1alpha1",
+        "kind": "CceClusterUpgrade",
+        "metadata": {
+            "name": "b",
+            "namespace": "ns",
+            "labels": {"team": "platform"},
+            "annotations": {
+                "kubectl.kubernetes.io/last-applied-configuration": "{}",
+                "kopf.zalando.org/last-handled-configuration": "{}",
+                "example.com/owner": "x",
+            },
+            "managedFields": [{"manager": "kubectl", "fieldsV1": {"f:spec": {}}}],
+            "ownerReferences": [{"kind": "Application", "name": "app", "uid": "o", "apiVersion": "v1"}],
+        },
+        "spec": {"endpoint": "https://cce.example", "clusterId": "c", "suspend": True},
+        "status": {"eventJournal": [{"name": "b.0"}]},
+    },
+    "no-metadata-or-status": {"spec": {"clusterId": "c"}},
+}
+
+
+@pytest.mark.parametrize("name", BODIES)
+def test_the_essence_is_the_one_kopf_builds(name: str) -> None:
+    raw = BODIES[name]
+    body = kopf.Body(cast(kopf.RawBody, copy.deepcopy(raw)))
+    ours = SpecEssenceStorage().build(body=body)
+    assert ours == kopf.AnnotationsDiffBaseStorage().build(body=body)
+    assert "status" not in ours
+    assert body == raw  # the body is not changed
+
+
+def test_extra_fields_are_left_to_kopf() -> None:
+    body = kopf.Body(cast(kopf.RawBody, copy.deepcopy(BODIES["plain"])))
+    extra = ["status.phase"]
+    ours = SpecEssenceStorage().build(body=body, extra_fields=extra)
+    assert ours == kopf.AnnotationsDiffBaseStorage().build(body=body, extra_fields=extra)
+    assert ours["status"] == {"phase": "Running"}
