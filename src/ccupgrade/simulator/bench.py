@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -31,19 +32,35 @@ PROJECT = "bench0000000000000000000000000000"
 
 
 def start_simulator(extra: list[str]) -> tuple[subprocess.Popen[bytes], str]:
-    """Starts the simulator as its own process on a free port; answers the process and its URL."""
-    port_file = Path(tempfile.mkdtemp()) / "port"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "ccupgrade.simulator", "serve", "--port", "0", "--port-file", str(port_file), *extra],
-        stdout=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 20
-    while not port_file.exists() or not port_file.read_text():
-        if time.monotonic() > deadline or process.poll() is not None:
-            process.kill()
-            raise RuntimeError("the simulator did not start")
-        time.sleep(0.05)
-    return process, f"http://127.0.0.1:{port_file.read_text()}"
+    """Starts the simulator as its own process on a free port; answers the process and its URL.
+
+    The port comes through a file in a temporary directory, removed once read (it was left behind)."""
+    workdir = Path(tempfile.mkdtemp(prefix="ccupgrade-simulator-"))
+    port_file = workdir / "port"
+    try:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "ccupgrade.simulator",
+                "serve",
+                "--port",
+                "0",
+                "--port-file",
+                str(port_file),
+                *extra,
+            ],
+            stdout=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 20
+        while not port_file.exists() or not port_file.read_text():
+            if time.monotonic() > deadline or process.poll() is not None:
+                process.kill()
+                raise RuntimeError("the simulator did not start")
+            time.sleep(0.05)
+        return process, f"http://127.0.0.1:{port_file.read_text()}"
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 async def _load(url: str, credentials: Credentials, seconds: float, concurrency: int) -> list[float]:
