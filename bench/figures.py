@@ -25,6 +25,7 @@ class Figures:
     unseen_changes: int = 0
     terminal_requests_per_cluster_per_min: float = 0.0
     rss_mb: float = 0.0
+    peak_rss_mb: float = 0.0  # VmHWM: the most it held, at any moment of the run
     cpu_percent_active: float = 0.0
     cpu_percent_quiet: float = 0.0
     metrics_answer_max_s: float = 0.0  # the slowest /metrics answer during the bursts (liveness probes wait as long)
@@ -53,7 +54,7 @@ def table(results: list[Figures]) -> str:
             "unseen",
             "writes/min active",
             "terminal req/cluster/min",
-            "RSS MB",
+            "RSS MB (peak)",
             "CPU % active/quiet",
         )
     ]
@@ -74,7 +75,7 @@ def table(results: list[Figures]) -> str:
                 str(f.unseen_changes),
                 f"{f.status_writes_per_min_active:.0f}",
                 f"{f.terminal_requests_per_cluster_per_min:.3f}",
-                f"{f.rss_mb:.0f}",
+                f"{f.rss_mb:.0f} ({f.peak_rss_mb:.0f})",
                 f"{f.cpu_percent_active}/{f.cpu_percent_quiet}",
             )
         )

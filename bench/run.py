@@ -307,6 +307,7 @@ class Bench:
                 (self.requests(clusters) - r0) / len(clusters) / (terminal_window / 60), 3
             )
             figures.rss_mb = round(rss_mb(pid), 1)
+            figures.peak_rss_mb = round(rss_mb(pid, "VmHWM"), 1)
         finally:
             tracker.stop()
             event_tracker.stop()

@@ -188,8 +188,10 @@ async def test_the_answer_to_a_write_is_parsed_only_when_the_server_stored_somet
     record = writer.get(watched.ref)
     assert record is not None
     assert record.resource_version == api.body["metadata"]["resourceVersion"]
-    # The record is what the server holds, whichever way it was obtained.
-    assert _full(record.status) == api.body["status"]
+    # The record is what the server holds, whichever way it was obtained (but for the journal,
+    # which leaves the record once its Events are posted).
+    assert record.status is not None
+    assert record.status.document() == {k: v for k, v in api.body["status"].items() if k != "eventJournal"}
     assert record.spec == watched.spec
     assert parsed == (3 if pruned else 0)  # pruned: each of the 3 tries parses the answer, then gives up
 
@@ -218,3 +220,41 @@ async def test_echoes_of_our_own_writes_are_known_from_their_metadata() -> None:
     assert not writer.knows(ref, "1", 1)  # the version before our writes is not ours
     assert not writer.knows(ref, "99", 1)  # a version someone else wrote
     assert not writer.knows(ref, None, 1)
+
+
+async def test_a_posted_journal_leaves_the_record_and_the_next_write_removes_it_from_the_server() -> None:
+    api = _PatchingApi(_body())
+    tasks = Supervisor()
+    writer = Writer(KubeIO(api), NoObserver(), tasks, max_concurrent=4)
+    watched = Watched.from_body(api.body)
+    ref = watched.ref
+    writer.store(watched)
+    await writer.write(ref, Ticket.of(watched), lambda current: CASES["first"](current.status), fresh=True)
+    stored_journal = api.body["status"].get("eventJournal")
+    assert stored_journal  # the first poll's Events are recorded in the status written first
+
+    for _ in range(100):  # the posters post them after the write
+        record = writer.get(ref)
+        if record is not None and record.status is not None and record.status.event_journal == []:
+            break
+        await asyncio.sleep(0.01)
+    record = writer.get(ref)
+    assert record is not None
+    assert record.status is not None
+    assert record.status.event_journal == []  # posted: the entries are not held in memory any more
+    assert api.body["status"]["eventJournal"] == stored_journal  # the server still has them
+
+    def resynced(current: Watched) -> Mirrored:  # a change without Events
+        assert current.status is not None
+        status = current.status.model_copy(update={"last_sync_time": T0 + timedelta(minutes=5)})
+        return Mirrored(status, [], changed=True)
+
+    await writer.write(ref, Ticket.of(record), resynced, fresh=True)
+    await tasks.close()
+    assert api.patches[-1]["status"]["eventJournal"] is None
+    assert "eventJournal" not in api.body["status"]
+    final = writer.get(ref)
+    assert final is not None
+    assert final.status is not None
+    assert final.status.event_journal is None
+    assert _full(final.status) == api.body["status"]

@@ -15,6 +15,7 @@ from kubernetes import client, config
 
 from ccupgrade.app.handlers import SpecEssenceStorage, build_registry
 from ccupgrade.app.health import start_health_server
+from ccupgrade.app.memory import trim_heap_forever
 from ccupgrade.app.metrics import Metrics
 from ccupgrade.cce import AllowList, CceClient, ClientSettings, GateRegistry
 from ccupgrade.kube import KubeApi, KubeIO, Leadership, LeaseSettings
@@ -198,6 +199,7 @@ async def _work(op: Operator, stop: asyncio.Event | None, *, handle_signals: boo
     kopf_ready = asyncio.Event()
     kopf_stop = asyncio.Event()
     polling = asyncio.create_task(op.scheduler.run(), name="scheduler")
+    trimming = asyncio.create_task(trim_heap_forever(), name="heap trim")
     readiness = asyncio.create_task(_become_ready(op.kube, op.config.namespaces, kopf_ready, op.first_event, op.ready))
     stopper = asyncio.create_task(
         _stop_in_order(stop, kopf_ready, kopf_stop, (polling, readiness), handle_signals=handle_signals), name="stopper"
@@ -222,7 +224,7 @@ async def _work(op: Operator, stop: asyncio.Event | None, *, handle_signals: boo
         op.config.requests_per_second,
     )
     lost = asyncio.create_task(op.leadership.lost.wait() if op.leadership else asyncio.Event().wait())
-    tasks = (polling, readiness, stopper, watching, lost)
+    tasks = (polling, trimming, readiness, stopper, watching, lost)
     try:
         done, _ = await asyncio.wait({watching, polling, lost}, return_when=asyncio.FIRST_COMPLETED)
         if lost in done:

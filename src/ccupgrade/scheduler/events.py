@@ -14,6 +14,7 @@ import asyncio
 import logging
 import random
 from collections import deque
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -51,8 +52,10 @@ class EventStage:
         max_posters: int,
         rng: random.Random,
         event_ttl: timedelta = EVENT_TTL,
+        on_posted: Callable[[ObjectRef], None] = lambda ref: None,
     ) -> None:
         self._sink = sink
+        self._on_posted = on_posted  # every Event of the object is posted (or known to be there)
         self._observer = observer
         self._supervisor = supervisor
         self._slots = slots  # shared with the status writes: an Event post takes one too
@@ -203,6 +206,7 @@ class EventStage:
             self._make_ready(ref)
         else:
             self._unposted.pop(ref, None)
+            self._on_posted(ref)
 
     def _start_posters(self) -> None:
         # A bounded set of posters, not a task per object: each status write that ends a burst
@@ -234,8 +238,10 @@ class EventStage:
                     ref = self._ready.popleft()
                     queued = self._unposted.get(ref)
                     if not queued:  # all posted, or the object is gone
-                        self._unposted.pop(ref, None)
+                        gone = self._unposted.pop(ref, None) is None
                         self._posting.discard(ref)
+                        if not gone:
+                            self._on_posted(ref)
                         continue
                     record = queued[0]
                     try:
