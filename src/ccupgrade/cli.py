@@ -10,7 +10,7 @@ import sys
 from datetime import timedelta
 
 from ccupgrade import __version__
-from ccupgrade.app import OperatorConfig, run
+from ccupgrade.app import OperatorConfig, run, tune_gc
 from ccupgrade.cce import AllowList
 from ccupgrade.kube import LeaseSettings
 from ccupgrade.scheduler import parse_duration
@@ -107,6 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ccupgrade: {exc}", file=sys.stderr)
         return 2
 
+    tune_gc()  # the process is the operator's alone (tests running it in-process keep CPython's defaults)
     try:
         asyncio.run(run(settings, handle_signals=True))
     except SystemExit as exc:

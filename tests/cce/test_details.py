@@ -87,3 +87,25 @@ def test_peers_are_every_other_cluster() -> None:
     assert len(book.peers_of("a")) == 4
     book.forget("a")
     assert book.peers_of("b") == []
+
+
+def test_peers_follow_every_change_of_the_recorded_runs() -> None:
+    cluster = ClusterScenario("p", "c", load_scenario("history"), ScenarioClock(paused=True))
+    cluster.clock.set(100)
+    workflows = parse_workflow_list(json.dumps(cluster.render_list())).items
+    book = PeerBook()
+    book.record("a", workflows[:1])
+    book.record("b", workflows)
+    book.record("c", workflows[:1])
+    everyone = book.peers_of("unknown")  # a's four, b's eight, c's four, in that order
+    assert book.peers_of("b") == everyone[:4] + everyone[12:]
+    assert len(book.peers_of("b")) == 8  # a's and c's four tasks
+    assert len(book.peers_of("a")) == 12  # b's eight, then c's four
+    assert len(book.peers_of("unknown")) == 16
+    book.record("a", workflows)  # a's runs changed: seen at once
+    assert len(book.peers_of("b")) == 12
+    book.record("a", workflows)  # unchanged: the same answer
+    assert len(book.peers_of("c")) == 16
+    book.forget("b")
+    assert len(book.peers_of("c")) == 8
+    assert book.peers_of("a") == book.peers_of("unknown")[8:]

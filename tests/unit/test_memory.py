@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import ctypes.util
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from ccupgrade.app.memory import heap_trimmer, trim_heap_forever
+from ccupgrade.app.memory import GC_THRESHOLDS, heap_trimmer, trim_heap_forever
 
 
 def _anonymous_mb() -> float:
@@ -51,3 +53,13 @@ async def test_without_malloc_trim_nothing_runs(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setattr(ctypes.util, "find_library", lambda name: None)
     assert heap_trimmer() is None
     await asyncio.wait_for(trim_heap_forever(0.01), 1)  # returns at once
+
+
+def test_the_gc_is_tuned_for_a_large_long_lived_heap() -> None:
+    # In a process of its own: the tuning is process-wide, and the tests keep CPython's defaults.
+    script = (
+        "import gc; from ccupgrade.app import tune_gc; before = gc.get_threshold(); tune_gc(); "
+        "print(before, gc.get_threshold(), gc.get_freeze_count() > 10000)"
+    )
+    answer = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert answer.stdout.split("\n")[0] == f"(700, 10, 10) {GC_THRESHOLDS} True"

@@ -5,6 +5,7 @@ import-linter contract in pyproject.toml says so).
 """
 
 from ccupgrade.app.main import OperatorConfig, run
+from ccupgrade.app.memory import tune_gc
 from ccupgrade.app.metrics import Metrics
 
-__all__ = ["Metrics", "OperatorConfig", "run"]
+__all__ = ["Metrics", "OperatorConfig", "run", "tune_gc"]
