@@ -7,6 +7,7 @@ import urllib.request
 from collections import Counter
 
 import pytest
+from kubernetes import client
 
 from ccupgrade.testbed.services import Service
 from tests.e2e.conftest import Env
@@ -59,3 +60,40 @@ def test_one_replica_polls_and_the_other_takes_over_within_a_minute(
     _seen(env, 56)
     env.wait_condition("Ready", "True", "UpgradeSucceeded")
     assert Counter(e["reason"] for e in env.settled_events(PATH_EVENTS.total())) == PATH_EVENTS
+
+
+def _holder(env: Env) -> str | None:
+    lease = client.CoordinationV1Api(env.kube.api).read_namespaced_lease("cce-upgrade-operator", env.namespace)
+    return lease.spec.holder_identity if lease.spec else None
+
+
+def test_a_stopped_leader_hands_the_lease_over(env: Env, capsys: pytest.CaptureFixture[str]) -> None:
+    """SIGTERM (a Pod deleted, a rollout): the leader clears the Lease's holder on its way out, so
+    the standby takes it at its next retry instead of waiting out the lease (15 s)."""
+    loaded = env.load()
+    env.epoch = loaded["epoch"]
+    env.create_secret()
+    election = ("--leader-elect", "--leader-election-namespace", env.namespace, "--cce-timeout", "2")
+    first = env.start_operator(*election)
+    time.sleep(2)  # let the first one take the Lease
+    second = env.start_operator(*election)
+    env.create_upgrade()
+    env.wait_condition("Ready", "False", "UpgradeInitializing")  # moment 0 seen: the walk posts PATH_EVENTS
+    _seen(env, 31)
+    polls = {"first": _polls(first), "second": _polls(second)}
+    leader, standby = (first, second) if polls["first"] > 0 else (second, first)
+    holder = _holder(env)
+    assert holder
+
+    stopped = time.monotonic()
+    leader.stop()  # SIGTERM, then the process exits
+    assert not leader.alive()
+    assert _holder(env) != holder  # released (or already taken over): without the release it is held 15 s more
+    _seen(env, 46, timeout=60)
+    with capsys.disabled():
+        print(f"\nHA: status moved on {time.monotonic() - stopped:.1f}s after SIGTERM to the leader")
+    assert _polls(standby) > 0
+    _seen(env, 56)
+    env.wait_condition("Ready", "True", "UpgradeSucceeded")
+    events = env.settled_events(PATH_EVENTS.total())
+    assert Counter(e["reason"] for e in events) == PATH_EVENTS, events

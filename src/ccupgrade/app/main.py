@@ -282,6 +282,8 @@ async def _close(op: Operator, health: web.AppRunner | None) -> None:
     """Closes what `serve` opened, the health server first (no more answers from a stopping operator)."""
     if health is not None:
         await health.cleanup()
+    if op.leadership is not None:
+        await op.leadership.release()  # the scheduler and the watch have stopped: nothing more is written
     await op.kube.api.close()
     op.api.close()  # type: ignore[no-untyped-call]
     await op.cce.close()
