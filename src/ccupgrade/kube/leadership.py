@@ -18,6 +18,7 @@ import uuid
 from dataclasses import dataclass
 
 from kubernetes import client
+from kubernetes.client.exceptions import ApiException
 from kubernetes.leaderelection import electionconfig, leaderelection
 from kubernetes.leaderelection.resourcelock.leaselock import LeaseLock
 
@@ -118,12 +119,19 @@ class Leadership:
 
     def _clear_holder(self) -> None:
         api: client.CoordinationV1Api = self._lock.api_instance
-        lease = api.read_namespaced_lease(self.settings.name, self.settings.namespace)
-        if lease.spec is None or lease.spec.holder_identity != self.identity:
+        for _ in range(3):  # a renewal already on its way when `released` was set wins once (409)
+            lease = api.read_namespaced_lease(self.settings.name, self.settings.namespace)
+            if lease.spec is None or lease.spec.holder_identity != self.identity:
+                return
+            lease.spec.holder_identity = None
+            try:
+                api.replace_namespaced_lease(self.settings.name, self.settings.namespace, lease)
+            except ApiException as exc:
+                if exc.status == 409:
+                    continue
+                raise
+            log.info("released the Lease %s/%s", self.settings.namespace, self.settings.name)
             return
-        lease.spec.holder_identity = None
-        api.replace_namespaced_lease(self.settings.name, self.settings.namespace, lease)
-        log.info("released the Lease %s/%s", self.settings.namespace, self.settings.name)
 
     def _on_started(self) -> None:
         self._started_leading.set()
