@@ -27,9 +27,9 @@ def _workflow_lists(env: Env) -> int:
     return sum(1 for e in log if e["path"].endswith("/upgradeworkflows"))
 
 
-def test_one_replica_polls_and_the_other_takes_over_within_a_minute(
-    env: Env, capsys: pytest.CaptureFixture[str]
-) -> None:
+def _two_replicas_at_31(env: Env) -> tuple[Service, Service]:
+    """Two replicas with leader election (the first started first), and an upgrade walked from
+    moment 0 (seen, so that the walk posts PATH_EVENTS) to 31."""
     loaded = env.load()
     env.epoch = loaded["epoch"]
     env.create_secret()
@@ -40,6 +40,13 @@ def test_one_replica_polls_and_the_other_takes_over_within_a_minute(
     env.create_upgrade()
     env.wait_condition("Ready", "False", "UpgradeInitializing")
     _seen(env, 31)
+    return first, second
+
+
+def test_one_replica_polls_and_the_other_takes_over_within_a_minute(
+    env: Env, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first, second = _two_replicas_at_31(env)
 
     before = _workflow_lists(env)
     time.sleep(11)
@@ -70,16 +77,7 @@ def _holder(env: Env) -> str | None:
 def test_a_stopped_leader_hands_the_lease_over(env: Env, capsys: pytest.CaptureFixture[str]) -> None:
     """SIGTERM (a Pod deleted, a rollout): the leader clears the Lease's holder on its way out, so
     the standby takes it at its next retry instead of waiting out the lease (15 s)."""
-    loaded = env.load()
-    env.epoch = loaded["epoch"]
-    env.create_secret()
-    election = ("--leader-elect", "--leader-election-namespace", env.namespace, "--cce-timeout", "2")
-    first = env.start_operator(*election)
-    time.sleep(2)  # let the first one take the Lease
-    second = env.start_operator(*election)
-    env.create_upgrade()
-    env.wait_condition("Ready", "False", "UpgradeInitializing")  # moment 0 seen: the walk posts PATH_EVENTS
-    _seen(env, 31)
+    first, second = _two_replicas_at_31(env)
     polls = {"first": _polls(first), "second": _polls(second)}
     leader, standby = (first, second) if polls["first"] > 0 else (second, first)
     holder = _holder(env)

@@ -160,16 +160,21 @@ def _body() -> dict[str, Any]:
     }
 
 
+def _writer_holding(api: _PatchingApi) -> tuple[Writer, Supervisor, Watched]:
+    """A writer through KubeIO to `api`, holding the object `api` has."""
+    tasks = Supervisor()
+    writer = Writer(KubeIO(api), NoObserver(), tasks, max_concurrent=4)
+    watched = Watched.from_body(api.body)
+    writer.store(watched)
+    return writer, tasks, watched
+
+
 @pytest.mark.parametrize("pruned", [False, True], ids=["stored-as-sent", "stored-otherwise"])
 async def test_the_answer_to_a_write_is_parsed_only_when_the_server_stored_something_else(
     pruned: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     api = (_PruningApi if pruned else _PatchingApi)(_body())
-    tasks = Supervisor()
-    io = _Capturing(api)
-    writer = Writer(io, NoObserver(), tasks, max_concurrent=4)
-    watched = Watched.from_body(api.body)
-    writer.store(watched)
+    writer, tasks, watched = _writer_holding(api)
 
     parsed = 0
     original = Watched.from_body.__func__  # type: ignore[attr-defined]
@@ -224,11 +229,8 @@ async def test_echoes_of_our_own_writes_are_known_from_their_metadata() -> None:
 
 async def test_a_posted_journal_leaves_the_record_and_the_next_write_removes_it_from_the_server() -> None:
     api = _PatchingApi(_body())
-    tasks = Supervisor()
-    writer = Writer(KubeIO(api), NoObserver(), tasks, max_concurrent=4)
-    watched = Watched.from_body(api.body)
+    writer, tasks, watched = _writer_holding(api)
     ref = watched.ref
-    writer.store(watched)
     await writer.write(ref, Ticket.of(watched), lambda current: CASES["first"](current.status), fresh=True)
     stored_journal = api.body["status"].get("eventJournal")
     assert stored_journal  # the first poll's Events are recorded in the status written first

@@ -80,7 +80,7 @@ def build_registry(
         first_listing.set()
         body: dict[str, Any] = dict(event["object"])
         metadata = body.get("metadata") or {}
-        ref = ObjectRef(metadata.get("namespace", ""), metadata.get("name", ""), metadata.get("uid", ""))
+        ref = ObjectRef.of(metadata)
         if event["type"] == "DELETED":
             scheduler.remove(ref)
             return

@@ -18,6 +18,11 @@ class ObjectRef:
     name: str
     uid: str
 
+    @classmethod
+    def of(cls, metadata: dict[str, Any]) -> ObjectRef:
+        """The reference in an object's metadata (the watch's bodies and the API's answers)."""
+        return cls(metadata.get("namespace", ""), metadata.get("name", ""), metadata.get("uid", ""))
+
     def __str__(self) -> str:
         return f"{self.namespace}/{self.name}"
 
@@ -52,7 +57,7 @@ class Watched:
     def from_body(cls, body: dict[str, Any]) -> Watched:
         """The record of a watched body; an invalid spec is kept as `spec_error` (for its condition), not raised."""
         metadata = body.get("metadata") or {}
-        ref = ObjectRef(metadata.get("namespace", ""), metadata.get("name", ""), metadata.get("uid", ""))
+        ref = ObjectRef.of(metadata)
         spec: UpgradeSpec | None = None
         spec_error: str | None = None
         try:
