@@ -26,12 +26,14 @@ class _WatchThread:
     def __init__(self, stream: watch.Watch) -> None:
         self._lock = threading.Lock()
         self._watch = stream
+        self._stopped = False
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def start(self) -> None:
         self._thread.start()
 
     def stop(self) -> None:
+        self._stopped = True
         self._watch.stop()
 
     def _events(self) -> Iterator[dict[str, Any]]:
@@ -41,21 +43,33 @@ class _WatchThread:
         raise NotImplementedError
 
     def _run(self) -> None:
-        while True:
+        # A watch the API server ends (its timeout, or a consumer it finds too slow, as this thread
+        # can be in a burst) starts again at once; it ended the whole measurement before.
+        while not self._stopped:
             try:
                 for event in self._events():
                     with self._lock:
                         self._take(event)
-                return
             except Exception:  # a dropped watch: start again
                 time.sleep(0.2)
+
+
+class _RawWatch(watch.Watch):
+    """A watch that hands out each event decoded once, as plain dicts. The client's own watch
+    decodes, re-encodes and decodes again every object it has no model for (our custom objects),
+    and deserializing thousands of V1Events would be slower still: in a burst that held the GIL
+    and lagged this process's timestamps, and the API server closed the status watch of a lagging
+    Tracker (a slow consumer) in one run."""
+
+    def get_return_type(self, func: Any) -> Any:
+        return None
 
 
 class Tracker(_WatchThread):
     """Watches the objects from outside the operator: when did each one show a new workflow update?"""
 
     def __init__(self, api: client.ApiClient, namespace: str) -> None:
-        super().__init__(watch.Watch())
+        super().__init__(_RawWatch())
         self.custom = client.CustomObjectsApi(api)
         self.namespace = namespace
         self.updated: dict[str, str | None] = {}
@@ -77,14 +91,6 @@ class Tracker(_WatchThread):
     def snapshot(self) -> dict[str, str | None]:
         with self._lock:
             return dict(self.updated)
-
-
-class _RawWatch(watch.Watch):
-    """A watch that hands out the JSON as is: deserializing thousands of V1Events would hold the GIL
-    and delay the status Tracker's own timestamps in this process."""
-
-    def get_return_type(self, func: Any) -> Any:
-        return None
 
 
 class EventTracker(_WatchThread):

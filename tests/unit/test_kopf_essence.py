@@ -56,3 +56,15 @@ def test_extra_fields_are_left_to_kopf() -> None:
     ours = SpecEssenceStorage().build(body=body, extra_fields=extra)
     assert ours == kopf.AnnotationsDiffBaseStorage().build(body=body, extra_fields=extra)
     assert ours["status"] == {"phase": "Running"}
+
+
+def test_kopf_lets_go_of_each_watch_body_within_a_second() -> None:
+    # kopf's per-object worker keeps the last raw watch body (a whole object with its status) while
+    # it idles; with status first, a burst brings every object's echo at once, so a 5 s idle kept
+    # them all alive together (the peak RSS of a burst).
+    from ccupgrade.app.main import _kopf_settings
+
+    settings = _kopf_settings()
+    assert settings.queueing.idle_timeout <= 1.0
+    assert isinstance(settings.persistence.diffbase_storage, SpecEssenceStorage)
+    assert settings.posting.enabled is False
