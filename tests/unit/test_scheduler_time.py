@@ -28,7 +28,7 @@ from ccupgrade.mirror import Mirrored
 from ccupgrade.models.cce import UpgradeWorkflowList
 from ccupgrade.models.resource import RecordedEvent, UpgradeStatus
 from ccupgrade.models.watched import ObjectRef, Watched
-from ccupgrade.scheduler.intervals import IntervalPolicy
+from ccupgrade.scheduler.intervals import IntervalPolicy, next_slot, slot_phase
 from ccupgrade.scheduler.poller import Scheduler, SchedulerConfig
 from ccupgrade.scheduler.ports import NoObserver, WriteFailed
 from ccupgrade.scheduler.tasks import Supervisor
@@ -435,7 +435,8 @@ async def test_the_group_is_not_polled_again_while_its_writes_are_under_way(runn
     await asyncio.sleep(150)
     assert cce.count("c1") == 1  # 30 s interval, but b's write only finished at ~200 s
     await asyncio.sleep(100)
-    assert cce.count("c1") == 2
+    # then its next slot (every 30 s from 0 for the first group), not a catch-up of those missed
+    assert cce.times("c1") == pytest.approx([0.5, 210.0, 240.0])
 
 
 async def test_a_write_that_keeps_conflicting_is_bounded_and_retried_later(
@@ -475,6 +476,64 @@ async def test_a_late_echo_does_not_move_the_precondition_back(running: Any) -> 
     status = server.objects["a"].status
     assert status is not None
     assert status.phase == "Success"
+
+
+# -- polls spread over the interval (slots) ------------------------------------------------------
+
+
+async def test_clusters_that_join_together_poll_spread_over_the_interval(running: Any) -> None:
+    """Twenty clusters listed together: after their first poll each moves to its own slot, so a
+    change all of them make at once is seen at evenly spread moments, not in one burst."""
+    clusters = [f"c{i}" for i in range(20)]
+    cce = FakeCce()
+    server = FakeApiServer()
+    scheduler = scheduler_for(cce, server)
+    for cluster in clusters:
+        scheduler.upsert(server.apply(f"o-{cluster}", clusterId=cluster, pollInterval="5s"))
+    running(scheduler)
+    await asyncio.sleep(120)
+    phases = sorted(t % 5.0 for t, _ in cce.calls if 110 <= t < 115)
+    assert len(phases) == 20  # one poll each per interval
+    gaps = [b - a for a, b in itertools.pairwise([*phases, phases[0] + 5.0])]
+    assert max(gaps) <= 2 * 5.0 / 20  # at most twice the even spacing (golden-ratio slots: 1.6x)
+    assert min(gaps) >= 0.5 * 5.0 / 20
+
+
+async def test_a_group_on_its_slot_polls_once_per_interval(running: Any) -> None:
+    cce = FakeCce()
+    server = FakeApiServer()
+    scheduler = scheduler_for(cce, server)
+    for cluster in ("c1", "c2", "c3"):
+        scheduler.upsert(server.apply(f"o-{cluster}", clusterId=cluster, pollInterval="5s"))
+    running(scheduler)
+    await asyncio.sleep(100)
+    for cluster in ("c1", "c2", "c3"):
+        gaps = [b - a for a, b in itertools.pairwise(cce.times(cluster))]
+        assert 2.5 <= gaps[0] <= 7.5  # from its first poll to its slot: at most half an interval off
+        assert gaps[1:] == pytest.approx([5.0] * len(gaps[1:]))
+
+
+def test_the_next_slot() -> None:
+    # on its slot (phase 0.25 of 4 s: 1, 5, 9 …): exactly one interval later
+    assert next_slot(started=5.0, now=5.2, interval=4.0, phase=0.25) == pytest.approx(9.0)
+    # a little off its slot (late or early): the nearest slot
+    assert next_slot(started=5.7, now=5.8, interval=4.0, phase=0.25) == pytest.approx(9.0)
+    assert next_slot(started=4.2, now=4.3, interval=4.0, phase=0.25) == pytest.approx(9.0)
+    # writes that outlasted the slot: the next one after them, none caught up
+    assert next_slot(started=5.0, now=17.5, interval=4.0, phase=0.25) == pytest.approx(21.0)
+    # a first poll anywhere: at least half an interval, at most one and a half, to its slot
+    for started in (0.0, 0.3, 1.0, 2.9, 3.1, 3.99):
+        due = next_slot(started=started, now=started, interval=4.0, phase=0.25)
+        assert 2.0 <= due - started <= 6.0
+        assert (due - 1.0) % 4.0 == pytest.approx(0.0, abs=1e-9) or (due - 1.0) % 4.0 == pytest.approx(4.0)
+
+
+def test_slots_of_groups_that_join_one_by_one_stay_evenly_spread() -> None:
+    for n in (2, 3, 10, 100, 1000):
+        phases = sorted(slot_phase(i) for i in range(n))
+        gaps = [b - a for a, b in itertools.pairwise([*phases, phases[0] + 1.0])]
+        assert max(gaps) <= 2.0 / n
+        assert min(gaps) >= 0.3 / n
 
 
 # -- item 5: errors never poll faster than the last good state would -----------------------------

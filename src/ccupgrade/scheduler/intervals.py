@@ -1,7 +1,9 @@
-"""How long until the next poll: fast while an upgrade moves, slow when it is over, backing off on errors."""
+"""How long until the next poll: fast while an upgrade moves, slow when it is over, backing off on errors;
+and where in its interval each group polls (its slot), so the polls of many clusters spread evenly."""
 
 from __future__ import annotations
 
+import math
 import random
 import re
 from dataclasses import dataclass
@@ -13,6 +15,7 @@ from ccupgrade.mirror import STALLED, find_condition
 from ccupgrade.models import DURATION_PATTERN, ConditionStatus, UpgradeStatus
 
 _DURATION = re.compile(DURATION_PATTERN)
+_GOLDEN = (math.sqrt(5.0) - 1.0) / 2.0
 
 
 def parse_duration(text: str) -> float:
@@ -70,3 +73,30 @@ class IntervalPolicy:
         """± jitter, so objects created together do not poll in lock-step forever."""
         spread = seconds * self.jitter
         return max(0.0, seconds + (rng or random).uniform(-spread, spread))
+
+
+def slot_phase(index: int) -> float:
+    """Where in its interval the `index`-th group polls, as a fraction of the interval.
+
+    The golden-ratio sequence: any number of consecutive groups are spread nearly evenly (their
+    gaps take at most three sizes), however many join later. Groups that join together (the first
+    listing, an apply of many objects) would otherwise poll together for a long time, and jitter
+    alone spreads them only slowly: in a 1,000-object benchmark half the objects were read within
+    the same second of the 5 s interval, so a change every cluster made at once was seen in a
+    burst that queued its status writes."""
+    return (index * _GOLDEN) % 1.0
+
+
+def next_slot(started: float, now: float, interval: float, phase: float) -> float:
+    """The next poll of a group whose polls fall on `phase` (a fraction) of each `interval`.
+
+    The slot nearest to one interval after this poll started, so a poll already on its slot polls
+    again exactly one interval later, and one that is not (its first, or after a change of
+    interval) moves there by at most half an interval, early or late (no more requests on average
+    than a plain interval); never before `now` (a poll whose writes outlasted its slot skips it
+    rather than catching up)."""
+    offset = phase * interval
+    due = offset + round((started + interval - offset) / interval) * interval
+    if due < now:
+        due = offset + math.ceil((now - offset) / interval) * interval
+    return due

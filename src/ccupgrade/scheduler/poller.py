@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import random
 import time
@@ -39,7 +40,7 @@ from ccupgrade.mirror import Mirrored, Observed, Outcome, PollFailed, failed, mi
 from ccupgrade.models import ObjectRef, PollKey, Reason, UpgradeSpec, UpgradeWorkflow, Watched
 from ccupgrade.scheduler.credentials import CredentialHealth, CredentialKey
 from ccupgrade.scheduler.details import DetailFetcher, PeerBook
-from ccupgrade.scheduler.intervals import IntervalPolicy, parse_duration
+from ccupgrade.scheduler.intervals import IntervalPolicy, next_slot, parse_duration, slot_phase
 from ccupgrade.scheduler.ports import (
     CredentialSource,
     NoObserver,
@@ -100,6 +101,7 @@ class _Group:
     key: PollKey
     members: dict[ObjectRef, None] = field(default_factory=dict)  # a set that keeps arrival order
     next_due: float = 0.0
+    phase: float = 0.0  # where in each interval its polls fall (a fraction): see intervals.slot_phase
     failures: int = 0
     running: bool = False
     rerun: bool = False  # a member's spec changed while a poll was under way
@@ -128,6 +130,7 @@ class Scheduler:
         self._clock = clock
         self._rng = rng or random.Random()
         self._groups: dict[PollKey, _Group] = {}
+        self._joined = itertools.count()  # groups made so far: the next one's slot
         self._where: dict[ObjectRef, PollKey] = {}
         self._wake = asyncio.Event()
         self._tasks = Supervisor()
@@ -165,7 +168,8 @@ class Scheduler:
             return
         group = self._groups.get(key)
         if group is None:
-            group = self._groups[key] = _Group(key, next_due=self._clock() + JOIN_DELAY)
+            phase = slot_phase(next(self._joined))
+            group = self._groups[key] = _Group(key, next_due=self._clock() + JOIN_DELAY, phase=phase)
         group.members[ref] = None
         self._where[ref] = key
         if spec_changed:
@@ -270,7 +274,10 @@ class Scheduler:
             elif retry_soon:
                 group.next_due = self._clock() + min(SECRET_RETRY, self._next_interval(group))
             else:
-                group.next_due = self._clock() + self._next_interval(group)
+                if group.failures:  # backing off: the whole (jittered) wait, from now
+                    group.next_due = self._clock() + self._next_interval(group)
+                else:  # at its slot: the groups' polls stay spread over the interval, bursts or not
+                    group.next_due = next_slot(started, self._clock(), self._normal_interval(group), group.phase)
                 if self._clock() < group.credential_free_at < group.next_due:
                     group.next_due = group.credential_free_at  # try the credential as soon as it may be
             group.rerun = False
@@ -285,13 +292,16 @@ class Scheduler:
 
         return derive
 
-    def _next_interval(self, group: _Group) -> float:
+    def _normal_interval(self, group: _Group) -> float:
         intervals = [
             self.config.policy.for_status(_poll_seconds(w.spec), w.status, group.failures)
             for ref in group.members
             if (w := self._writer.get(ref)) is not None and w.spec is not None
         ]
-        return self.config.policy.jittered(min(intervals, default=60.0), self._rng)
+        return min(intervals, default=60.0)
+
+    def _next_interval(self, group: _Group) -> float:
+        return self.config.policy.jittered(self._normal_interval(group), self._rng)
 
     async def _read(self, group: _Group, spec: UpgradeSpec | None) -> tuple[Outcome, str] | None:
         """(outcome, metrics label), or None if the Secret could not be read from the API server."""
