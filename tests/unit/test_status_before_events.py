@@ -12,11 +12,11 @@ import pytest
 
 from ccupgrade.mirror import EventIntent, Mirrored
 from ccupgrade.models.resource import RecordedEvent, UpgradeStatus
-from ccupgrade.models.watched import Watched
+from ccupgrade.models.watched import ObjectRef, Watched
 from ccupgrade.scheduler.ports import NoObserver, WriteFailed
 from ccupgrade.scheduler.tasks import Supervisor
 from ccupgrade.scheduler.writes import Ticket, Writer
-from tests.unit.test_scheduler_time import FakeApiServer, FakeCce, scheduler_for, workflows
+from tests.unit.test_scheduler_time import FakeApiServer, FakeCce, now, scheduler_for, workflows
 
 pytestmark = pytest.mark.looptime
 
@@ -66,6 +66,38 @@ async def test_in_a_burst_every_status_write_goes_before_any_event() -> None:
         assert len({e.name for e in posted}) == len(posted)
 
 
+async def test_a_burst_spread_over_the_interval_writes_every_status_before_its_events() -> None:
+    """Fifty clusters change at once; their polls are spread over the 5 s interval, so their status
+    writes come a few at a time with gaps between them. No Event of the burst goes into a gap: each
+    would take the API server's time from the status writes still to come."""
+    lists = {at: workflows(at) for at in (20.0, 31.0)}  # made once: each carries its own timestamps
+    moment = {"at": 20.0}
+    clusters = [f"c{i}" for i in range(50)]
+    cce = FakeCce({c: lambda _: lists[moment["at"]] for c in clusters})
+    server = FakeApiServer()
+    scheduler = scheduler_for(cce, server)
+    for cluster in clusters:
+        scheduler.upsert(server.apply(f"o-{cluster}", clusterId=cluster, pollInterval="5s"))
+    task = asyncio.create_task(scheduler.run())
+    try:
+        await _until(lambda: len(server.writes) == len(clusters) and len(server.events) >= 2 * len(clusters))
+        await asyncio.sleep(30)
+        start, posted = len(server.journal), len(server.events)
+        moment["at"] = 31.0  # the Cluster task starts everywhere
+        await _until(lambda: len(server.writes) == 2 * len(clusters))
+        burst_ended = now()
+        await _until(lambda: len(server.events) > posted)
+        first_event = now()
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    kinds = [kind for kind, _ in server.journal[start:]]
+    assert kinds[: len(clusters)] == ["status"] * len(clusters)
+    # ... and they follow as soon as the writes have settled, although every cluster is still read
+    # every 5 s (a poll every 0.1 s, each with nothing to write)
+    assert first_event - burst_ended <= 1.0
+
+
 async def test_status_writes_arriving_while_events_are_posted_go_first() -> None:
     """A second cluster's results arrive while the first one's Events are being posted: its status
     writes overtake them (only the Events already holding a write slot finish first)."""
@@ -89,8 +121,18 @@ async def test_status_writes_arriving_while_events_are_posted_go_first() -> None
         moment["at"] = 60.0
         await _until(lambda: cce.count("c2") > c2_reads)  # c2's read is under way (held)
         await _until(lambda: sum(1 for kind, name in server.journal[start:] if kind == "event") >= 1)
-        released = len(server.journal)
-        cce.held["c2"].set()
+        # c2's read ends as the next Event POST starts: then at most `slots` Events are in flight
+        post_event, released_at = server.post_event, []
+
+        async def releasing(ref: ObjectRef, event: RecordedEvent) -> None:
+            if not released_at:
+                released_at.append(len(server.journal))
+                cce.held["c2"].set()
+            await post_event(ref, event)
+
+        server.post_event = releasing  # type: ignore[method-assign]
+        await _until(lambda: bool(released_at))
+        released = released_at[0]
         total = len(first) + len(second)
         await _until(lambda: len(server.writes) == 2 * total and len(server.events) == total * 6)
     finally:
@@ -315,7 +357,7 @@ async def test_events_are_not_starved_by_status_writes_that_never_pause() -> Non
         posted = len(server.events)  # those under way when the status writes began are done
         await asyncio.sleep(95)
         assert not feeding.done()
-        assert writer._status_pending  # still
+        assert writer._status.pending  # still
         assert len(server.events) - posted >= 2  # ... and yet Events went out
     finally:
         feeding.cancel()

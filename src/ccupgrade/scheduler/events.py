@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import random
 from collections import deque
 from collections.abc import Callable
@@ -29,6 +30,7 @@ RETRY_BASE = 1.0
 RETRY_CAP = 60.0
 _MICROSECOND = timedelta(microseconds=1)
 EVENT_WAIT_MAX = 30.0  # s a poster yields to status writes before it posts one Event beside them
+EVENT_SETTLE = 0.5  # s without status writes before Events are posted: a burst's writes come closer
 EVENT_TTL = timedelta(hours=1)  # kube-apiserver's --event-ttl default: an older Event is gone anyway
 
 
@@ -36,6 +38,63 @@ def retry_delay(failures: int, rng: random.Random) -> float:
     """Seconds before retrying a failed Kubernetes write: 1, 2, 4… up to 60 s, jittered by half."""
     ceiling = min(RETRY_CAP, RETRY_BASE * 2.0 ** min(failures - 1, 16))
     return rng.uniform(ceiling / 2, ceiling)
+
+
+class StatusActivity:
+    """Whether status writes are under way, and since when there have been none: the Event stage
+    waits for the status writes of a burst to settle, not merely for a gap between two of them.
+
+    In a burst the polls of different clusters are spread over the interval, so the status writes
+    come a few at a time with gaps between them; Events posted in those gaps took the API server's
+    time from the status writes still to come (an Event POST costs it a fifth of a status patch, and
+    a change of phase brings up to four per object)."""
+
+    def __init__(self, settle: float = EVENT_SETTLE) -> None:
+        self.settle = settle
+        self.pending = 0  # status writes waiting for or holding a slot
+        self.idle = asyncio.Event()
+        self.idle.set()
+        self._written_at = -math.inf  # loop time when the last status PATCH ended
+
+    def began(self) -> None:
+        """A status write waits for a slot (most find nothing changed and end without a request)."""
+        self.pending += 1
+        self.idle.clear()
+
+    def ended(self) -> None:
+        """A status write is over (written, failed or nothing to write)."""
+        self.pending -= 1
+        if not self.pending:
+            self.idle.set()
+
+    def written(self) -> None:
+        """A status PATCH has ended (either way). Only these count: every poll passes each of its
+        objects through the writer, and at 100 clusters on a 5 s interval one poll with nothing to
+        write comes every 50 ms."""
+        self._written_at = asyncio.get_running_loop().time()
+
+    @property
+    def settled(self) -> bool:
+        """No status write waits, and none has for `settle` seconds."""
+        return self.idle.is_set() and asyncio.get_running_loop().time() - self._written_at >= self.settle
+
+    async def wait_settled(self, limit: float) -> bool:
+        """Waits until the status writes have settled: True if they have, False after `limit` s."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + limit
+        while not self.settled:
+            left = deadline - loop.time()
+            if left <= 0:
+                return False
+            if not self.idle.is_set():
+                try:
+                    await asyncio.wait_for(self.idle.wait(), left)
+                except TimeoutError:
+                    return False
+            else:
+                # never a sub-millisecond sleep: a coarse clock would wake it at the same moment, forever
+                await asyncio.sleep(max(0.001, min(left, self._written_at + self.settle - loop.time())))
+        return True
 
 
 class EventStage:
@@ -48,7 +107,7 @@ class EventStage:
         supervisor: Supervisor,
         *,
         slots: asyncio.Semaphore,
-        status_idle: asyncio.Event,
+        status: StatusActivity,
         max_posters: int,
         rng: random.Random,
         event_ttl: timedelta = EVENT_TTL,
@@ -59,7 +118,7 @@ class EventStage:
         self._observer = observer
         self._supervisor = supervisor
         self._slots = slots  # shared with the status writes: an Event post takes one too
-        self._status_idle = status_idle  # set while no status write waits for or holds a slot
+        self._status = status  # the status writes, which go first
         self._rng = rng
         self._unposted: dict[ObjectRef, list[RecordedEvent]] = {}  # in the stored status, not yet posted
         self._posting: set[ObjectRef] = set()  # objects ready, being posted or waiting for a retry
@@ -216,7 +275,7 @@ class EventStage:
             self._supervisor.spawn(self._poster(), name="event poster")
 
     async def _poster(self) -> None:
-        """Posts the next Event of the next ready object while no status write is pending; an
+        """Posts the next Event of the next ready object once the status writes have settled; an
         object is in the ready queue at most once, so its Events go one after another, in order.
 
         Status writes that never pause (more changes than the API server takes) would starve the
@@ -224,16 +283,11 @@ class EventStage:
         queueing for a slot beside the status writes."""
         try:
             while self._ready:
-                starved = False
-                if not self._status_idle.is_set():
-                    try:
-                        await asyncio.wait_for(self._status_idle.wait(), EVENT_WAIT_MAX)
-                    except TimeoutError:
-                        starved = True
+                starved = not self._status.settled and not await self._status.wait_settled(EVENT_WAIT_MAX)
                 async with self._slots:
                     if not self._ready:
                         return
-                    if not self._status_idle.is_set() and not starved:
+                    if not self._status.settled and not starved:
                         continue  # a status write arrived while we waited for the slot: it goes first
                     ref = self._ready.popleft()
                     queued = self._unposted.get(ref)

@@ -20,7 +20,7 @@ from datetime import timedelta
 
 from ccupgrade.mirror import Mirrored
 from ccupgrade.models import ObjectRef, PollKey, Watched
-from ccupgrade.scheduler.events import EVENT_TTL, EventStage, retry_delay
+from ccupgrade.scheduler.events import EVENT_TTL, EventStage, StatusActivity, retry_delay
 from ccupgrade.scheduler.ports import PollObserver, StatusSink, WriteFailed
 from ccupgrade.scheduler.tasks import Supervisor
 
@@ -88,15 +88,13 @@ class Writer:
         self._latest: dict[ObjectRef, int] = {}
         self._failures: dict[ObjectRef, int] = {}
         self._seq = itertools.count()
-        self._status_pending = 0  # status writes waiting for or holding a slot
-        self._status_idle = asyncio.Event()
-        self._status_idle.set()
+        self._status = StatusActivity()
         self._events = EventStage(
             sink,
             observer,
             supervisor,
             slots=self._slots,
-            status_idle=self._status_idle,
+            status=self._status,
             max_posters=max_concurrent,
             rng=self._rng,
             event_ttl=event_ttl,
@@ -185,8 +183,7 @@ class Writer:
         await self._attempt(ref, _Job(ticket, derive, fresh, seq))
 
     async def _attempt(self, ref: ObjectRef, job: _Job) -> None:
-        self._status_pending += 1
-        self._status_idle.clear()
+        self._status.began()
         try:
             # The status is computed inside the slot: thousands of objects waiting in a burst hold
             # only the shared poll outcome, and each starts from its latest stored status.
@@ -202,9 +199,7 @@ class Writer:
             if self._failures.pop(ref, 0):
                 log.info("%s: written after earlier failures", ref)
         finally:
-            self._status_pending -= 1
-            if not self._status_pending:
-                self._status_idle.set()
+            self._status.ended()
 
     async def _write(self, ref: ObjectRef, job: _Job) -> None:
         for _ in range(MAX_CONFLICTS):
@@ -217,7 +212,10 @@ class Writer:
                 return
             fresh_names = {event.name_for(ref.name, ref.uid) for event in result.events}
             result = self._events.stamp(ref, result)
-            stored = await self._sink.publish(current, result)
+            try:
+                stored = await self._sink.publish(current, result)
+            finally:
+                self._status.written()
             if stored is None:
                 return
             self._remember(stored)
