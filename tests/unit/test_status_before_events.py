@@ -122,7 +122,7 @@ async def test_status_writes_arriving_while_events_are_posted_go_first() -> None
         await _until(lambda: cce.count("c2") > c2_reads)  # c2's read is under way (held)
         await _until(lambda: sum(1 for kind, name in server.journal[start:] if kind == "event") >= 1)
         # c2's read ends as the next Event POST starts: then at most `slots` Events are in flight
-        post_event, released_at = server.post_event, []
+        post_event, released_at = server.post_event, list[int]()
 
         async def releasing(ref: ObjectRef, event: RecordedEvent) -> None:
             if not released_at:
