@@ -127,6 +127,20 @@ class Env:
             events = self.events(name)
         return events
 
+    def wait_events(
+        self, check: Callable[[list[dict[str, Any]]], bool], name: str = "prod", timeout: float = 30, what: str = ""
+    ) -> list[dict[str, Any]]:
+        """The object's Events once `check` holds for them: they follow its status (status goes first,
+        its Events once the status writes have settled), so a status just seen may have them on the way."""
+        deadline = time.monotonic() + timeout
+        events = self.events(name)
+        while not check(events):
+            if time.monotonic() >= deadline:
+                raise AssertionError(f"timed out waiting for {what or check}; Events: {events}")
+            time.sleep(0.3)
+            events = self.events(name)
+        return events
+
     def events(self, name: str = "prod") -> list[dict[str, Any]]:
         listed = self.kube.core.list_namespaced_event(self.namespace, field_selector=f"involvedObject.name={name}")
         return [

@@ -179,7 +179,7 @@ def test_values_never_seen_before_are_mirrored_not_fatal(env: Env) -> None:
     assert {t["type"]: t["status"] for t in status["tasks"]} == {"PreCheck": "Init", "NodePoolDrain": "Deferred"}
     assert env.operator is not None
     assert env.operator.alive()
-    assert {"TaskStatusChanged", "PhaseChanged"} <= {e["reason"] for e in env.events()}
+    env.wait_events(lambda ev: {"TaskStatusChanged", "PhaseChanged"} <= {e["reason"] for e in ev}, what="the Events")
 
 
 def test_connection_refused_then_the_endpoint_comes_up(env: Env) -> None:
@@ -194,7 +194,7 @@ def test_connection_refused_then_the_endpoint_comes_up(env: Env) -> None:
         late_control = type(env.control)(late.url)
         late_control.load(env.project, env.cluster, "standard", paused=True)
         env.wait_condition("Ready", "False", "UpgradeInitializing", timeout=90)
-        assert {"CloudAPIError", "CloudAPIRecovered"} <= {e["reason"] for e in env.events()}
+        env.wait_events(lambda ev: {"CloudAPIError", "CloudAPIRecovered"} <= {e["reason"] for e in ev}, what="both")
     finally:
         late.stop()
 

@@ -88,8 +88,8 @@ def test_port_out_of_range_is_refused_by_the_server_and_invalid_spec_if_stored(e
     assert (ready["status"], ready["reason"]) == ("False", "InvalidSpec")
     assert "spec.endpoint" in ready["message"]
     assert status["observedGeneration"] == 1
-    warnings = [e for e in env.events() if e["type"] == "Warning"]
-    assert [e["reason"] for e in warnings] == ["InvalidSpec"]
+    events = env.wait_events(lambda ev: any(e["type"] == "Warning" for e in ev), what="a Warning")
+    assert [e["reason"] for e in events if e["type"] == "Warning"] == ["InvalidSpec"]
     assert "Traceback" not in operator.log_text()
     assert "ValueError" not in operator.log_text()
 

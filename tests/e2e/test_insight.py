@@ -41,6 +41,7 @@ def test_failing_precheck_shows_its_findings_in_status_events_and_describe(env: 
     assert "pre-check failed: 2 Exceptions, 3 Risks: ClusterResourceQuotaCheck (cluster, Fatal)" in stalled["message"]
     assert status["phase"] == "Pending"
 
+    env.wait_events(lambda ev: any(e["reason"] == "PreCheckFailed" for e in ev), what="PreCheckFailed")
     failed = _warnings(env, "PreCheckFailed")
     assert len(failed) == 1, env.events()
     assert "ClusterResourceQuotaCheck (cluster, Fatal); NodeDiskCheck (node node-a-1, Fatal)" in str(

@@ -96,6 +96,10 @@ def test_every_state_reads_right_in_argocd_flux_and_notification_tools(env: Env)
     env.wait_condition("Reconciling", "False", "Suspended", name="suspended")
     for name in [*plan, "secret-missing"]:
         objects[name] = env.get(name)
+    # The Events follow the statuses (once the status writes have settled): the last ones are
+    # still on their way when the last status is seen, and the operator stops below.
+    env.wait_events(lambda ev: any(e["reason"] == "CloudAPIError" for e in ev), "cloud-unreachable", what="its Warning")
+    env.wait_events(lambda ev: any(e["reason"] == "WorkflowDetected" for e in ev), "suspended", what="its Events")
 
     metrics = urllib.request.urlopen(f"{env.operator.url}/metrics", timeout=5).read().decode()  # type: ignore[union-attr]
     env.operator.stop()  # type: ignore[union-attr]

@@ -114,7 +114,8 @@ def test_failing_upgrade_ends_stalled_with_warnings(env: Env) -> None:
     assert status["currentTask"] == "Cluster (Failed)"
     assert "task Cluster failed" in env.condition("Ready")["message"]  # type: ignore[index]
     assert env.condition("Reconciling")["status"] == "False"  # type: ignore[index]
-    warnings = [(e["reason"], e["message"]) for e in env.events() if e["type"] == "Warning"]
+    events = env.wait_events(lambda ev: any(e["reason"] == "UpgradeBlocked" for e in ev), what="UpgradeBlocked")
+    warnings = [(e["reason"], e["message"]) for e in events if e["type"] == "Warning"]
     assert sorted(r for r, _ in warnings) == ["TaskFailed", "UpgradeBlocked"]
     env.kube.kubectl("wait", "--for=condition=Stalled", "ccupgrade/prod", "-n", env.namespace, "--timeout=5s")
 
@@ -139,7 +140,8 @@ def test_new_workflow_switches_and_moves_the_old_one_to_history(env: Env) -> Non
     env.at(36)
     status = env.wait_status(lambda s: (s.get("workflow") or {}).get("uid") == loaded["workflowUids"]["attempt-2"])
     assert [(h["uid"], h["phase"]) for h in status["history"]] == [(loaded["workflowUids"]["attempt-1"], "Cancel")]
-    detected = [e["message"] for e in env.events() if e["reason"] == "WorkflowDetected"]
+    events = env.wait_events(lambda ev: any("moved to history" in e["message"] for e in ev), what="the new workflow")
+    detected = [e["message"] for e in events if e["reason"] == "WorkflowDetected"]
     assert len(detected) == 2
     assert any("moved to history" in m for m in detected)
 
@@ -174,7 +176,8 @@ def test_missing_secret_is_a_clear_condition_and_heals(env: Env) -> None:
     ready = next(c for c in status["conditions"] if c["type"] == "Ready")
     assert ready["status"] == "False"
     assert "Secret 'cce-credentials' not found" in ready["message"]
-    assert [e["reason"] for e in env.events() if e["type"] == "Warning"] == ["SecretNotFound"]
+    events = env.wait_events(lambda ev: any(e["type"] == "Warning" for e in ev), what="a Warning")
+    assert [e["reason"] for e in events if e["type"] == "Warning"] == ["SecretNotFound"]
     env.create_secret()
     env.wait_condition("Ready", "False", "UpgradeInitializing", timeout=60)
     assert env.condition("Stalled")["status"] == "False"  # type: ignore[index]

@@ -47,6 +47,8 @@ def test_canary_credentials_appear_nowhere(env: Env) -> None:
         env.wait_condition("Reconciling", "True", "UpgradeInProgress", name=name)
     env.create_upgrade("wrong", credentialsSecretRef={"name": "wrong"})
     env.wait_condition("Stalled", "True", "AuthenticationFailed", name="wrong")
+    for name in ("aksk", "password", "token", "wrong"):  # what is checked below must be there
+        env.wait_events(bool, name, what=f"{name}'s Events")
 
     produced = {
         "log": operator.log_text(),

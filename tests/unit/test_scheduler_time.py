@@ -521,6 +521,7 @@ def test_the_next_slot() -> None:
     assert next_slot(started=4.2, now=4.3, interval=4.0, phase=0.25) == pytest.approx(9.0)
     # writes that outlasted the slot: the next one after them, none caught up
     assert next_slot(started=5.0, now=17.5, interval=4.0, phase=0.25) == pytest.approx(21.0)
+    assert next_slot(started=5.0, now=5.2, interval=0.0, phase=0.25) == 5.2  # no slots to keep
     # a first poll anywhere: at least half an interval, at most one and a half, to its slot
     for started in (0.0, 0.3, 1.0, 2.9, 3.1, 3.99):
         due = next_slot(started=started, now=started, interval=4.0, phase=0.25)

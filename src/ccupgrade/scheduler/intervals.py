@@ -94,7 +94,9 @@ def next_slot(started: float, now: float, interval: float, phase: float) -> floa
     again exactly one interval later, and one that is not (its first, or after a change of
     interval) moves there by at most half an interval, early or late (no more requests on average
     than a plain interval); never before `now` (a poll whose writes outlasted its slot skips it
-    rather than catching up)."""
+    rather than catching up). An interval of 0 (`--resync 0s`) has no slots: now."""
+    if interval <= 0:
+        return now
     offset = phase * interval
     due = offset + round((started + interval - offset) / interval) * interval
     if due < now:
