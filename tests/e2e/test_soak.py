@@ -95,7 +95,9 @@ def test_sigkill_at_random_moments_loses_and_duplicates_no_event(
 
         env.wait_status(shows, timeout=40, what=f"moment {moment}")
     status = env.wait_condition("Ready", "True", "UpgradeSucceeded")
-    events = env.wait_events(lambda ev: any(e["reason"] == "UpgradeSucceeded" for e in ev), 40, what="the last Event")
+    events = env.wait_events(
+        lambda ev: any(e["reason"] == "UpgradeSucceeded" for e in ev), timeout=40, what="the last Event"
+    )
     reasons = Counter(e["reason"] for e in events)
     task_events = Counter((e["reason"], e["message"].split()[1]) for e in events if e["reason"].startswith("Task"))
     transitions = len(TASKS) * 3 + 2  # task transitions plus Running and Success of the workflow
