@@ -98,8 +98,16 @@ def test_every_state_reads_right_in_argocd_flux_and_notification_tools(env: Env)
         objects[name] = env.get(name)
     # The Events follow the statuses (once the status writes have settled): the last ones are
     # still on their way when the last status is seen, and the operator stops below.
-    env.wait_events(lambda ev: any(e["reason"] == "CloudAPIError" for e in ev), "cloud-unreachable", what="its Warning")
-    env.wait_events(lambda ev: any(e["reason"] == "WorkflowDetected" for e in ev), "suspended", what="its Events")
+    warned = {
+        "pending": "UpgradeBlocked",
+        "cancel": "UpgradeCancelled",
+        "cloud-unreachable": "CloudAPIError",
+        "secret-missing": "SecretNotFound",
+        "precheck-failed": "PreCheckFailed",
+        "slow": "UpgradeSlow",
+    }
+    for name, reason in warned.items():
+        env.wait_events(lambda ev, r=reason: any(e["reason"] == r for e in ev), name, what=reason)  # type: ignore[misc]
 
     metrics = urllib.request.urlopen(f"{env.operator.url}/metrics", timeout=5).read().decode()  # type: ignore[union-attr]
     env.operator.stop()  # type: ignore[union-attr]

@@ -13,6 +13,7 @@ import pytest
 from ccupgrade.mirror import EventIntent, Mirrored
 from ccupgrade.models.resource import RecordedEvent, UpgradeStatus
 from ccupgrade.models.watched import ObjectRef, Watched
+from ccupgrade.scheduler.events import EVENT_WAIT_MAX
 from ccupgrade.scheduler.ports import NoObserver, WriteFailed
 from ccupgrade.scheduler.tasks import Supervisor
 from ccupgrade.scheduler.writes import Ticket, Writer
@@ -323,6 +324,47 @@ async def test_a_restart_whose_event_list_fails_posts_the_young_entries_again() 
         await supervisor.close()
     assert server.event_posts == 15 * 4  # o5..o19 all again; o0..o4 not at all: older than the TTL
     assert sorted(record.name for _, record in server.events[before:]) == sorted(missing)
+
+
+async def test_events_flow_between_status_writes_that_never_settle() -> None:
+    """A status write every 0.3 s (a fleet whose percentages move at every poll): the writes never
+    settle, but they leave gaps. After EVENT_WAIT_MAX the posters use the gaps: every Event goes out,
+    not one per poster per EVENT_WAIT_MAX."""
+    server = FakeApiServer()
+    supervisor = Supervisor()
+    writer = Writer(server, NoObserver(), supervisor, max_concurrent=2)
+    names = [f"o{i}" for i in range(10)]
+    for name in names:
+        writer.store(server.apply(name))
+    moving = server.apply("moving")
+    writer.store(moving)
+
+    def percentage(n: int) -> Callable[[Watched], Mirrored]:
+        return lambda _: Mirrored(UpgradeStatus(phase="Running", progress=f"2/4 · {n}%"), [], changed=True)
+
+    async def feed() -> None:
+        for n in range(1000):
+            current = writer.get(moving.ref)
+            assert current is not None
+            supervisor.spawn(writer.write(moving.ref, Ticket.of(current), percentage(n), fresh=True), name="write")
+            await asyncio.sleep(0.3)
+
+    feeding = asyncio.create_task(feed())
+    try:
+        await asyncio.sleep(1)
+        for name in names:  # 30 Events, ready while the percentages keep moving
+            current = writer.get(server.objects[name].ref)
+            assert current is not None
+            await writer.write(current.ref, Ticket.of(current), _change(0), fresh=True)
+        await asyncio.sleep(EVENT_WAIT_MAX - 2)
+        assert server.events == []  # held back while the writes might still settle
+        await asyncio.sleep(10)
+        assert len(server.events) == 3 * len(names)
+        assert not feeding.done()
+    finally:
+        feeding.cancel()
+        await asyncio.gather(feeding, return_exceptions=True)
+        await supervisor.close()
 
 
 async def test_events_are_not_starved_by_status_writes_that_never_pause() -> None:

@@ -78,6 +78,16 @@ class StatusActivity:
         """No status write waits, and none has for `settle` seconds."""
         return self.idle.is_set() and asyncio.get_running_loop().time() - self._written_at >= self.settle
 
+    async def wait_idle(self, limit: float) -> bool:
+        """Waits until no status write is pending: True if none is, False after `limit` s."""
+        if self.idle.is_set():
+            return True
+        try:
+            await asyncio.wait_for(self.idle.wait(), limit)
+        except TimeoutError:
+            return False
+        return True
+
     async def wait_settled(self, limit: float) -> bool:
         """Waits until the status writes have settled: True if they have, False after `limit` s."""
         loop = asyncio.get_running_loop()
@@ -278,17 +288,26 @@ class EventStage:
         """Posts the next Event of the next ready object once the status writes have settled; an
         object is in the ready queue at most once, so its Events go one after another, in order.
 
-        Status writes that never pause (more changes than the API server takes) would starve the
-        Events, and a journal holds only 32: after EVENT_WAIT_MAX a poster posts one Event anyway,
-        queueing for a slot beside the status writes."""
+        Status writes that never settle (a fleet whose tasks' percentages move at every poll) would
+        hold the Events back, and a journal holds only 32: a poster that has waited EVENT_WAIT_MAX
+        for them to settle posts in the gaps between them instead, until it sees them settled again;
+        status writes that never even pause (more changes than the API server takes) still let it
+        post one Event per EVENT_WAIT_MAX, queueing for a slot beside them."""
+        gaps = False  # waited EVENT_WAIT_MAX for the status writes to settle: post between them
         try:
             while self._ready:
-                starved = not self._status.settled and not await self._status.wait_settled(EVENT_WAIT_MAX)
+                if gaps:
+                    starved = not await self._status.wait_idle(EVENT_WAIT_MAX)
+                else:
+                    starved = not self._status.settled and not await self._status.wait_settled(EVENT_WAIT_MAX)
+                    gaps = starved
                 async with self._slots:
                     if not self._ready:
                         return
-                    if not self._status.settled and not starved:
+                    if not (starved or self._status.settled or (gaps and self._status.idle.is_set())):
                         continue  # a status write arrived while we waited for the slot: it goes first
+                    if self._status.settled:
+                        gaps = False
                     ref = self._ready.popleft()
                     queued = self._unposted.get(ref)
                     if not queued:  # all posted, or the object is gone
