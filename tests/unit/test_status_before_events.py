@@ -326,16 +326,22 @@ async def test_a_restart_whose_event_list_fails_posts_the_young_entries_again() 
     assert sorted(record.name for _, record in server.events[before:]) == sorted(missing)
 
 
+def _writer_holding(count: int, *, max_concurrent: int) -> tuple[FakeApiServer, Supervisor, Writer, list[str]]:
+    """A writer that holds `count` objects o0, o1, … of a fake API server."""
+    server = FakeApiServer()
+    supervisor = Supervisor()
+    writer = Writer(server, NoObserver(), supervisor, max_concurrent=max_concurrent)
+    names = [f"o{i}" for i in range(count)]
+    for name in names:
+        writer.store(server.apply(name))
+    return server, supervisor, writer, names
+
+
 async def test_events_flow_between_status_writes_that_never_settle() -> None:
     """A status write every 0.3 s (a fleet whose percentages move at every poll): the writes never
     settle, but they leave gaps. After EVENT_WAIT_MAX the posters use the gaps: every Event goes out,
     not one per poster per EVENT_WAIT_MAX."""
-    server = FakeApiServer()
-    supervisor = Supervisor()
-    writer = Writer(server, NoObserver(), supervisor, max_concurrent=2)
-    names = [f"o{i}" for i in range(10)]
-    for name in names:
-        writer.store(server.apply(name))
+    server, supervisor, writer, names = _writer_holding(10, max_concurrent=2)
     moving = server.apply("moving")
     writer.store(moving)
 
@@ -370,12 +376,7 @@ async def test_events_flow_between_status_writes_that_never_settle() -> None:
 async def test_events_are_not_starved_by_status_writes_that_never_pause() -> None:
     """More changes than the API server takes: status writes are always pending. The Events still
     go out, a few at a time (the journal holds only 32 per object)."""
-    server = FakeApiServer()
-    supervisor = Supervisor()
-    writer = Writer(server, NoObserver(), supervisor, max_concurrent=2)
-    names = [f"o{i}" for i in range(4)]
-    for name in names:
-        writer.store(server.apply(name))
+    server, supervisor, writer, names = _writer_holding(4, max_concurrent=2)
 
     async def slow(watched: Watched, result: Mirrored) -> None:
         await asyncio.sleep(1.0)
