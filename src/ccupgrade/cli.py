@@ -13,7 +13,7 @@ from ccupgrade import __version__
 from ccupgrade.app import OperatorConfig, run, tune_gc
 from ccupgrade.cce import AllowList
 from ccupgrade.kube import LeaseSettings
-from ccupgrade.scheduler import parse_duration
+from ccupgrade.scheduler import MIN_INTERVAL, parse_duration
 
 
 def _env(name: str, default: str) -> str:
@@ -75,12 +75,15 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def config_from(args: argparse.Namespace) -> OperatorConfig:
-    """The operator's settings from the parsed flags; ValueError (a bad --resync) becomes exit code 2 in main()."""
+    """The operator's settings from the parsed flags; ValueError (a bad or too short --resync) becomes exit code 2."""
+    resync = parse_duration(args.resync)
+    if resync < MIN_INTERVAL:  # 0s would poll every finished upgrade without pause
+        raise ValueError(f"--resync {args.resync} is shorter than the shortest poll interval, {MIN_INTERVAL:g}s")
     namespaces = args.namespace or [n for n in _env("NAMESPACES", "").split(",") if n.strip()]
     return OperatorConfig(
         namespaces=tuple(n.strip() for n in namespaces),
         allowed_endpoints=AllowList.parse(args.allowed_endpoints),
-        resync=timedelta(seconds=parse_duration(args.resync)),
+        resync=timedelta(seconds=resync),
         requests_per_second=args.rate,
         burst=args.burst,
         max_concurrent_polls=args.max_concurrent_polls,

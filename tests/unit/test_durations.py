@@ -11,7 +11,7 @@ import re
 import durationpy
 import pytest
 
-from ccupgrade.cli import main
+from ccupgrade.cli import _parser, config_from, main
 from ccupgrade.models import DURATION_PATTERN
 from ccupgrade.scheduler import parse_duration
 
@@ -65,3 +65,17 @@ def test_a_duration_beyond_timedelta_is_refused_with_the_same_message() -> None:
 def test_the_cli_reports_a_bad_resync_and_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["run", "--resync", "1d"]) == 2
     assert capsys.readouterr().err.strip() == "ccupgrade: '1d' is not a duration like 30s, 5m or 1h30m"
+
+
+@pytest.mark.parametrize("text", ["0s", "4s", "4999ms"])
+def test_the_cli_refuses_a_resync_shorter_than_the_shortest_poll_interval(
+    text: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--resync 0s` was taken: every finished upgrade was then polled again as soon as its poll ended."""
+    assert main(["run", "--resync", text]) == 2
+    message = f"ccupgrade: --resync {text} is shorter than the shortest poll interval, 5s"
+    assert capsys.readouterr().err.strip() == message
+
+
+def test_the_cli_takes_a_resync_of_the_shortest_poll_interval() -> None:
+    assert config_from(_parser().parse_args(["run", "--resync", "5s"])).resync.total_seconds() == 5.0
