@@ -22,6 +22,10 @@ class Figures:
     event_writes_total: int = 0
     staleness_s: list[float] = field(default_factory=list)
     event_lag_s: list[float] = field(default_factory=list)  # change -> the object's last Event of it
+    # ours only: change -> the first CCE read of the object's cluster after it (the poller's part of
+    # the staleness), and that read -> the new status seen (the write path's part), object by object
+    detection_s: list[float] = field(default_factory=list)
+    delivery_s: list[float] = field(default_factory=list)
     unseen_changes: int = 0
     terminal_requests_per_cluster_per_min: float = 0.0
     rss_mb: float = 0.0
