@@ -8,11 +8,14 @@ about exact times and counts.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import logging
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -42,9 +45,17 @@ def now() -> float:
     return asyncio.get_running_loop().time()
 
 
+_EPOCHS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, datetime] = weakref.WeakKeyDictionary()
+
+
 def workflows(at: float) -> UpgradeWorkflowList:
-    """The standard scenario at scenario second `at` (60: Success)."""
+    """The standard scenario at scenario second `at` (60: Success), its second 0 fixed per test (per
+    event loop): a new ClusterScenario starts at the wall clock's second, so a poll made after that
+    second turned read timestamps one second later, a change no test made (every status was written
+    again: seen once, in a full `make test`)."""
     cluster = ClusterScenario("p", "c", load_scenario("standard"), ScenarioClock(paused=True, start=at))
+    with contextlib.suppress(RuntimeError):  # RuntimeError: no loop, a synchronous caller
+        cluster.epoch = _EPOCHS.setdefault(asyncio.get_running_loop(), cluster.epoch)
     return parse_workflow_list(json.dumps(cluster.render_list()))
 
 
