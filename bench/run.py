@@ -17,8 +17,10 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +41,33 @@ from ccupgrade.testbed.services import Service, start_operator, start_simulator
 # second cost a fifth of the operator's CPU at 5,000 objects (10,000 per-object series a scrape),
 # taken from the API server the figures measure; a Prometheus scrapes every 15-60 s, and so does this.
 SCRAPE_EVERY = 15.0
+
+
+def cluster_of(clusters: list[str], index: int) -> str:
+    """The cluster object `u{index:05d}` names: the objects go round the clusters in turn."""
+    return clusters[index % len(clusters)]
+
+
+@dataclass
+class Held:
+    """Windows left out of the active figures (the Cluster-task window, the waits before the changes):
+    their time, status patches and operator CPU, subtracted from the active run's."""
+
+    kubectl: list[str]
+    pid: int
+    seconds: float = 0.0
+    patches: int = 0
+    cpu: float = 0.0
+
+    @contextmanager
+    def window(self) -> Iterator[None]:
+        """Counts what the `with` block spends as held."""
+        start, cpu0 = time.monotonic(), cpu_seconds(self.pid)
+        patches0, _ = apiserver_counts(self.kubectl)
+        yield
+        self.seconds += time.monotonic() - start
+        self.patches += apiserver_counts(self.kubectl)[0] - patches0
+        self.cpu += cpu_seconds(self.pid) - cpu0
 
 
 class Bench:
@@ -186,7 +215,7 @@ class Bench:
                 "spec": {
                     "endpoint": self.simulator.url,
                     "projectId": PROJECT,
-                    "clusterId": clusters[index % len(clusters)],
+                    "clusterId": cluster_of(clusters, index),
                     "credentialsSecretRef": {"name": "cce"},
                     "pollInterval": f"{INTERVAL:g}s",
                 },
@@ -235,8 +264,7 @@ class Bench:
             # The upgrade moves: how stale is each object, and what does it cost?
             active_start, cpu_a0 = time.monotonic(), cpu_seconds(pid)
             patch_a0, _ = apiserver_counts(self.kubectl)
-            # the Cluster-task window and the waits before the changes are not in the active figures
-            held, held_patches, held_cpu = 0.0, 0, 0.0
+            held = Held(self.kubectl, pid)
             last_scrape = 0.0
             for moment in (31, 46, 56):
                 # The change must fall at a random point of each design's polling cycle. Without this
@@ -245,12 +273,8 @@ class Bench:
                 # almost the same point after the change as before: its mean staleness was 2.26 s in a
                 # run, below the 2.5 s that any 5 s poller averages over changes at random times.
                 # The wait is not part of the active window (like the Cluster-task window below).
-                wait_start, cpu_w0 = time.monotonic(), cpu_seconds(pid)
-                patch_w0, _ = apiserver_counts(self.kubectl)
-                time.sleep(self.rng.uniform(0.0, INTERVAL))
-                held_patches += apiserver_counts(self.kubectl)[0] - patch_w0
-                held_cpu += cpu_seconds(pid) - cpu_w0
-                held += time.monotonic() - wait_start
+                with held.window():
+                    time.sleep(self.rng.uniform(0.0, INTERVAL))
                 before = tracker.snapshot()
                 changed_at, changed_wall = time.monotonic(), time.time()
                 self.control.time_all(set=moment)
@@ -275,7 +299,7 @@ class Bench:
                     if after.get(name) != value:
                         staleness = seen_at[name] - changed_at
                         figures.staleness_s.append(round(staleness, 3))
-                        read = first_read.get(clusters[int(name[1:]) % len(clusters)])
+                        read = first_read.get(cluster_of(clusters, int(name[1:])))
                         if read is not None:  # ours polls a cluster once for all its objects
                             figures.detection_s.append(round(read - changed_wall, 3))
                             figures.delivery_s.append(round(staleness - (read - changed_wall), 3))
@@ -318,30 +342,26 @@ class Bench:
                         flush=True,
                     )
                 if moment == 31:  # every Cluster task runs (and stays at its percentage: the clocks are paused)
-                    hold_start, cpu_h0 = time.monotonic(), cpu_seconds(pid)
-                    patch_h0, _ = apiserver_counts(self.kubectl)
-                    time.sleep(INTERVAL)
-                    r0, at0 = self.requests(clusters), time.monotonic()
-                    time.sleep(quiet_window)
-                    r1, at1 = self.requests(clusters), time.monotonic()
-                    figures.cluster_task_requests_per_cluster_per_interval = round(
-                        (r1 - r0) / len(clusters) / ((at1 - at0) / INTERVAL), 2
-                    )
-                    print(
-                        f"   while the Cluster task runs: {figures.cluster_task_requests_per_cluster_per_interval} "
-                        f"CCE requests per cluster per interval",
-                        flush=True,
-                    )
-                    held += time.monotonic() - hold_start
-                    held_patches += apiserver_counts(self.kubectl)[0] - patch_h0
-                    held_cpu += cpu_seconds(pid) - cpu_h0
-            active = time.monotonic() - active_start - held
+                    with held.window():
+                        time.sleep(INTERVAL)
+                        r0, at0 = self.requests(clusters), time.monotonic()
+                        time.sleep(quiet_window)
+                        r1, at1 = self.requests(clusters), time.monotonic()
+                        figures.cluster_task_requests_per_cluster_per_interval = round(
+                            (r1 - r0) / len(clusters) / ((at1 - at0) / INTERVAL), 2
+                        )
+                        print(
+                            f"   while the Cluster task runs: {figures.cluster_task_requests_per_cluster_per_interval} "
+                            f"CCE requests per cluster per interval",
+                            flush=True,
+                        )
+            active = time.monotonic() - active_start - held.seconds
             if design == "ours":
                 print(f"   slowest /metrics answer during the bursts: {figures.metrics_answer_max_s}s", flush=True)
             patch_a1, post_a1 = apiserver_counts(self.kubectl)
-            figures.status_writes_per_min_active = round((patch_a1 - patch_a0 - held_patches) / active * 60, 1)
+            figures.status_writes_per_min_active = round((patch_a1 - patch_a0 - held.patches) / active * 60, 1)
             figures.event_writes_total = post_a1 - post0
-            figures.cpu_percent_active = round(100 * (cpu_seconds(pid) - cpu_a0 - held_cpu) / active, 1)
+            figures.cpu_percent_active = round(100 * (cpu_seconds(pid) - cpu_a0 - held.cpu) / active, 1)
 
             # Every upgrade is over: requests spent on terminal workflows.
             time.sleep(INTERVAL)

@@ -13,7 +13,8 @@ from ccupgrade import __version__
 from ccupgrade.app import OperatorConfig, run, tune_gc
 from ccupgrade.cce import AllowList
 from ccupgrade.kube import LeaseSettings
-from ccupgrade.scheduler import MIN_INTERVAL, parse_duration
+from ccupgrade.models import MIN_POLL_SECONDS
+from ccupgrade.scheduler import parse_duration
 
 
 def _env(name: str, default: str) -> str:
@@ -77,8 +78,8 @@ def _parser() -> argparse.ArgumentParser:
 def config_from(args: argparse.Namespace) -> OperatorConfig:
     """The operator's settings from the parsed flags; ValueError (a bad or too short --resync) becomes exit code 2."""
     resync = parse_duration(args.resync)
-    if resync < MIN_INTERVAL:  # 0s would poll every finished upgrade without pause
-        raise ValueError(f"--resync {args.resync} is shorter than the shortest poll interval, {MIN_INTERVAL:g}s")
+    if resync < MIN_POLL_SECONDS:  # 0s would poll every finished upgrade without pause
+        raise ValueError(f"--resync {args.resync} is shorter than the shortest poll interval, {MIN_POLL_SECONDS}s")
     namespaces = args.namespace or [n for n in _env("NAMESPACES", "").split(",") if n.strip()]
     return OperatorConfig(
         namespaces=tuple(n.strip() for n in namespaces),

@@ -20,6 +20,7 @@ SINGULAR = "cceclusterupgrade"
 SHORT_NAMES = ["ccupgrade", "ccupgrades"]
 
 DURATION_PATTERN = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"
+MIN_POLL_SECONDS = 5  # the shortest pollInterval (the CRD rule below) and --resync
 NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 ID_PATTERN = r"^[A-Za-z0-9]([A-Za-z0-9_-]{0,62}[A-Za-z0-9])?$"
 REGION_PATTERN = r"^[a-z]{2,}(-[a-z]+)+-[0-9]+$"
@@ -94,8 +95,8 @@ class UpgradeSpec(_Model):
                     "set exactly one of region (for example ap-southeast-1) or endpoint",
                 ),
                 _cel(
-                    "duration(self.pollInterval) >= duration('5s')",
-                    "pollInterval must be at least 5s",
+                    f"duration(self.pollInterval) >= duration('{MIN_POLL_SECONDS}s')",
+                    f"pollInterval must be at least {MIN_POLL_SECONDS}s",
                     ".pollInterval",
                 ),
                 _cel(

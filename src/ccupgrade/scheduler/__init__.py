@@ -4,7 +4,7 @@ Other packages import these names from `ccupgrade.scheduler`, never from its mod
 import-linter contract in pyproject.toml says so).
 """
 
-from ccupgrade.scheduler.intervals import MIN_INTERVAL, IntervalPolicy, parse_duration
+from ccupgrade.scheduler.intervals import IntervalPolicy, parse_duration
 from ccupgrade.scheduler.poller import Scheduler, SchedulerConfig, failure_of
 from ccupgrade.scheduler.ports import (
     CredentialSource,
@@ -16,7 +16,6 @@ from ccupgrade.scheduler.ports import (
 )
 
 __all__ = [
-    "MIN_INTERVAL",
     "CredentialSource",
     "IntervalPolicy",
     "NoObserver",

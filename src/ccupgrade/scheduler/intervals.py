@@ -16,7 +16,6 @@ from ccupgrade.models import DURATION_PATTERN, ConditionStatus, UpgradeStatus
 
 _DURATION = re.compile(DURATION_PATTERN)
 _GOLDEN = (math.sqrt(5.0) - 1.0) / 2.0
-MIN_INTERVAL = 5.0  # seconds: the shortest poll interval, as the CRD's pollInterval rule says (>= 5s)
 
 
 def parse_duration(text: str) -> float:

@@ -37,10 +37,10 @@ from ccupgrade.cce import (
     for_region,
 )
 from ccupgrade.mirror import Mirrored, Observed, Outcome, PollFailed, failed, mirror, suspended
-from ccupgrade.models import ObjectRef, PollKey, Reason, UpgradeSpec, UpgradeWorkflow, Watched
+from ccupgrade.models import MIN_POLL_SECONDS, ObjectRef, PollKey, Reason, UpgradeSpec, UpgradeWorkflow, Watched
 from ccupgrade.scheduler.credentials import CredentialHealth, CredentialKey
 from ccupgrade.scheduler.details import DetailFetcher, PeerBook
-from ccupgrade.scheduler.intervals import MIN_INTERVAL, IntervalPolicy, next_slot, parse_duration, slot_phase
+from ccupgrade.scheduler.intervals import IntervalPolicy, next_slot, parse_duration, slot_phase
 from ccupgrade.scheduler.ports import (
     CredentialSource,
     NoObserver,
@@ -357,7 +357,7 @@ def _poll_seconds(spec: UpgradeSpec | None) -> float:
     if spec is None:
         return 60.0
     try:
-        return max(MIN_INTERVAL, parse_duration(spec.poll_interval))
+        return max(MIN_POLL_SECONDS, parse_duration(spec.poll_interval))
     except ValueError:
         return 30.0
 
