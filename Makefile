@@ -39,8 +39,8 @@ cluster: node-prereqs
 	$(PY) -m ccupgrade.testbed node up --build-image
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check src tests bench
-	$(VENV)/bin/ruff format --check src tests bench
+	$(VENV)/bin/ruff check operator tests bench
+	$(VENV)/bin/ruff format --check operator tests bench
 	$(VENV)/bin/lint-imports
 
 typecheck: $(STAMP)

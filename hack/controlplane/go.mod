@@ -1,4 +1,4 @@
-// Pinned build of the local control plane's binaries (see src/ccupgrade/testbed).
+// Pinned build of the local control plane's binaries (see operator/ccupgrade/testbed).
 // Not part of the product: a throwaway module whose only job is a checksummed build.
 module ccupgrade.dev/hack/controlplane
 

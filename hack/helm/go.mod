@@ -1,4 +1,4 @@
-// Pinned build of the real helm for the chart tests (see src/ccupgrade/testbed/tools.py).
+// Pinned build of the real helm for the chart tests (see operator/ccupgrade/testbed/tools.py).
 // Not part of the product: a throwaway module whose only job is a checksummed build.
 module ccupgrade.dev/hack/helm
 

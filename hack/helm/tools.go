@@ -1,6 +1,6 @@
 //go:build tools
 
-// Package helm pins the helm command that the chart tests run (see src/ccupgrade/testbed/tools.py).
+// Package helm pins the helm command that the chart tests run (see operator/ccupgrade/testbed/tools.py).
 package helm
 
 import (

@@ -10,7 +10,7 @@ import ast
 from collections.abc import Iterator
 from pathlib import Path
 
-SOURCES = Path(__file__).resolve().parents[2] / "src" / "ccupgrade"
+SOURCES = Path(__file__).resolve().parents[2] / "operator" / "ccupgrade"
 NOT_THE_OPERATOR = ("simulator/", "testbed/")
 
 

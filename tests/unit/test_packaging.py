@@ -17,13 +17,13 @@ NOT_THE_OPERATOR = ("ccupgrade/simulator/", "ccupgrade/testbed/", "ccupgrade/dem
 
 def _wheel(tmp_path: Path, project: str) -> tuple[list[str], str]:
     """Builds a project's wheel from a clean copy (a checkout's build/ could carry stale modules)."""
-    source = tmp_path / "src"
+    source = tmp_path / "checkout"
     if not source.exists():
         source.mkdir()
         for name in ("pyproject.toml", "README.md"):
             shutil.copy(REPO / name, source / name)
         skip = shutil.ignore_patterns("__pycache__", "*.egg-info")
-        shutil.copytree(REPO / "src", source / "src", ignore=skip)
+        shutil.copytree(REPO / "operator", source / "operator", ignore=skip)
         shutil.copytree(REPO / "testkit", source / "testkit")
     out = tmp_path / f"wheels-{project.strip('./') or 'operator'}"
     done = subprocess.run(

@@ -14,7 +14,7 @@ from ccupgrade.models import Reason
 
 ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text()
-SOURCES = ROOT / "src" / "ccupgrade"
+SOURCES = ROOT / "operator" / "ccupgrade"
 _TICKED = re.compile(r"`([A-Z][A-Za-z]+)`")
 
 # The groups the README documents: the phase table, the troubleshooting table, the Events list.
@@ -101,7 +101,7 @@ def test_the_readme_event_list_is_the_event_reasons() -> None:
 
 def test_the_readme_names_the_enum_as_the_source() -> None:
     assert "`ccupgrade.models.Reason`" in README
-    assert "src/ccupgrade/models/reasons.py" in README
+    assert "operator/ccupgrade/models/reasons.py" in README
 
 
 def test_no_reason_is_spelt_outside_the_enum() -> None:

@@ -56,7 +56,7 @@ def content_key(root: Path | None = None) -> str:
     root = root or repo_root()
     digest = hashlib.sha256()
     files = [root / name for name in _INPUTS]
-    files += sorted(p for p in (root / "src").rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+    files += sorted(p for p in (root / "operator").rglob("*") if p.is_file() and "__pycache__" not in p.parts)
     for path in files:
         digest.update(str(path.relative_to(root)).encode())
         digest.update(path.read_bytes() if path.exists() else b"-")
@@ -135,12 +135,12 @@ def _wheelhouse(root: Path) -> Iterator[Path]:
     try:
         with tempfile.TemporaryDirectory(prefix="ccupgrade-wheel-") as scratch:
             # From a clean copy: setuptools' build/ directory in a checkout can carry stale modules.
-            source = Path(scratch) / "src"
+            source = Path(scratch) / "checkout"
             source.mkdir()
             for name in ("pyproject.toml", "README.md"):
                 shutil.copy(root / name, source / name)
             skip = shutil.ignore_patterns("__pycache__", "*.egg-info")
-            shutil.copytree(root / "src", source / "src", ignore=skip)
+            shutil.copytree(root / "operator", source / "operator", ignore=skip)
             done = subprocess.run(
                 [
                     sys.executable,
