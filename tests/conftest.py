@@ -9,47 +9,18 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from kubernetes import client, config
+from kubernetes import config
 from kubernetes.client.exceptions import ApiException
 
 from ccupgrade.models import resource
 from ccupgrade.testbed import ControlPlane, ensure_binaries
-
-REPO = Path(__file__).resolve().parents[1]
-CRD_PATH = REPO / "crds" / "ccupgrade.dev_cceclusterupgrades.yaml"
-
-
-@dataclass
-class Kube:
-    kubeconfig: Path
-    api: client.ApiClient
-    kubectl_path: str
-    control_plane: ControlPlane | None
-
-    def kubectl(self, *args: str, check: bool = True, input: str | None = None) -> subprocess.CompletedProcess[str]:
-        env = dict(os.environ, KUBECONFIG=str(self.kubeconfig))
-        done = subprocess.run(
-            [self.kubectl_path, *args], env=env, capture_output=True, text=True, check=False, input=input, timeout=120
-        )
-        if check and done.returncode != 0:
-            raise AssertionError(f"kubectl {' '.join(args)} exited {done.returncode}: {done.stderr.strip()[:2000]}")
-        return done
-
-    @property
-    def custom(self) -> client.CustomObjectsApi:
-        return client.CustomObjectsApi(self.api)
-
-    @property
-    def core(self) -> client.CoreV1Api:
-        return client.CoreV1Api(self.api)
+from tests.support.kube import Kube
+from tests.support.paths import CRD_PATH
 
 
 def _use_existing_cluster() -> bool:
@@ -72,17 +43,6 @@ def kube(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kube]:
         api = config.new_client_from_config(str(plane.kubeconfig))
         yield Kube(plane.kubeconfig, api, str(binaries.kubectl), plane)
         api.close()
-
-
-def wait_for(predicate, timeout: float = 30.0, interval: float = 0.2, message: str = "condition"):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {message}; last value: {last!r}")
 
 
 @pytest.fixture(scope="session")

@@ -17,17 +17,17 @@ from urllib.parse import urlencode, urlsplit
 
 import aiohttp
 import pytest
-from huaweicloudsdkcce.v3 import CceClient, ListUpgradeWorkFlowsRequest
+from huaweicloudsdkcce.v3 import ListUpgradeWorkFlowsRequest
 from huaweicloudsdkcore.auth.credentials import BasicCredentials
 from huaweicloudsdkcore.exceptions.exceptions import ClientRequestException
-from huaweicloudsdkcore.http.http_config import HttpConfig
 from huaweicloudsdkcore.sdk_request import SdkRequest
 from yarl import URL
 
 from ccupgrade.cce import auth
 from ccupgrade.cce.credentials import AccessKeyCredentials
 from tests.cce.conftest import AK, CLUSTER, PROJECT, SECURITY_TOKEN, SK, TEMP_AK, TEMP_SK, Sim
-from tests.gosdk import GoSdkUnavailable, ensure_program
+from tests.support.gosdk import GoSdkUnavailable, ensure_program
+from tests.support.python_sdk import sdk_client
 
 WORKFLOWS = f"/api/v3/projects/{PROJECT}/clusters/{CLUSTER}/operation/upgradeworkflows"
 
@@ -193,24 +193,13 @@ def no_proxy_env(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
 
 
-def _cce_client(sim: Sim, ak: str, sk: str, token: str | None = None) -> Any:
-    credentials = BasicCredentials(ak, sk, PROJECT)
-    if token is not None:
-        credentials = credentials.with_security_token(token)
-    config = HttpConfig.get_default_config()
-    config.timeout = (5, 20)
-    return (
-        CceClient.new_builder().with_http_config(config).with_credentials(credentials).with_endpoints([sim.url]).build()
-    )
-
-
 @pytest.mark.usefixtures("no_proxy_env")
 @pytest.mark.filterwarnings("ignore:Unable to convert string to date")  # the SDK's own date parsing
 @pytest.mark.parametrize(
     ("ak", "sk", "token"), [(AK, SK, None), (TEMP_AK, TEMP_SK, SECURITY_TOKEN)], ids=["aksk", "temporary-aksk"]
 )
 async def test_python_cce_client_lists_workflows(sim: Sim, ak: str, sk: str, token: str | None) -> None:
-    client = _cce_client(sim, ak, sk, token)
+    client = sdk_client(sim.url, PROJECT, ak, sk, token)
     response = await asyncio.to_thread(client.list_upgrade_work_flows, ListUpgradeWorkFlowsRequest(cluster_id=CLUSTER))
     assert response.status_code == 200
     expected = sim.state.clusters[(PROJECT, CLUSTER)].render_list()["items"]
@@ -225,7 +214,7 @@ async def test_python_cce_client_lists_workflows(sim: Sim, ak: str, sk: str, tok
 
 @pytest.mark.usefixtures("no_proxy_env")
 async def test_python_cce_client_with_a_wrong_secret_key_is_refused(sim: Sim) -> None:
-    client = _cce_client(sim, AK, "not-the-secret")
+    client = sdk_client(sim.url, PROJECT, AK, "not-the-secret")
     with pytest.raises(ClientRequestException) as caught:
         await asyncio.to_thread(client.list_upgrade_work_flows, ListUpgradeWorkFlowsRequest(cluster_id=CLUSTER))
     assert (caught.value.status_code, caught.value.error_code) == (401, "APIGW.0301")

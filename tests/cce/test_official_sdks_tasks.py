@@ -22,8 +22,8 @@ from huaweicloudsdkcce.v3 import (
 from huaweicloudsdkcore.exceptions.exceptions import ClientRequestException
 
 from tests.cce.conftest import AK, CLUSTER, PROJECT, SK, Sim
-from tests.cce.test_official_sdks import _cce_client
-from tests.gosdk import GoSdkUnavailable, ensure_program
+from tests.support.gosdk import GoSdkUnavailable, ensure_program
+from tests.support.python_sdk import sdk_client
 
 pytestmark = [
     pytest.mark.usefixtures("no_proxy_env"),
@@ -58,7 +58,7 @@ async def _point_id(client: Any, task: str) -> str:
 
 async def test_python_sdk_reads_a_failed_precheck(sim: Sim) -> None:
     _at(sim, "precheck-failed", 20)
-    client = _cce_client(sim, AK, SK)
+    client = sdk_client(sim.url, PROJECT, AK, SK)
     task_id = await _point_id(client, "PreCheck")
     shown = await asyncio.to_thread(client.show_pre_check, ShowPreCheckRequest(cluster_id=CLUSTER, task_id=task_id))
     assert shown.status_code == 200
@@ -81,7 +81,7 @@ async def test_python_sdk_reads_a_failed_precheck(sim: Sim) -> None:
 
 async def test_python_sdk_reads_upgrade_tasks_info_and_snapshots(sim: Sim) -> None:
     _at(sim, "slow", 360)
-    client = _cce_client(sim, AK, SK)
+    client = sdk_client(sim.url, PROJECT, AK, SK)
     task_id = await _point_id(client, "Cluster")
     request = ShowUpgradeClusterTaskRequest(cluster_id=CLUSTER, task_id=task_id)
     shown = await asyncio.to_thread(client.show_upgrade_cluster_task, request)
@@ -107,7 +107,7 @@ async def test_python_sdk_reads_upgrade_tasks_info_and_snapshots(sim: Sim) -> No
 
 async def test_python_sdk_unknown_task_is_a_404_in_ccees_shape(sim: Sim) -> None:
     _at(sim, "slow", 360)
-    client = _cce_client(sim, AK, SK)
+    client = sdk_client(sim.url, PROJECT, AK, SK)
     with pytest.raises(ClientRequestException) as caught:
         await asyncio.to_thread(client.show_pre_check, ShowPreCheckRequest(cluster_id=CLUSTER, task_id="nope"))
     assert caught.value.status_code == 404

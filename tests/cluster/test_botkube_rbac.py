@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import REPO, Kube, wait_for
+from tests.support.kube import Kube, wait_for
+from tests.support.paths import REPO
 
 pytestmark = [pytest.mark.cluster]
 

@@ -13,8 +13,9 @@ import yaml
 
 from ccupgrade.crd import render as render_crd
 from ccupgrade.testbed.tools import monitoring_crds
-from tests.conftest import CRD_PATH, REPO, Kube
-from tests.tools import helm
+from tests.support.kube import Kube
+from tests.support.paths import CRD_PATH, REPO
+from tests.support.tools import helm
 
 CHART = REPO / "charts" / "cce-upgrade-operator"
 RELEASE = "cce-upgrade-operator"

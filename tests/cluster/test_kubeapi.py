@@ -12,7 +12,7 @@ from kubernetes import client, config
 from ccupgrade.kube.api import KubeApi, KubeApiError, path_of
 from ccupgrade.models.resource import GROUP, PLURAL, VERSION
 from ccupgrade.testbed.accounts import mint_service_account_kubeconfig
-from tests.conftest import Kube
+from tests.support.kube import Kube
 
 pytestmark = pytest.mark.cluster
 

@@ -13,7 +13,7 @@ import pytest
 from kubernetes import client, config
 
 from ccupgrade.kube.leadership import Leadership, LeaseSettings
-from tests.conftest import Kube
+from tests.support.kube import Kube
 
 pytestmark = pytest.mark.cluster
 

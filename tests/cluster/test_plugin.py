@@ -24,8 +24,9 @@ import pytest
 import yaml
 
 from ccupgrade.models.resource import GROUP, KIND, PLURAL, VERSION
-from tests.conftest import REPO, Kube, wait_for
-from tests.plugin_states import STATES, state
+from tests.support.kube import Kube, wait_for
+from tests.support.paths import REPO
+from tests.support.plugin_states import STATES, state
 
 pytestmark = [pytest.mark.cluster]
 

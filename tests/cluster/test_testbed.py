@@ -18,7 +18,7 @@ from kubernetes.client.exceptions import ApiException
 
 from ccupgrade.models.resource import GROUP, PLURAL, VERSION
 from ccupgrade.testbed.accounts import mint_service_account_kubeconfig
-from tests.conftest import Kube, wait_for
+from tests.support.kube import Kube, wait_for
 
 pytestmark = pytest.mark.cluster
 

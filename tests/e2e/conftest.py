@@ -16,7 +16,7 @@ from kubernetes.client.exceptions import ApiException
 from ccupgrade.models.resource import GROUP, PLURAL, VERSION
 from ccupgrade.simulator.control import SimulatorControl
 from ccupgrade.testbed.services import Service, start_operator, start_simulator
-from tests.conftest import Kube
+from tests.support.kube import Kube
 
 AK, SK = "E2EACCESSKEY00000001", "e2e-secret-key-canary-7f3a"
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import time
 import uuid
 from collections import Counter
-from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -14,27 +13,12 @@ import pytest
 from ccupgrade.testbed.controlplane import free_port
 from ccupgrade.testbed.services import start_simulator
 from tests.e2e.conftest import AK, SK, Env
-from tests.standard_path import PATH_EVENTS, STEP_MOMENTS
+from tests.support.standard_path import PATH_EVENTS, seen_at
 
 pytestmark = [pytest.mark.e2e, pytest.mark.cluster]
 
 # 0 -> 31 -> 46 -> 56, one Event per change seen on that path.
 FAST = ("--cce-timeout", "2", "--secret-ttl", "1")
-
-
-def _seen(env: Env, second: float, name: str = "prod", timeout: float = 30) -> dict[str, Any]:
-    env.at(second)
-    moment = max(m for m in STEP_MOMENTS if m <= second)
-    updated = (datetime.fromisoformat(env.epoch) + timedelta(seconds=moment)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return env.wait_status(
-        lambda s: (
-            (s.get("workflow") or {}).get("updated") == updated
-            and next(c for c in s["conditions"] if c["type"] == "Ready")["reason"] != "CloudAPIUnavailable"
-        ),
-        name,
-        timeout,
-        f"second {second}",
-    )
 
 
 def _running(env: Env, *operator_args: str, **secret: str) -> dict[str, Any]:
@@ -44,12 +28,12 @@ def _running(env: Env, *operator_args: str, **secret: str) -> dict[str, Any]:
     env.start_operator(*FAST, *operator_args)
     env.create_upgrade()
     env.wait_condition("Ready", "False", "UpgradeInitializing")
-    return _seen(env, 31)
+    return seen_at(env, 31)
 
 
 def _finish(env: Env, extra: Counter[str] | None = None) -> None:
-    _seen(env, 46)
-    _seen(env, 56)
+    seen_at(env, 46)
+    seen_at(env, 56)
     env.wait_condition("Ready", "True", "UpgradeSucceeded")
     expected = PATH_EVENTS + (extra or Counter())
     reasons = Counter(e["reason"] for e in env.settled_events(expected.total()))
@@ -123,10 +107,10 @@ def test_expired_token_is_renewed_once_without_any_condition_change(env: Env) ->
     _running(env, username=user, password=password, domainName="dom")
     assert env.control.expire_tokens() >= 1
     before = env.control.requests(env.project, env.cluster)["byStatus"].get("401", 0)
-    _seen(env, 46)
+    seen_at(env, 46)
     after = env.control.requests(env.project, env.cluster)["byStatus"].get("401", 0)
     assert after - before == 1  # one refusal, one renewal, then success
-    _seen(env, 56)
+    seen_at(env, 56)
     assert "CloudAPIError" not in {e["reason"] for e in env.events()}
     assert "AuthenticationFailed" not in {e["reason"] for e in env.events()}
 
@@ -208,7 +192,7 @@ def test_api_server_restart_mid_upgrade(env: Env) -> None:
     env.at(46)  # changes while the API server is down
     time.sleep(6)
     plane.start_apiserver()
-    _seen(env, 46, timeout=90)
+    seen_at(env, 46, timeout=90)
     assert env.operator is not None
     assert env.operator.alive()
     _finish(env)

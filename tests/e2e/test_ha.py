@@ -11,8 +11,7 @@ from kubernetes import client
 
 from ccupgrade.testbed.services import Service
 from tests.e2e.conftest import Env
-from tests.e2e.test_faults import _seen
-from tests.standard_path import PATH_EVENTS
+from tests.support.standard_path import PATH_EVENTS, seen_at
 
 pytestmark = [pytest.mark.e2e, pytest.mark.cluster]
 
@@ -39,7 +38,7 @@ def _two_replicas_at_31(env: Env) -> tuple[Service, Service]:
     second = env.start_operator(*election)
     env.create_upgrade()
     env.wait_condition("Ready", "False", "UpgradeInitializing")
-    _seen(env, 31)
+    seen_at(env, 31)
     return first, second
 
 
@@ -59,12 +58,12 @@ def test_one_replica_polls_and_the_other_takes_over_within_a_minute(
 
     leader.kill()  # SIGKILL: the Lease is not released, it must expire
     killed = time.monotonic()
-    _seen(env, 46, timeout=60)
+    seen_at(env, 46, timeout=60)
     takeover = time.monotonic() - killed
     with capsys.disabled():
         print(f"\nHA: takeover {takeover:.1f}s after SIGKILL of the leader")
     assert _polls(standby) > 0
-    _seen(env, 56)
+    seen_at(env, 56)
     env.wait_condition("Ready", "True", "UpgradeSucceeded")
     assert Counter(e["reason"] for e in env.settled_events(PATH_EVENTS.total())) == PATH_EVENTS
 
@@ -87,11 +86,11 @@ def test_a_stopped_leader_hands_the_lease_over(env: Env, capsys: pytest.CaptureF
     leader.stop()  # SIGTERM, then the process exits
     assert not leader.alive()
     assert _holder(env) != holder  # released (or already taken over): without the release it is held 15 s more
-    _seen(env, 46, timeout=60)
+    seen_at(env, 46, timeout=60)
     with capsys.disabled():
         print(f"\nHA: status moved on {time.monotonic() - stopped:.1f}s after SIGTERM to the leader")
     assert _polls(standby) > 0
-    _seen(env, 56)
+    seen_at(env, 56)
     env.wait_condition("Ready", "True", "UpgradeSucceeded")
     events = env.settled_events(PATH_EVENTS.total())
     assert Counter(e["reason"] for e in events) == PATH_EVENTS, events

@@ -12,8 +12,8 @@ import pytest
 from kubernetes.client.exceptions import ApiException
 
 from ccupgrade.models.resource import GROUP, PLURAL, VERSION
-from tests.conftest import CRD_PATH
 from tests.e2e.conftest import Env
+from tests.support.paths import CRD_PATH
 
 pytestmark = [pytest.mark.e2e, pytest.mark.cluster]
 

@@ -14,8 +14,8 @@ from kubernetes.client.exceptions import ApiException
 from ccupgrade.models.resource import GROUP, PLURAL, VERSION
 from ccupgrade.testbed.accounts import mint_service_account_kubeconfig
 from ccupgrade.testbed.services import start_operator
-from tests.conftest import REPO
 from tests.e2e.conftest import Env
+from tests.support.paths import REPO
 
 pytestmark = [pytest.mark.e2e, pytest.mark.cluster]
 

@@ -18,8 +18,15 @@ import pytest
 import yaml
 
 from tests.e2e.conftest import Env
-from tests.integrations import HEALTH_DIR, argocd_health, botkube_notifies, exporter_receivers, kstatus, normalize
-from tests.tools import promtool
+from tests.support.integrations import (
+    HEALTH_DIR,
+    argocd_health,
+    botkube_notifies,
+    exporter_receivers,
+    kstatus,
+    normalize,
+)
+from tests.support.tools import promtool
 
 pytestmark = [pytest.mark.e2e, pytest.mark.cluster]
 

@@ -18,8 +18,9 @@ from ccupgrade.models.resource import GROUP, PLURAL, VERSION
 from ccupgrade.simulator.control import SimulatorControl
 from ccupgrade.testbed import ControlPlane
 from ccupgrade.testbed.services import Service, start_operator
-from tests.conftest import CRD_PATH, Kube, wait_for
 from tests.e2e.conftest import AK, SK
+from tests.support.kube import Kube, wait_for
+from tests.support.paths import CRD_PATH
 
 pytestmark = [pytest.mark.e2e, pytest.mark.cluster]
 

@@ -12,9 +12,9 @@ import pytest
 from kubernetes.client.exceptions import ApiException
 
 from ccupgrade.models.resource import GROUP, PLURAL, VERSION
-from tests.conftest import wait_for
 from tests.e2e.conftest import Env
-from tests.standard_path import STEP_MOMENTS
+from tests.support.kube import wait_for
+from tests.support.standard_path import STEP_MOMENTS
 
 pytestmark = [pytest.mark.e2e, pytest.mark.cluster]
 

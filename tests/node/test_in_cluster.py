@@ -32,7 +32,7 @@ from tests.node.conftest import (
     wait_for,
     wait_rollout,
 )
-from tests.standard_path import PATH_EVENTS, STEP_MOMENTS
+from tests.support.standard_path import PATH_EVENTS, STEP_MOMENTS
 
 pytestmark = [pytest.mark.node, pytest.mark.timeout(1800)]
 

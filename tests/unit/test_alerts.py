@@ -13,8 +13,8 @@ import yaml
 from prometheus_client import generate_latest
 
 from ccupgrade.app.metrics import Metrics
-from tests.conftest import REPO
-from tests.tools import promtool
+from tests.support.paths import REPO
+from tests.support.tools import promtool
 
 RULES = REPO / "charts/cce-upgrade-operator/files/alerts.rules.yaml"
 RULES_TEST = REPO / "tests/promtool/alerts_test.yaml"

@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.integrations import HEALTH_DIR, HEALTH_LUA, REPO, argocd_health
+from tests.support.integrations import HEALTH_DIR, HEALTH_LUA, argocd_health
+from tests.support.paths import REPO
 
 CASES = yaml.safe_load((HEALTH_DIR / "health_test.yaml").read_text())["tests"]
 

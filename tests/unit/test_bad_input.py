@@ -16,7 +16,7 @@ from ccupgrade.cce.errors import ParseError
 from ccupgrade.cce.parser import parse_workflow_list
 from ccupgrade.mirror import Observed, PollFailed, mirror
 from ccupgrade.models.resource import UpgradeSpec, UpgradeStatus
-from tests.unit.test_parser import _json_values, _mangle, _response
+from tests.support.cce_documents import json_values, mangle, responses
 
 STATUS_SCHEMA = crd.build_crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["status"]
 VALIDATOR = jsonschema.Draft7Validator(STATUS_SCHEMA, format_checker=jsonschema.Draft7Validator.FORMAT_CHECKER)
@@ -44,8 +44,8 @@ def test_the_schema_check_can_fail() -> None:
 
 @settings(max_examples=10_000, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(
-    first=st.one_of(_response, _json_values),
-    second=st.one_of(_response, _json_values),
+    first=st.one_of(responses, json_values),
+    second=st.one_of(responses, json_values),
     cut=st.one_of(st.none(), st.none(), st.integers(0, 5_000)),
     failure=st.sampled_from([None, (True, "CloudAPIUnavailable"), (False, "AuthenticationFailed")]),
 )
@@ -55,7 +55,7 @@ def test_anything_cce_sends_gives_a_valid_status_or_a_parse_error(
     old: UpgradeStatus | None = None
     for index, document in enumerate((first, second)):
         try:
-            listed = parse_workflow_list(_mangle(document, cut if index else None))
+            listed = parse_workflow_list(mangle(document, cut if index else None))
             outcome: Observed | PollFailed = Observed(listed.items)
         except ParseError as error:
             outcome = PollFailed(True, "CloudAPIUnavailable", str(error))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ccupgrade import crd
 from ccupgrade.models import resource
-from tests.conftest import CRD_PATH
+from tests.support.paths import CRD_PATH
 
 
 def test_crd_file_matches_the_models() -> None:

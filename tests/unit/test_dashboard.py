@@ -8,7 +8,7 @@ import re
 from prometheus_client import generate_latest
 
 from ccupgrade.app.metrics import Metrics
-from tests.conftest import REPO
+from tests.support.paths import REPO
 
 
 def test_dashboard_queries_exported_metrics() -> None:

@@ -15,7 +15,7 @@ from ccupgrade.models.watched import Watched
 from ccupgrade.scheduler.ports import NoObserver
 from ccupgrade.scheduler.tasks import Supervisor
 from ccupgrade.scheduler.writes import Ticket, Writer
-from tests.unit.test_mirror import Walk
+from tests.support.mirror_walk import Walk
 
 
 def _kinds(result_events: list[tuple[str, str, str]]) -> list[tuple[str, str]]:

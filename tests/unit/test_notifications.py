@@ -1,5 +1,5 @@
 """The shipped kubernetes-event-exporter and Botkube configs, read the way those tools read them
-(tests/integrations.py follows the exporter's v1.7 and Botkube's v1.14 sources)."""
+(tests/support/integrations.py follows the exporter's v1.7 and Botkube's v1.14 sources)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.integrations import (
+from tests.support.integrations import (
     BOTKUBE_VERSION,
     EXPORTER_VERSION,
     botkube_dead_settings,
@@ -62,7 +62,7 @@ def _event(reason: str, type_: str = "Warning", **extra: Any) -> dict[str, Any]:
 
 
 def test_the_versions_followed_are_named_in_the_configs() -> None:
-    from tests.integrations import BOTKUBE_SOURCE, EXPORTER_CONFIG
+    from tests.support.integrations import BOTKUBE_SOURCE, EXPORTER_CONFIG
 
     assert f"kubernetes-event-exporter {EXPORTER_VERSION}" in EXPORTER_CONFIG.read_text()
     assert f"Botkube {BOTKUBE_VERSION}" in BOTKUBE_SOURCE.read_text()
@@ -167,7 +167,7 @@ def test_the_shipped_botkube_source_has_no_dead_settings() -> None:
 
 
 def test_the_botkube_source_uses_the_rbac_group_of_botkube_rbac_yaml() -> None:
-    from tests.integrations import REPO
+    from tests.support.paths import REPO
 
     group = botkube_source()["context"]["rbac"]["group"]
     assert group["type"] == "Static"

@@ -15,6 +15,7 @@ from ccupgrade.cce import parser
 from ccupgrade.cce.errors import ParseError
 from ccupgrade.cce.parser import parse_workflow_list
 from ccupgrade.models.cce import UpgradeWorkflowList, parse_timestamp
+from tests.support.cce_documents import json_values, mangle, responses
 
 # Verbatim from the API reference page (../shared/cce-api/ListUpgradeWorkFlows.md).
 DOCUMENTED_EXAMPLE = """
@@ -229,96 +230,11 @@ def test_fields_of_the_wrong_kind_are_dropped_not_fatal() -> None:
 
 # -- property-based: generated and mangled responses ---------------------------------------------
 
-_scalars = st.one_of(
-    st.none(),
-    st.booleans(),
-    st.integers(),
-    st.floats(allow_nan=False),
-    st.text(max_size=30),
-    st.sampled_from(
-        [
-            "Init",
-            "Running",
-            "Pending",
-            "Success",
-            "Cancel",
-            "Failed",
-            "2023-11-24 08:39:15 +0000 UTC",
-            "2023-11-24T08:39:15Z",
-            "true",
-            "false",
-        ]
-    ),
-)
-_json_values = st.recursive(
-    _scalars,
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
-    max_leaves=12,
-)
-
-
-def _maybe(strategy: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
-    return st.one_of(strategy, _json_values)
-
-
-_point = st.fixed_dictionaries(
-    {"taskType": _maybe(st.sampled_from(["PreCheck", "Snapshot", "Cluster", "PostCheck", "Rollback", "New"]))},
-    optional={
-        "taskID": _maybe(st.uuids().map(str)),
-        "status": _maybe(st.sampled_from(["Init", "Queuing", "Running", "Success", "Failed", "Weird"])),
-        "startTimeStamp": _maybe(st.datetimes().map(lambda d: d.strftime("%Y-%m-%d %H:%M:%S.%f +0000 UTC"))),
-        "endTimeStamp": _maybe(st.datetimes().map(lambda d: d.isoformat() + "Z")),
-        "expireTimeStamp": _json_values,
-    },
-)
-_line = st.fixed_dictionaries(
-    {},
-    optional={
-        "startPoint": _maybe(st.fixed_dictionaries({"taskType": st.text(max_size=10)})),
-        "endPoint": _maybe(st.fixed_dictionaries({"taskType": st.text(max_size=10)})),
-        "critical": _maybe(st.sampled_from([True, False, "true", "false"])),
-    },
-)
-_workflow = st.fixed_dictionaries(
-    {},
-    optional={
-        "kind": _maybe(st.just("WorkFlowTask")),
-        "metadata": _maybe(
-            st.fixed_dictionaries(
-                {},
-                optional={
-                    "uid": _maybe(st.uuids().map(str)),
-                    "creationTimestamp": _scalars,
-                    "annotations": _json_values,
-                },
-            )
-        ),
-        "spec": _maybe(st.fixed_dictionaries({}, optional={"clusterVersion": _scalars, "targetVersion": _scalars})),
-        "status": _maybe(
-            st.fixed_dictionaries(
-                {},
-                optional={
-                    "phase": _scalars,
-                    "pointStatuses": _maybe(st.lists(_point, max_size=5)),
-                    "lineStatuses": _maybe(st.lists(_line, max_size=4)),
-                },
-            )
-        ),
-    },
-)
-_items = _maybe(st.one_of(_workflow, st.lists(_workflow, max_size=4)))
-_response = st.fixed_dictionaries({}, optional={"kind": _scalars, "apiVersion": _scalars, "items": _items})
-
-
-def _mangle(document: Any, cut: int | None) -> bytes:
-    text = json.dumps(document).encode()
-    return text if cut is None else text[: cut % (len(text) + 1)]
-
 
 @settings(max_examples=3000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(document=st.one_of(_response, _json_values), cut=st.one_of(st.none(), st.none(), st.integers(0, 10_000)))
+@given(document=st.one_of(responses, json_values), cut=st.one_of(st.none(), st.none(), st.integers(0, 10_000)))
 def test_generated_and_mangled_responses_give_models_or_parse_errors(document: Any, cut: int | None) -> None:
-    body = _mangle(document, cut)
+    body = mangle(document, cut)
     try:
         parsed = parse_workflow_list(body)
     except ParseError as error:

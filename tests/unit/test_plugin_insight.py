@@ -9,7 +9,7 @@ from typing import Any
 from rich.console import Console
 
 from ccupgrade.plugin.view import UpgradeView, list_table, status_view
-from tests.plugin_states import state
+from tests.support.plugin_states import state
 
 NOW = datetime(2026, 11, 27, 8, 0, tzinfo=UTC)
 

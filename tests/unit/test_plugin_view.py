@@ -17,7 +17,7 @@ from ccupgrade.plugin.view import (
     list_table,
     status_view,
 )
-from tests.plugin_states import STATES, state
+from tests.support.plugin_states import STATES, state
 
 NOW = datetime(2026, 11, 27, 8, 0, tzinfo=UTC)
 

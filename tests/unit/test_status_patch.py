@@ -21,7 +21,7 @@ from ccupgrade.models.watched import Watched
 from ccupgrade.scheduler.ports import NoObserver
 from ccupgrade.scheduler.tasks import Supervisor
 from ccupgrade.scheduler.writes import Ticket, Writer
-from tests.unit.test_mirror import SPEC, T0, Walk
+from tests.support.mirror_walk import SPEC, T0, Walk
 
 
 class _PatchingApi:

@@ -11,8 +11,8 @@ import pytest
 
 from ccupgrade import crd
 from ccupgrade.mirror.core import suspended
-from tests.integrations import argocd_health, kstatus
-from tests.unit.test_mirror import T0, Walk
+from tests.support.integrations import argocd_health, kstatus
+from tests.support.mirror_walk import T0, Walk
 
 
 def _object(status: Any, generation: int = 2) -> dict[str, Any]:

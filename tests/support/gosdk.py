@@ -16,8 +16,9 @@ import tempfile
 from pathlib import Path
 
 from ccupgrade.testbed.binaries import cache_dir
+from tests.support.paths import REPO
 
-MODULE = Path(__file__).resolve().parents[1] / "hack" / "gosdk"
+MODULE = REPO / "hack" / "gosdk"
 PROGRAM = "cce-list-workflows"
 SDK = "github.com/huaweicloud/huaweicloud-sdk-go-v3"
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import math
 import re
-from pathlib import Path
 from typing import Any
 
 import lupa
 import yaml
 
-REPO = Path(__file__).resolve().parents[1]
+from tests.support.paths import REPO
+
 HEALTH_DIR = REPO / "manifests/argocd/resource_customizations/ccupgrade.dev/CceClusterUpgrade"
 HEALTH_LUA = HEALTH_DIR / "health.lua"
 EXPORTER_CONFIG = REPO / "manifests/notifications/event-exporter-config.yaml"

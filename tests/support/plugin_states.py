@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from tests.integrations import HEALTH_DIR
+from tests.support.integrations import HEALTH_DIR
 
 FIXTURES = HEALTH_DIR / "testdata"
 STATES = (
