@@ -1,10 +1,18 @@
-# The two commands a newcomer needs: `make demo` and `make test`. Everything else is a step of those.
+# `make` lists the targets. A newcomer needs two: `make demo` and `make test`; the rest are their steps
+# and the test tiers that run alone. Each target's `## ` comment is its line in that list.
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+PYTEST := $(PY) -m pytest
 
-.PHONY: all venv controlplane tools node-prereqs image cluster test lint typecheck unit pytest demo crds bench bench-transport clean cluster-up cluster-down
+.DEFAULT_GOAL := help
+.PHONY: help all venv controlplane tools node-prereqs image cluster test lint typecheck pytest \
+	test-unit test-cce test-artifacts test-cluster test-e2e test-node demo crds reference docs \
+	bench bench-transport clean cluster-up cluster-down
+
+help: ## this list
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  make %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 all: test
 
@@ -14,64 +22,88 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test]' -e ./testkit
 	touch $(STAMP)
 
-venv: $(STAMP)
+venv: $(STAMP) ## the virtualenv .venv with the operator, the testkit and the test tools
 
-controlplane: $(STAMP)
+controlplane: $(STAMP) ## build or find etcd, kube-apiserver and kubectl (pinned; cached in ~/.cache/ccupgrade)
 	$(PY) -m ccupgrade.testbed build
 
 # helm (built from hack/helm/go.mod), promtool (Debian's prometheus package), the Prometheus
 # Operator's CRDs: found or fetched once into ~/.cache/ccupgrade, like the control plane.
-tools: $(STAMP)
+tools: $(STAMP) ## build or find helm, promtool and the Prometheus Operator's CRDs for the tests
 	$(PY) -m ccupgrade.testbed.tools
 
 # The node tests' prerequisites (root only): Debian's packages, the node's binaries, the image.
 # Elsewhere tests/node skips with one line saying why (CI sets CCUPGRADE_REQUIRE_NODE=1: a failure).
-node-prereqs: $(STAMP) controlplane
+node-prereqs: $(STAMP) controlplane ## as root: the packages, binaries and image the node tests need
 	@if [ "$$(id -u)" = 0 ]; then \
 	  hack/node/install-packages.sh && $(PY) -m ccupgrade.testbed build --node && $(PY) -m ccupgrade.testbed image; \
 	else echo "node-prereqs: not root; tests/node will skip"; fi
 
-image: $(STAMP)
+image: $(STAMP) ## build the operator's image (no registry needed)
 	$(PY) -m ccupgrade.testbed image
 
 # A real single-node cluster running until Ctrl-C (root): then `kubectl apply -k tests/node/overlay`.
-cluster: node-prereqs
+cluster: node-prereqs ## as root: a single-node cluster running the image, until Ctrl-C
 	$(PY) -m ccupgrade.testbed node up --build-image
 
-lint: $(STAMP)
+lint: $(STAMP) ## ruff, ruff format --check, import-linter
 	$(VENV)/bin/ruff check operator tests bench
 	$(VENV)/bin/ruff format --check operator tests bench
 	$(VENV)/bin/lint-imports
 
-typecheck: $(STAMP)
+typecheck: $(STAMP) ## mypy strict on the operator, the tests and the benchmark
 	$(VENV)/bin/mypy
 	$(VENV)/bin/mypy tests bench/*.py
 
-pytest: $(STAMP) controlplane tools node-prereqs
-	$(PY) -m pytest $(PYTEST_ARGS)
+pytest: $(STAMP) controlplane tools node-prereqs ## every test tier (PYTEST_ARGS passes options)
+	$(PYTEST) $(PYTEST_ARGS)
 
-test: lint typecheck pytest
+test: lint typecheck pytest ## everything CI runs: lint, typecheck and every test tier
 
-bench: $(STAMP) controlplane
+test-unit: $(STAMP) ## unit tests: offline, in-process, no tool, no control plane
+	$(PYTEST) tests/unit $(PYTEST_ARGS)
+
+test-cce: $(STAMP) ## the CCE client and the official SDKs against the simulator on loopback
+	$(PYTEST) tests/cce $(PYTEST_ARGS)
+
+test-artifacts: $(STAMP) tools ## shipped files with their real tools: promtool, pip wheel, mkdocs
+	$(PYTEST) tests/artifacts $(PYTEST_ARGS)
+
+test-cluster: $(STAMP) controlplane tools ## against a real kube-apiserver (the local control plane)
+	$(PYTEST) tests/cluster $(PYTEST_ARGS)
+
+test-e2e: $(STAMP) controlplane tools ## the operator as a process against the API server and the simulator
+	$(PYTEST) tests/e2e $(PYTEST_ARGS)
+
+test-node: $(STAMP) node-prereqs ## the operator's image as Pods on a real node (root)
+	$(PYTEST) tests/node $(PYTEST_ARGS)
+
+bench: $(STAMP) controlplane ## the benchmark against a naive operator (BENCH_ARGS, e.g. --quick)
 	$(PY) -m pip install --quiet -e '.[test,bench]'
 	$(PY) bench/run.py $(BENCH_ARGS)
 
-# Our aiohttp transport (kube/api.py) against kubernetes.aio: writes/s, CPU, RSS (README, "Kubernetes transport").
-bench-transport: $(STAMP) controlplane
+# Our aiohttp transport (kube/api.py) against kubernetes.aio (docs/design.md, "Kubernetes transport").
+bench-transport: $(STAMP) controlplane ## our Kubernetes transport against kubernetes.aio
 	$(PY) bench/transport.py $(BENCH_ARGS)
 
-crds: $(STAMP)
+crds: $(STAMP) ## write the CRD generated from the models (crds/ and the chart)
 	$(PY) -m ccupgrade.crd > crds/ccupgrade.dev_cceclusterupgrades.yaml
 	cp crds/ccupgrade.dev_cceclusterupgrades.yaml charts/cce-upgrade-operator/crds/
 
-demo: $(STAMP) controlplane
+reference: $(STAMP) ## write docs/reference/resource.md, generated from the models
+	$(PY) -m ccupgrade.reference > docs/reference/resource.md
+
+docs: $(STAMP) ## build the documentation site into site/ (mkdocs --strict)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
+
+demo: $(STAMP) controlplane ## control plane + simulator + operator: watch an upgrade go by
 	$(PY) -m ccupgrade.testbed.demo $(DEMO_ARGS)
 
-cluster-up: $(STAMP) controlplane
+cluster-up: $(STAMP) controlplane ## a local control plane until Ctrl-C (prints its KUBECONFIG)
 	$(PY) -m ccupgrade.testbed up
 
-cluster-down: $(STAMP)
+cluster-down: $(STAMP) ## stop a local control plane left behind
 	$(PY) -m ccupgrade.testbed down
 
-clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+clean: ## remove the virtualenv, the caches and the built site
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache site

@@ -1,23 +1,24 @@
-"""Reasons come from one enum, and the README documents exactly that enum.
+"""Reasons come from one enum, and the documentation lists exactly that enum.
 
 The values are a stable API (alert rules, Argo CD and kstatus checks, event routers match on
-them): the enum is the one place they are spelt, the README's tables list the same set.
+them): the enum is the one place they are spelt; the conditions-and-Events page and the
+troubleshooting page list the same set.
 """
 
 from __future__ import annotations
 
 import ast
 import re
-from pathlib import Path
 
 from ccupgrade.models import Reason
+from tests.support.paths import DOCS, REPO
 
-ROOT = Path(__file__).resolve().parents[2]
-README = (ROOT / "README.md").read_text()
-SOURCES = ROOT / "operator" / "ccupgrade"
+CONDITIONS_PAGE = (DOCS / "reference" / "conditions-and-events.md").read_text()
+TROUBLESHOOTING_PAGE = (DOCS / "troubleshooting.md").read_text()
+SOURCES = REPO / "operator" / "ccupgrade"
 _TICKED = re.compile(r"`([A-Z][A-Za-z]+)`")
 
-# The groups the README documents: the phase table, the troubleshooting table, the Events list.
+# The groups the pages document: the phase table, the troubleshooting table, the Events list.
 PHASE_REASONS = frozenset(
     {
         Reason.UPGRADE_INITIALIZING,
@@ -71,9 +72,9 @@ EVENT_REASONS = frozenset(
 )
 
 
-def _table_after(heading: str) -> str:
+def _table_after(page: str, heading: str) -> str:
     """The first Markdown table after a line starting with `heading`."""
-    rest = README[README.index(heading) :]
+    rest = page[page.index(heading) :]
     lines = rest.splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith("|"))
     end = next((i for i in range(start, len(lines)) if not lines[i].startswith("|")), len(lines))
@@ -86,22 +87,22 @@ def test_the_groups_split_the_enum() -> None:
     assert not CONFIGURATION_REASONS & EVENT_REASONS
 
 
-def test_the_readme_condition_tables_list_the_condition_reasons() -> None:
-    phases = set(_TICKED.findall(_table_after("| CCE phase |")))
-    troubleshooting = _table_after("## Troubleshooting by condition reason")
+def test_the_condition_tables_list_the_condition_reasons() -> None:
+    phases = set(_TICKED.findall(_table_after(CONDITIONS_PAGE, "| CCE phase |")))
+    troubleshooting = _table_after(TROUBLESHOOTING_PAGE, "# Troubleshooting by reason")
     first_column = {m for row in troubleshooting.splitlines() for m in _TICKED.findall(row.split("|")[1])}
     assert phases | first_column == {r.value for r in PHASE_REASONS | CONFIGURATION_REASONS}
     assert {r.value for r in CONFIGURATION_REASONS} <= first_column
 
 
-def test_the_readme_event_list_is_the_event_reasons() -> None:
-    paragraph = README[README.index("**Events**") :].split("\n\n", 1)[0]
+def test_the_event_list_is_the_event_reasons() -> None:
+    paragraph = CONDITIONS_PAGE[CONDITIONS_PAGE.index("**Events**") :].split("\n\n", 1)[0]
     assert set(_TICKED.findall(paragraph)) == {r.value for r in EVENT_REASONS}
 
 
-def test_the_readme_names_the_enum_as_the_source() -> None:
-    assert "`ccupgrade.models.Reason`" in README
-    assert "operator/ccupgrade/models/reasons.py" in README
+def test_the_conditions_page_names_the_enum_as_the_source() -> None:
+    assert "`ccupgrade.models.Reason`" in CONDITIONS_PAGE
+    assert "operator/ccupgrade/models/reasons.py" in CONDITIONS_PAGE
 
 
 def test_no_reason_is_spelt_outside_the_enum() -> None:
