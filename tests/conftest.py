@@ -64,3 +64,29 @@ def namespace(kube: Kube) -> Iterator[str]:
     except ApiException as exc:
         if exc.status != 404:
             raise
+
+
+# Each tier's folder and the markers its tests must carry: a test that needs an API server, the
+# operator as a process, a node or an external tool says so, and the unit tier needs none of them.
+_NEEDS = frozenset({"cluster", "e2e", "node", "tools"})
+_TIER_MARKERS = {
+    "unit": (frozenset(), frozenset()),
+    "artifacts": (frozenset({"tools"}), _NEEDS),
+    "cluster": (frozenset(), frozenset({"cluster", "tools"})),
+    "e2e": (frozenset({"e2e", "cluster"}), _NEEDS),
+    "node": (frozenset({"node"}), _NEEDS),
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Refuses a test whose markers do not match its tier: `make test-unit` stays offline and fast."""
+    tests = Path(__file__).resolve().parent
+    wrong = []
+    for item in items:
+        tier = item.path.resolve().relative_to(tests).parts[0]
+        required, allowed = _TIER_MARKERS.get(tier, (frozenset(), _NEEDS))
+        marks = {mark.name for mark in item.iter_markers()} & _NEEDS
+        if not required <= marks or not marks <= allowed or (tier == "cluster" and not marks):
+            wrong.append(f"{item.nodeid}: {sorted(marks)}")
+    if wrong:
+        raise pytest.UsageError("tests whose markers do not match their tier:\n" + "\n".join(wrong))

@@ -11,7 +11,10 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.support.paths import REPO
+
+pytestmark = pytest.mark.tools
+
 NOT_THE_OPERATOR = ("ccupgrade/simulator/", "ccupgrade/testbed/", "ccupgrade/demo.py")
 
 

@@ -36,6 +36,8 @@ KUSTOMIZE_LABELS = {"app.kubernetes.io/name", "app.kubernetes.io/part-of"}
 ONLY_IN_MANIFESTS = {("Namespace", "ccupgrade-system"): "helm install --create-namespace makes it"}
 ONLY_IN_CHART: dict[tuple[str, str], str] = {}
 
+pytestmark = pytest.mark.tools  # the real helm
+
 
 def _helm(*args: str) -> str:
     done = subprocess.run([str(helm()), *args], capture_output=True, text=True, check=False, timeout=120)

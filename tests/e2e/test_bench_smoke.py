@@ -11,7 +11,7 @@ import pytest
 
 from tests.support.paths import REPO
 
-pytestmark = [pytest.mark.e2e]
+pytestmark = [pytest.mark.e2e, pytest.mark.cluster]  # starts its own control plane
 
 
 def test_benchmark_runs_both_designs(tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-pytestmark = [pytest.mark.e2e]
+pytestmark = [pytest.mark.e2e, pytest.mark.cluster]  # starts its own control plane
 
 
 def test_demo_runs_an_upgrade_to_success_and_cleans_up() -> None:
