@@ -1,6 +1,6 @@
 """The Kubernetes write transport, ours (kube/api.py, aiohttp) against `kubernetes.aio`, on the hot path only.
 
-Not a test: figures for the README's "Kubernetes transport" table (`make bench-transport`). One local
+Not a test: figures for the "Kubernetes transport" table of docs/design.md (`make bench-transport`). One local
 control plane (own workdir and ports); each round runs both sides, interleaved, each in a fresh
 process so that CPU and RSS are that side's alone. A side sends N status merge patches and N Event
 POSTs (to N objects), `--inflight` at a time, as the operator does in a burst.

@@ -32,7 +32,7 @@ HELM_ONLY_LABELS = {
 HELM_ONLY_POD_ANNOTATIONS = {"checksum/config"}
 # manifests/kustomization.yaml adds these to every object; the chart's templates carry them, its CRD does not.
 KUSTOMIZE_LABELS = {"app.kubernetes.io/name", "app.kubernetes.io/part-of"}
-# Objects only one side has, each with the reason (README, "Install with Helm", says the same).
+# Objects only one side has, each with the reason (docs/install/helm.md, says the same).
 ONLY_IN_MANIFESTS = {("Namespace", "ccupgrade-system"): "helm install --create-namespace makes it"}
 ONLY_IN_CHART: dict[tuple[str, str], str] = {}
 

@@ -1,7 +1,7 @@
 """`kubectl ccupgrade`, run through the real kubectl (which finds the plugin on PATH) against the
 real API server, with objects in every state the operator writes and their Events.
 
-With CCUPGRADE_UPDATE_SCREENSHOTS=1 this also renders docs/plugin-status-*.png for the README
+With CCUPGRADE_UPDATE_SCREENSHOTS=1 this also renders docs/plugin-status-*.png for the documentation
 (the plugin's --export-svg, converted by cairosvg: `pip install -e '.[docs]'`).
 """
 
@@ -332,7 +332,7 @@ def test_watch_redraws_on_change(kube: Kube, fleet: dict[str, dict[str, Any]], n
 
 
 def test_svg_export_and_readme_screenshots(kube: Kube, crd: str, namespace: str, tmp_path: Path) -> None:
-    """The README's pictures: `status` of a running and of a failed upgrade, from the real plugin."""
+    """The documentation's pictures: `status` of a running and of a failed upgrade, from the real plugin."""
     now = datetime.now(UTC)
     shots = {"running": "prod-eu", "pending": "prod-ap"}
     for source, name in shots.items():

@@ -1,6 +1,6 @@
 """How far a running upgrade is, when it should end, and whether it is slower than it should be.
 
-ETA method (also in the README): past task runs are turned into samples: for each task that
+ETA method (also in docs/insight.md): past task runs are turned into samples: for each task that
 succeeded with a start and an end, its run time (end - start) and its step time (end - the
 previous task's end, so queueing before it counts). The running task should end at its start plus
 the median run time of that task type. Once CCE reports the task's percentage p, the rest of that

@@ -1,8 +1,9 @@
 """Every condition and Event reason the operator writes: the one place they are defined.
 
 The values are a stable API: alert rules, Argo CD and kstatus checks, event routers and users'
-scripts match on them, so a value never changes. The README's condition and Event tables list
-the same reasons (tests/unit/test_reasons.py keeps them equal to this enum, one table per group).
+scripts match on them, so a value never changes. The comment beside each member is its meaning in
+the generated reference (ccupgrade.reference); the conditions and troubleshooting pages list the
+same reasons (tests/unit/test_reasons.py keeps them equal to this enum, one table per group).
 """
 
 from __future__ import annotations
