@@ -17,6 +17,7 @@ from ccupgrade.cce.parser import parse_workflow_list
 from ccupgrade.mirror import Observed, PollFailed, mirror
 from ccupgrade.models.resource import UpgradeSpec, UpgradeStatus
 from tests.support.cce_documents import json_values, mangle, responses
+from tests.support.examples import examples
 
 STATUS_SCHEMA = crd.build_crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["status"]
 VALIDATOR = jsonschema.Draft7Validator(STATUS_SCHEMA, format_checker=jsonschema.Draft7Validator.FORMAT_CHECKER)
@@ -42,7 +43,11 @@ def test_the_schema_check_can_fail() -> None:
     assert len(list(VALIDATOR.iter_errors(bad))) >= 3
 
 
-@settings(max_examples=10_000, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(
+    max_examples=examples(10_000),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 @given(
     first=st.one_of(responses, json_values),
     second=st.one_of(responses, json_values),

@@ -16,6 +16,7 @@ from ccupgrade.mirror import Observed, PollFailed, mirror
 from ccupgrade.mirror.core import suspended
 from ccupgrade.models.resource import UpgradeSpec
 from ccupgrade.simulator.scenario import ClusterScenario, ScenarioClock, load_scenario
+from tests.support.examples import examples
 from tests.support.mirror_walk import SPEC, T0, Walk
 
 
@@ -286,7 +287,7 @@ _outcomes = st.one_of(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(
     scenario=st.sampled_from(["standard", "failing", "cancelled", "retry", "history"]),
     steps=st.lists(_outcomes, max_size=25),

@@ -16,6 +16,7 @@ from ccupgrade.cce.errors import ParseError
 from ccupgrade.cce.parser import parse_workflow_list
 from ccupgrade.models.cce import UpgradeWorkflowList, parse_timestamp
 from tests.support.cce_documents import json_values, mangle, responses
+from tests.support.examples import examples
 
 # Verbatim from the API reference page (../shared/cce-api/ListUpgradeWorkFlows.md).
 DOCUMENTED_EXAMPLE = """
@@ -231,7 +232,7 @@ def test_fields_of_the_wrong_kind_are_dropped_not_fatal() -> None:
 # -- property-based: generated and mangled responses ---------------------------------------------
 
 
-@settings(max_examples=3000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(3000), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(document=st.one_of(responses, json_values), cut=st.one_of(st.none(), st.none(), st.integers(0, 10_000)))
 def test_generated_and_mangled_responses_give_models_or_parse_errors(document: Any, cut: int | None) -> None:
     body = mangle(document, cut)
