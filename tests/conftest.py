@@ -83,7 +83,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     tests = Path(__file__).resolve().parent
     wrong = []
     for item in items:
-        tier = item.path.resolve().relative_to(tests).parts[0]
+        path = item.path.resolve()
+        if not path.is_relative_to(tests):
+            continue
+        tier = path.relative_to(tests).parts[0]
         required, allowed = _TIER_MARKERS.get(tier, (frozenset(), _NEEDS))
         marks = {mark.name for mark in item.iter_markers()} & _NEEDS
         if not required <= marks or not marks <= allowed or (tier == "cluster" and not marks):
