@@ -117,9 +117,13 @@ class Writer:
         if previous is not None and self._is_stale_echo(previous, watched.resource_version, watched.generation):
             return False, previous
         self._records[watched.ref] = watched
-        if previous is None and watched.status is not None and watched.status.event_journal:
-            # First sight (after a start): the last change's Events may have been cut off by a crash.
-            self._events.recover(watched.ref, watched.status.event_journal)
+        if watched.status is not None and watched.status.event_journal:
+            if previous is None:
+                # First sight (after a start): the last change's Events may have been cut off by a crash.
+                self._events.recover(watched.ref, watched.status.event_journal)
+            else:
+                # Another writer's status (or a spec change, whose journal is known: nothing posted).
+                self._events.adopt(watched.ref, watched.status.event_journal)
         return True, previous
 
     def forget(self, ref: ObjectRef) -> None:
@@ -210,8 +214,7 @@ class Writer:
             self._observer.object_mirrored(current, result, job.fresh)
             if not result.changed and not result.events:
                 return
-            fresh_names = {event.name_for(ref.name, ref.uid) for event in result.events}
-            result = self._events.stamp(ref, result)
+            result, fresh = self._events.stamp(ref, result)
             try:
                 stored = await self._sink.publish(current, result)
             finally:
@@ -219,12 +222,14 @@ class Writer:
             if stored is None:
                 return
             self._remember(stored)
-            if stored.generation != current.generation:
-                return  # the spec changed under the write: the watch brings the new version
             if stored.status == result.status:
-                if fresh_names and result.status.event_journal:  # the carried ones are queued already
-                    self._events.queue(ref, [r for r in result.status.event_journal if r.name in fresh_names])
-                return
+                self._events.written(ref, fresh, result.status.event_journal)
+            elif stored.status is not None:
+                # A 409 re-read (perhaps of our own write whose answer was lost) or another writer's
+                # status: its journal's entries are posted before a write of ours can drop them.
+                self._events.adopt(ref, stored.status.event_journal)
+            if stored.generation != current.generation or stored.status == result.status:
+                return  # written; or the spec changed under the write: the watch brings the new version
             # 409: the stored status moved; recompute from it (the loop re-checks the ticket)
         raise Conflicted(f"the status changed under {MAX_CONFLICTS} writes in a row")
 
