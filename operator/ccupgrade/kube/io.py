@@ -22,7 +22,19 @@ from ccupgrade.cce import Credentials, CredentialsError, SecretNotFound, from_se
 from ccupgrade.kube.api import KubeApi, KubeApiError, path_of
 from ccupgrade.kube.patching import merge_patch
 from ccupgrade.mirror import Mirrored
-from ccupgrade.models import GROUP, KIND, PLURAL, VERSION, ObjectRef, RecordedEvent, UpgradeStatus, Watched
+from ccupgrade.models import (
+    EVENT_FIELD_BYTES,
+    EVENT_MESSAGE_BYTES,
+    GROUP,
+    KIND,
+    PLURAL,
+    VERSION,
+    ObjectRef,
+    RecordedEvent,
+    UpgradeStatus,
+    Watched,
+    clip_utf8,
+)
 from ccupgrade.scheduler import WriteFailed
 
 log = logging.getLogger("ccupgrade.kube")
@@ -146,11 +158,11 @@ class KubeIO:
                 "uid": ref.uid,
             },
             "reason": event.reason,
-            "message": event.message[:1024],
+            "message": clip_utf8(event.message, EVENT_MESSAGE_BYTES),
             "type": event.type,
             "source": {"component": COMPONENT},
             "reportingComponent": f"{GROUP}/operator",
-            "reportingInstance": self._instance[:128],
+            "reportingInstance": clip_utf8(self._instance, EVENT_FIELD_BYTES),
             "eventTime": event.event_time.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
             "firstTimestamp": seconds,
             "lastTimestamp": seconds,
