@@ -7,9 +7,12 @@ import-linter contract in pyproject.toml says so).
 from ccupgrade.models.cce import PointStatus, UpgradeWorkflow, UpgradeWorkflowList
 from ccupgrade.models.insight import Eta, Finding, FindingCount, PreCheckView, Slowness, TaskProgress
 from ccupgrade.models.limits import (
+    CCE_NAME_BYTES,
+    CCE_TEXT_BYTES,
     CONDITION_MESSAGE_BYTES,
     EVENT_FIELD_BYTES,
     EVENT_MESSAGE_BYTES,
+    MAX_STATUS_BYTES,
     ConditionMessage,
     EventMessage,
     clip_utf8,
@@ -48,6 +51,8 @@ from ccupgrade.models.tasks import (
 from ccupgrade.models.watched import ObjectRef, PollKey, Watched
 
 __all__ = [
+    "CCE_NAME_BYTES",
+    "CCE_TEXT_BYTES",
     "CONDITION_MESSAGE_BYTES",
     "DURATION_PATTERN",
     "EVENT_FIELD_BYTES",
@@ -55,6 +60,7 @@ __all__ = [
     "GROUP",
     "KIND",
     "MAX_RECORDED_EVENTS",
+    "MAX_STATUS_BYTES",
     "MIN_POLL_SECONDS",
     "PLURAL",
     "PRINTER_COLUMNS",

@@ -10,9 +10,19 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import AfterValidator
+from pydantic import AfterValidator, BeforeValidator
 
 EVENT_MESSAGE_BYTES = 1024  # core/v1 Event .message (ValidateEvent: NoteLengthLimit)
+CCE_NAME_BYTES = 256  # a CCE identifier, type, status, phase or version as status keeps it
+CCE_TEXT_BYTES = 1024  # a CCE explanation (a pre-check's, a finding's) or a detail call's error
+MAX_TASKS = 64  # tasks of one workflow in status (CCE's have 4 to 6)
+MAX_LINES = 128  # edges of its graph
+MAX_FINDING_COUNTS = 32  # (kind, level) pairs counted
+# The whole status, as JSON. etcd refuses an object over 1.5 MiB (spec, metadata and status); with
+# every string and list above at its bound (and spec.historyLimit at 50) a status measures ~0.4 MiB
+# (tests/unit/test_status_bound.py builds it), and a write over this bound is not sent: the last
+# good status stays, with its Events and a condition saying why.
+MAX_STATUS_BYTES = 512 * 1024
 EVENT_FIELD_BYTES = 128  # core/v1 Event .reason, .action, .reportingInstance
 CONDITION_MESSAGE_BYTES = 32768  # metav1.Condition .message
 ELLIPSIS = "…"
@@ -35,9 +45,19 @@ def clip_utf8(text: str, limit: int) -> str:
     return raw[: limit - len(mark)].decode("utf-8", "ignore") + ELLIPSIS
 
 
-def _bounded(limit: int) -> AfterValidator:
-    return AfterValidator(lambda text: clip_utf8(text, limit))
+def _bounded(limit: int) -> BeforeValidator:
+    """Cuts text before the field's own checks (a CRD maxLength counts characters, not bytes)."""
+    return BeforeValidator(lambda value: clip_utf8(value, limit) if isinstance(value, str) else value)
+
+
+def _capped(count: int) -> AfterValidator:
+    return AfterValidator(lambda items: items[:count])
 
 
 EventMessage = Annotated[str, _bounded(EVENT_MESSAGE_BYTES)]
 ConditionMessage = Annotated[str, _bounded(CONDITION_MESSAGE_BYTES)]
+CceName = Annotated[str, _bounded(CCE_NAME_BYTES)]
+CceText = Annotated[str, _bounded(CCE_TEXT_BYTES)]
+TASKS_CAP = _capped(MAX_TASKS)
+LINES_CAP = _capped(MAX_LINES)
+COUNTS_CAP = _capped(MAX_FINDING_COUNTS)
