@@ -157,3 +157,37 @@ async def test_journal_entries_another_writer_stored_are_posted() -> None:
     ]
     assert server.event_posts == posts  # the same journal again: nothing posted again
     assert server.event_posts <= 2 + 5 + 2  # the known ones at most once more each (409)
+
+
+async def test_an_event_derived_again_while_still_unposted_is_journaled_once() -> None:
+    """The same transition derived twice before its Event could be posted (a retry after a refused
+    status): one journal entry, one Event (without the fix: two entries of the same name)."""
+    server = FakeApiServer()
+    server.event_budget = 0  # Events cannot be posted for now
+    supervisor = Supervisor()
+    writer = Writer(server, NoObserver(), supervisor, max_concurrent=2)
+    watched = server.apply("a")
+    writer.store(watched)
+
+    def again(n: int) -> Callable[[Watched], Mirrored]:
+        def derive(current: Watched) -> Mirrored:
+            events = [EventIntent("Warning", "PreCheckFailed", "pre-check failed", "precheck/1")]
+            return Mirrored(UpgradeStatus(phase=f"p{n}"), events, changed=True)
+
+        return derive
+
+    try:
+        for n in range(2):
+            current = writer.get(watched.ref)
+            assert current is not None
+            await writer.write(current.ref, Ticket.of(current), again(n), fresh=True)
+        stored = server.objects["a"].status
+        assert stored is not None
+        assert stored.event_journal is not None
+        assert [e.message for e in stored.event_journal] == ["pre-check failed"]
+        server.event_budget = None
+        await _until(lambda: len(server.events) == 1)
+        await asyncio.sleep(60)
+    finally:
+        await supervisor.close()
+    assert len(server.events) == 1

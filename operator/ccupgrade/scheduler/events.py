@@ -182,7 +182,10 @@ class EventStage:
         records = list(self._unposted.get(ref, ()))
         carried = len(records)
         moment = self._last_moment.get(ref) or (records[-1].event_time if records else None)
+        queued = {r.name for r in records}
         for event in result.events:
+            if event.name_for(ref.name, ref.uid) in queued:
+                continue  # the same transition derived again (a retry after a refusal): once is enough
             now = datetime.now(UTC)
             moment = now if moment is None else max(now, moment + _MICROSECOND)
             records.append(
