@@ -191,3 +191,26 @@ async def test_an_event_derived_again_while_still_unposted_is_journaled_once() -
     finally:
         await supervisor.close()
     assert len(server.events) == 1
+
+
+async def test_what_is_kept_per_object_goes_when_the_object_does() -> None:
+    """The digest of an object's adopted journal (and a refused status's fingerprint) are forgotten
+    with the object."""
+    server = FakeApiServer()
+    supervisor = Supervisor()
+    writer = Writer(server, NoObserver(), supervisor, max_concurrent=2)
+    refs = []
+    try:
+        for i in range(20):
+            watched = server.apply(f"o{i}")
+            writer.store(watched)
+            await writer.write(watched.ref, Ticket.of(watched), _many(2, str(i)), fresh=True)
+            refs.append(watched.ref)
+        await _until(lambda: len(server.events) == 40)
+        assert len(writer._events._adopted) == 20
+        for ref in refs:
+            writer.forget(ref)
+    finally:
+        await supervisor.close()
+    assert writer._events._adopted == {}
+    assert writer._refused == {}
