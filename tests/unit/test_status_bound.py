@@ -32,7 +32,7 @@ from ccupgrade.models import (
 )
 from ccupgrade.models.insight import Eta, Slowness, TaskProgress
 from ccupgrade.models.watched import Watched
-from ccupgrade.scheduler.ports import NoObserver, StatusRefused
+from ccupgrade.scheduler.ports import NoObserver, StatusRefused, WriteFailed
 from ccupgrade.scheduler.tasks import Supervisor
 from ccupgrade.scheduler.writes import Ticket, Writer
 from ccupgrade.simulator.insight import Renderer, shipped_details
@@ -243,3 +243,12 @@ async def test_a_status_over_the_bound_is_not_sent() -> None:
     with pytest.raises(StatusRefused, match="over the bound"):
         await io.publish(_watched(), Mirrored(huge, changed=True))
     assert api.patches == 0
+
+
+@pytest.mark.parametrize("status", [401, 403, 429, 503, 0])
+async def test_a_refusal_of_the_operator_not_of_the_status_is_retried(status: int) -> None:
+    """401/403 (credentials, RBAC: may be fixed), throttling, 5xx, no answer: retried later."""
+    api = _AnsweringApi([KubeApiError(status, '{"kind":"Status","message":"forbidden"}')])
+    io = KubeIO(api)
+    with pytest.raises(WriteFailed):
+        await io.publish(_watched(), Mirrored(UpgradeStatus(phase="Running"), changed=True))

@@ -156,8 +156,8 @@ class KubeIO:
         except KubeApiError as exc:
             if exc.status in _REFUSED_FOR_GOOD or _too_large(exc):
                 raise StatusRefused(_refusal(exc)) from None
-            if not exc.retryable:
-                raise
+            # retryable, or a refusal of the operator rather than of this status (401, 403: RBAC
+            # or credentials that may be fixed): retried with backoff, logged once per streak
             raise WriteFailed(str(exc), str(exc.status) if exc.status else "unreachable") from None
         if self._die_after_status and result.events and stored is not None:
             # Test hook (CCUPGRADE_TEST_KILL_AFTER_STATUS): die like a crash, Events not posted yet.
