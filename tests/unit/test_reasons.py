@@ -45,6 +45,7 @@ CONFIGURATION_REASONS = frozenset(
         Reason.CLUSTER_NOT_FOUND,
         Reason.REQUEST_REJECTED,
         Reason.CONFIGURATION_ERROR,
+        Reason.STATUS_REJECTED,
     }
 )
 

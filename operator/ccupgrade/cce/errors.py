@@ -30,12 +30,21 @@ class CceError(Exception):
         self.request_id = request_id
 
     def __str__(self) -> str:
+        return self._text(with_request=True)
+
+    @property
+    def summary(self) -> str:
+        """The text status keeps: the same for the same failure, so a persistent error does not
+        rewrite the status at every poll (the request ID, new per answer, goes to the logs only)."""
+        return self._text(with_request=False)
+
+    def _text(self, *, with_request: bool) -> str:
         parts = [self.message]
         if self.status is not None:
             parts.append(f"HTTP {self.status}")
         if self.code:
             parts.append(f"code {self.code}")
-        if self.request_id:
+        if self.request_id and with_request:
             parts.append(f"request {self.request_id}")
         return parts[0] if len(parts) == 1 else f"{parts[0]} ({', '.join(parts[1:])})"
 

@@ -6,6 +6,7 @@ bounded by its connection pool and, above it, by the scheduler's write slots.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
@@ -22,8 +23,21 @@ from ccupgrade.cce import Credentials, CredentialsError, SecretNotFound, from_se
 from ccupgrade.kube.api import KubeApi, KubeApiError, path_of
 from ccupgrade.kube.patching import merge_patch
 from ccupgrade.mirror import Mirrored
-from ccupgrade.models import GROUP, KIND, PLURAL, VERSION, ObjectRef, RecordedEvent, UpgradeStatus, Watched
-from ccupgrade.scheduler import WriteFailed
+from ccupgrade.models import (
+    EVENT_FIELD_BYTES,
+    EVENT_MESSAGE_BYTES,
+    GROUP,
+    KIND,
+    MAX_STATUS_BYTES,
+    PLURAL,
+    VERSION,
+    ObjectRef,
+    RecordedEvent,
+    UpgradeStatus,
+    Watched,
+    clip_utf8,
+)
+from ccupgrade.scheduler import StatusRefused, WriteFailed
 
 log = logging.getLogger("ccupgrade.kube")
 COMPONENT = "cce-upgrade-operator"
@@ -31,6 +45,23 @@ TEST_KILL_ENV = "CCUPGRADE_TEST_KILL_AFTER_STATUS"  # set only by the soak test
 EVENT_PAGE = 500
 _JOURNAL = TypeAdapter(list[RecordedEvent])
 _JSON: dict[str, Any] = {"mode": "json", "by_alias": True, "exclude_none": True}
+
+
+_REFUSED_FOR_GOOD = frozenset({400, 413, 422})  # the same status will be refused again
+
+
+def _too_large(exc: KubeApiError) -> bool:
+    """etcd's size limit, which the API server reports as a 500 (retrying cannot help)."""
+    return exc.status == 413 or (exc.status >= 500 and "too large" in exc.body)
+
+
+def _refusal(exc: KubeApiError) -> str:
+    """The API server's reason, from its Status body when there is one."""
+    try:
+        message = json.loads(exc.body).get("message")
+    except (ValueError, AttributeError):
+        message = None
+    return clip_utf8(f"HTTP {exc.status}: {message or exc.body}", 1024)
 
 
 def _objects_path(namespace: str | None) -> str:
@@ -116,14 +147,17 @@ class KubeIO:
         """Writes the status (which records its Events in `eventJournal`); the Events follow later.
 
         If the API server cannot be reached (or throttles, or fails), `WriteFailed`: the scheduler
-        retries with a status derived again."""
+        retries with a status derived again. If it refuses the status for good (or the status is
+        over MAX_STATUS_BYTES and is not sent), `StatusRefused`."""
         if not result.changed:
             return watched
         try:
             stored = await self._write_status(watched, result)
         except KubeApiError as exc:
-            if not exc.retryable:
-                raise
+            if exc.status in _REFUSED_FOR_GOOD or _too_large(exc):
+                raise StatusRefused(_refusal(exc)) from None
+            # retryable, or a refusal of the operator rather than of this status (401, 403: RBAC
+            # or credentials that may be fixed): retried with backoff, logged once per streak
             raise WriteFailed(str(exc), str(exc.status) if exc.status else "unreachable") from None
         if self._die_after_status and result.events and stored is not None:
             # Test hook (CCUPGRADE_TEST_KILL_AFTER_STATUS): die like a crash, Events not posted yet.
@@ -146,11 +180,11 @@ class KubeIO:
                 "uid": ref.uid,
             },
             "reason": event.reason,
-            "message": event.message[:1024],
+            "message": clip_utf8(event.message, EVENT_MESSAGE_BYTES),
             "type": event.type,
             "source": {"component": COMPONENT},
             "reportingComponent": f"{GROUP}/operator",
-            "reportingInstance": self._instance[:128],
+            "reportingInstance": clip_utf8(self._instance, EVENT_FIELD_BYTES),
             "eventTime": event.event_time.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
             "firstTimestamp": seconds,
             "lastTimestamp": seconds,
@@ -185,6 +219,9 @@ class KubeIO:
     async def _write_status(self, watched: Watched, result: Mirrored) -> Watched | None:
         ref = watched.ref
         status_patch, expected = _status_documents(watched.status, result)
+        size = len(json.dumps(expected, separators=(",", ":"), ensure_ascii=False).encode())
+        if size > MAX_STATUS_BYTES:
+            raise StatusRefused(f"the status would take {size:,} bytes, over the bound of {MAX_STATUS_BYTES:,}")
         patch: dict[str, Any] = {"status": status_patch}
         if watched.resource_version:
             patch["metadata"] = {"resourceVersion": watched.resource_version}  # write only what we derived from
@@ -199,8 +236,7 @@ class KubeIO:
                 return None
             if exc.status == 409:
                 return await self._reread(watched)
-            log.error("status of %s rejected: HTTP %s %s", ref, exc.status, exc.body[:500])
-            return None
+            raise
         metadata = body.get("metadata") or {}
         if metadata.get("generation") == watched.generation and body.get("status") == expected:
             # Stored as written, same spec: the record is the result, without parsing the answer

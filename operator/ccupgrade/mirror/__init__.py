@@ -7,7 +7,17 @@ import-linter contract in pyproject.toml says so).
 
 from ccupgrade.mirror.conditions import READY, RECONCILING, STALLED
 from ccupgrade.mirror.conditions import find as find_condition
-from ccupgrade.mirror.core import DEFAULT_RESYNC, Mirrored, Observed, Outcome, PollFailed, failed, mirror, suspended
+from ccupgrade.mirror.core import (
+    DEFAULT_RESYNC,
+    Mirrored,
+    Observed,
+    Outcome,
+    PollFailed,
+    failed,
+    mirror,
+    refused,
+    suspended,
+)
 from ccupgrade.mirror.events import EventIntent, EventType
 from ccupgrade.mirror.insight import ENDED, DetailFailed, DetailKind, Details
 from ccupgrade.mirror.insight import wanted as wanted_details
@@ -32,6 +42,7 @@ __all__ = [
     "failed",
     "find_condition",
     "mirror",
+    "refused",
     "samples_of",
     "suspended",
     "wanted_details",

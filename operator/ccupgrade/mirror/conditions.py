@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from ccupgrade.models import Condition, ConditionStatus, Reason
+from ccupgrade.models import CONDITION_MESSAGE_BYTES, Condition, ConditionStatus, Reason, clip_utf8
 
 READY, RECONCILING, STALLED = "Ready", "Reconciling", "Stalled"
 T, F, U = ConditionStatus.TRUE, ConditionStatus.FALSE, ConditionStatus.UNKNOWN
@@ -56,7 +56,7 @@ def set_condition(
         observed_generation=generation,
         last_transition_time=since,
         reason=reason,
-        message=message[:32768],
+        message=clip_utf8(message, CONDITION_MESSAGE_BYTES),
     )
 
 

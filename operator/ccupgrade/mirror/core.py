@@ -309,6 +309,20 @@ def failed(old: UpgradeStatus | None, failure: PollFailed, generation: int | Non
     return Mirrored(status, in_causal_order(events, _recorded_moment(old)), after != before, documents=(before, after))
 
 
+def refused(old: UpgradeStatus | None, message: str, generation: int | None, now: datetime) -> Mirrored:
+    """The status to write when the API server refuses the new one for good (or it is over the
+    status bound): the last good observation stays, Stalled says why, and one Warning Event."""
+    old = old or UpgradeStatus()
+    verdict = cond.Verdict(cond.U, False, True, Reason.STATUS_REJECTED, message)
+    previous = cond.find(old.conditions, cond.STALLED)
+    status = old.model_copy(update={"conditions": cond.apply_verdict(old.conditions, verdict, generation, now)})
+    events: list[EventIntent] = []
+    if previous is None or previous.reason != Reason.STATUS_REJECTED or previous.status != cond.T:
+        events.append(EventIntent("Warning", Reason.STATUS_REJECTED, message, f"status-rejected/{_revision(old)}"))
+    before, after = _dump(old), _dump(status)
+    return Mirrored(status, in_causal_order(events, _recorded_moment(old)), after != before, documents=(before, after))
+
+
 def _ended(previous: UpgradeStatus, new: UpgradeStatus) -> list[TaskView]:
     """Tasks of the followed workflow that ended since the stored status (not on first sight)."""
     if previous.workflow is None or new.workflow is None or previous.workflow.uid != new.workflow.uid:

@@ -161,7 +161,7 @@ def derive(
         expired = findings.is_expired(pre_check, started, now)
         pre_check = pre_check.model_copy(update={"expired": True if expired else None})
     progress = _progress(old.task_progress, running, details, now)
-    eta = timing.estimate(tasks, *versions, basis, now, progress) if running is not None else None
+    eta = timing.estimate(tasks, *versions, basis, now, progress) if timing.under_way(tasks) else None
     slow = timing.slowness(old.slow, running, progress, eta, settings.stall_after, now)
     new = Insight(pre_check, progress, eta, slow)
     return new, _events(old, new, workflow_uid, versions)

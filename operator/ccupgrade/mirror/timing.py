@@ -6,7 +6,9 @@ previous task's end, so queueing before it counts). The running task should end 
 the median run time of that task type. Once CCE reports the task's percentage p, the rest of that
 median, (100 - p)%, counts from when p was first seen: a task running slower than before moves its
 ETA later, a faster one earlier, and the estimate changes only when the percentage does. The
-workflow should end at that moment plus the median step time of every task still to come. An
+workflow should end at that moment plus the median step time of every task still to come; between
+two tasks, at the last task's end plus those steps, so the estimate holds for the whole active
+workflow instead of vanishing at each task's end. An
 estimate that has passed shows as `overdue since` it and does not move with the clock (a moving
 figure would rewrite status at every poll). Samples come from this cluster's own past workflows;
 only when it has none for a task type, from other followed objects that upgraded between the same
@@ -114,6 +116,17 @@ def eta_text(moment: datetime | None, now: datetime) -> str:
     return f"overdue since {shown}" if moment < now else shown
 
 
+def under_way(tasks: list[TaskView]) -> bool:
+    """Whether the workflow has an ETA to show: a task runs; or one has begun (or is queued), none
+    failed and not all have succeeded. Between two tasks too, so the ETA column does not go empty
+    and back at each task's end (each flicker also a status write)."""
+    statuses = [t.status for t in tasks]
+    if RUNNING in statuses:
+        return True
+    begun = any(s not in {"Init", None} for s in statuses)
+    return begun and "Failed" not in statuses and any(s != SUCCESS for s in statuses)
+
+
 def estimate(
     tasks: list[TaskView],
     from_version: str | None,
@@ -149,8 +162,12 @@ def estimate(
         else:
             anchor = None
     else:
+        # Between tasks: the next one's step counts from the last task's end (a step includes the
+        # queueing before it), not from now, so the estimate does not move with the clock.
         started = [i for i, t in enumerate(tasks) if t.status not in NOT_STARTED]
         remaining_from = (max(started) + 1) if started else 0
+        ends = [t.end_time for t in tasks[:remaining_from] if t.end_time is not None]
+        anchor = max(ends) if ends else None
     workflow_end = anchor
     for task in tasks[remaining_from:]:
         if task.status not in NOT_STARTED or workflow_end is None:
@@ -163,8 +180,8 @@ def estimate(
         workflow_end += step
         used += len(samples)
         kinds.add(kind)
-    if workflow_end is not None and workflow_end == now and running is None:
-        workflow_end = None  # nothing left to estimate: no ETA rather than "now"
+    if running is None and not any(t.status in NOT_STARTED for t in tasks[remaining_from:]):
+        workflow_end = None  # nothing left to estimate: no ETA rather than the last task's end
     method = "peers" if "peers" in kinds else ("history" if kinds else "none")
     shown = workflow_end or task_end
     return Eta(

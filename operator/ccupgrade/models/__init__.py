@@ -6,6 +6,17 @@ import-linter contract in pyproject.toml says so).
 
 from ccupgrade.models.cce import PointStatus, UpgradeWorkflow, UpgradeWorkflowList
 from ccupgrade.models.insight import Eta, Finding, FindingCount, PreCheckView, Slowness, TaskProgress
+from ccupgrade.models.limits import (
+    CCE_NAME_BYTES,
+    CCE_TEXT_BYTES,
+    CONDITION_MESSAGE_BYTES,
+    EVENT_FIELD_BYTES,
+    EVENT_MESSAGE_BYTES,
+    MAX_STATUS_BYTES,
+    ConditionMessage,
+    EventMessage,
+    clip_utf8,
+)
 from ccupgrade.models.reasons import Reason
 from ccupgrade.models.resource import (
     DURATION_PATTERN,
@@ -40,10 +51,16 @@ from ccupgrade.models.tasks import (
 from ccupgrade.models.watched import ObjectRef, PollKey, Watched
 
 __all__ = [
+    "CCE_NAME_BYTES",
+    "CCE_TEXT_BYTES",
+    "CONDITION_MESSAGE_BYTES",
     "DURATION_PATTERN",
+    "EVENT_FIELD_BYTES",
+    "EVENT_MESSAGE_BYTES",
     "GROUP",
     "KIND",
     "MAX_RECORDED_EVENTS",
+    "MAX_STATUS_BYTES",
     "MIN_POLL_SECONDS",
     "PLURAL",
     "PRINTER_COLUMNS",
@@ -52,8 +69,10 @@ __all__ = [
     "VERSION",
     "CceClusterUpgrade",
     "Condition",
+    "ConditionMessage",
     "ConditionStatus",
     "Eta",
+    "EventMessage",
     "Finding",
     "FindingCount",
     "HistoryEntry",
@@ -79,4 +98,5 @@ __all__ = [
     "Watched",
     "WorkflowRef",
     "WorkflowSelector",
+    "clip_utf8",
 ]

@@ -8,9 +8,12 @@ feeds it failed, only that part says so and keeps its last good values.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
+
+from ccupgrade.models.limits import COUNTS_CAP, CceName, CceText
 
 
 class _Model(BaseModel):
@@ -20,53 +23,55 @@ class _Model(BaseModel):
 class Finding(_Model):
     """One pre-check item that matters, as CCE said it (kind and level verbatim)."""
 
-    name: str = Field(description="The check's name in CCE.")
-    kind: str | None = Field(
+    name: CceName = Field(description="The check's name in CCE.")
+    kind: CceName | None = Field(
         default=None, description="Exception (must be fixed), Risk (may be skipped), or as CCE says."
     )
-    level: str | None = Field(default=None, description="Info, Warning, Fatal, or as CCE says.")
-    where: str = Field(description="What it concerns: cluster, add-on <name> or node <name>.")
-    message: str | None = Field(default=None, description="CCE's explanation.")
+    level: CceName | None = Field(default=None, description="Info, Warning, Fatal, or as CCE says.")
+    where: CceName = Field(description="What it concerns: cluster, add-on <name> or node <name>.")
+    message: CceText | None = Field(default=None, description="CCE's explanation.")
 
 
 class FindingCount(_Model):
     """How many pre-check findings there are of one kind and level (all of them, not only those shown)."""
 
-    kind: str = Field(description="Exception, Risk, or as CCE says (`-` when absent).")
-    level: str = Field(description="Info, Warning, Fatal, or as CCE says (`-` when absent).")
+    kind: CceName = Field(description="Exception, Risk, or as CCE says (`-` when absent).")
+    level: CceName = Field(description="Info, Warning, Fatal, or as CCE says (`-` when absent).")
     count: int = Field(ge=0, description="How many findings have this kind and level.")
 
 
 class PreCheckView(_Model):
     """The workflow's PreCheck task in detail."""
 
-    task_id: str | None = Field(default=None, description="The pre-check task's ID in CCE.")
-    phase: str | None = Field(default=None, description="Init, Running, Success, Failed, Error, or as CCE says.")
+    task_id: CceName | None = Field(default=None, description="The pre-check task's ID in CCE.")
+    phase: CceName | None = Field(default=None, description="Init, Running, Success, Failed, Error, or as CCE says.")
     expire_time: datetime | None = Field(default=None, description="When the check's result expires.")
     expired: bool | None = Field(default=None, description="True when the result expired before the upgrade ran.")
-    message: str | None = Field(default=None, description="CCE's message for the whole check.")
+    message: CceText | None = Field(default=None, description="CCE's message for the whole check.")
     findings: list[Finding] | None = Field(
         default=None, description="Exceptions, Risks and Warning/Fatal items, most severe first, capped."
     )
     more_findings: int | None = Field(default=None, ge=0, description="Findings not listed because of the cap.")
-    counts: list[FindingCount] | None = Field(default=None, description="All findings by kind and level.")
-    error: str | None = Field(default=None, description="Why the pre-check detail could not be read this time.")
+    counts: Annotated[list[FindingCount], COUNTS_CAP] | None = Field(
+        default=None, description="All findings by kind and level."
+    )
+    error: CceText | None = Field(default=None, description="Why the pre-check detail could not be read this time.")
 
 
 class TaskProgress(_Model):
     """A running task's own progress, from its task endpoint."""
 
-    task: str = Field(description="The task type (Cluster, Snapshot).")
-    task_id: str | None = Field(default=None, description="The task's ID in CCE.")
+    task: CceName = Field(description="The task type (Cluster, Snapshot).")
+    task_id: CceName | None = Field(default=None, description="The task's ID in CCE.")
     percent: float | None = Field(default=None, ge=0, le=100, description="Progress in percent, as CCE reports it.")
     since: datetime | None = Field(default=None, description="When the percentage last changed.")
-    error: str | None = Field(default=None, description="Why the task detail could not be read this time.")
+    error: CceText | None = Field(default=None, description="Why the task detail could not be read this time.")
 
 
 class Eta(_Model):
     """Estimated end of the running task and of the whole workflow; absent estimates mean no basis."""
 
-    task: str | None = Field(default=None, description="The task the task estimate is for.")
+    task: CceName | None = Field(default=None, description="The task the task estimate is for.")
     task_end: datetime | None = Field(default=None, description="When the running task should end.")
     workflow_end: datetime | None = Field(default=None, description="When the whole workflow should end.")
     basis: str = Field(
@@ -74,13 +79,13 @@ class Eta(_Model):
         description="history (this cluster's past workflows), peers (other objects, same versions) or none.",
     )
     samples: int = Field(default=0, ge=0, description="How many past task runs the estimate rests on.")
-    text: str = Field(default="unknown", description="For humans and the ETA column: a UTC time or `unknown`.")
+    text: CceName = Field(default="unknown", description="For humans and the ETA column: a UTC time or `unknown`.")
 
 
 class Slowness(_Model):
     """Set while a task is slower than it should be (Ready stays False; it is not a failure)."""
 
-    task: str = Field(description="The slow task's type.")
-    task_id: str | None = Field(default=None, description="Its ID in CCE.")
+    task: CceName = Field(description="The slow task's type.")
+    task_id: CceName | None = Field(default=None, description="Its ID in CCE.")
     since: datetime = Field(description="When it was found slow.")
-    message: str = Field(description="Why it is considered slow.")
+    message: CceText = Field(description="Why it is considered slow.")

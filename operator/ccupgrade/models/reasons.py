@@ -39,6 +39,7 @@ class Reason(StrEnum):
     CLUSTER_NOT_FOUND = "ClusterNotFound"  # CCE knows no such project/cluster
     REQUEST_REJECTED = "RequestRejected"  # CCE rejected the request as malformed (another 4xx)
     CONFIGURATION_ERROR = "ConfigurationError"  # any other CCE client error the user must fix
+    STATUS_REJECTED = "StatusRejected"  # the API server refuses the new status for good (or it is too large)
 
     # -- Events only: one per real change of the followed workflow --------------------------
     WORKFLOW_DETECTED = "WorkflowDetected"  # first sight of a workflow (new object, new workflow, restart)

@@ -11,6 +11,7 @@ from pydantic.alias_generators import to_camel
 from pydantic.config import JsonDict
 
 from ccupgrade.models.insight import Eta, PreCheckView, Slowness, TaskProgress
+from ccupgrade.models.limits import LINES_CAP, TASKS_CAP, CceName, ConditionMessage, EventMessage
 
 GROUP = "ccupgrade.dev"
 VERSION = "v1alpha1"
@@ -165,13 +166,13 @@ class Condition(_Model):
     )
     last_transition_time: datetime = Field(description="When status last changed.")
     reason: str = Field(min_length=1, max_length=1024, pattern=REASON_PATTERN, description="CamelCase cause.")
-    message: str = Field(default="", max_length=32768, description="What happened, for humans.")
+    message: ConditionMessage = Field(default="", max_length=32768, description="What happened, for humans.")
 
 
 class WorkflowRef(_Model):
     """The workflow being followed: its CCE ID and timestamps."""
 
-    uid: str | None = Field(default=None, description="The workflow's ID in CCE.")
+    uid: CceName | None = Field(default=None, description="The workflow's ID in CCE.")
     created: datetime | None = Field(default=None, description="When CCE created the workflow.")
     updated: datetime | None = Field(default=None, description="When CCE last updated the workflow.")
 
@@ -179,9 +180,9 @@ class WorkflowRef(_Model):
 class TaskView(_Model):
     """One task of the followed workflow, as CCE reports it."""
 
-    type: str = Field(description="PreCheck, Snapshot, Cluster, PostCheck, Rollback, or as CCE says.")
-    id: str | None = Field(default=None, description="The task's ID in CCE.")
-    status: str | None = Field(default=None, description="Init, Queuing, Running, Success, Failed, or as CCE says.")
+    type: CceName = Field(description="PreCheck, Snapshot, Cluster, PostCheck, Rollback, or as CCE says.")
+    id: CceName | None = Field(default=None, description="The task's ID in CCE.")
+    status: CceName | None = Field(default=None, description="Init, Queuing, Running, Success, Failed, or as CCE says.")
     start_time: datetime | None = Field(default=None, description="When the task started.")
     end_time: datetime | None = Field(default=None, description="When the task ended.")
     expire_time: datetime | None = Field(default=None, description="When the task's result expires.")
@@ -190,8 +191,8 @@ class TaskView(_Model):
 class LineView(_Model):
     """One edge of the workflow graph: a task that runs after another."""
 
-    from_: str = Field(alias="from", description="The task type this edge starts at.")
-    to: str = Field(description="The task type this edge ends at.")
+    from_: CceName = Field(alias="from", description="The task type this edge starts at.")
+    to: CceName = Field(description="The task type this edge ends at.")
     critical: bool | None = Field(
         default=None, description="While a critical line has not run, the upgrade cannot be cancelled."
     )
@@ -200,10 +201,10 @@ class LineView(_Model):
 class HistoryEntry(_Model):
     """A workflow no longer followed (an earlier upgrade), as it last was."""
 
-    uid: str | None = Field(default=None, description="The workflow's ID in CCE.")
-    phase: str | None = Field(default=None, description="Its last phase.")
-    cluster_version: str | None = Field(default=None, description="The version it upgraded from.")
-    target_version: str | None = Field(default=None, description="The version it upgraded to.")
+    uid: CceName | None = Field(default=None, description="The workflow's ID in CCE.")
+    phase: CceName | None = Field(default=None, description="Its last phase.")
+    cluster_version: CceName | None = Field(default=None, description="The version it upgraded from.")
+    target_version: CceName | None = Field(default=None, description="The version it upgraded to.")
     created: datetime | None = Field(default=None, description="When CCE created it.")
     updated: datetime | None = Field(default=None, description="When CCE last updated it.")
 
@@ -217,7 +218,7 @@ class RecordedEvent(_Model):
     name: str = Field(max_length=253, description="The Event's name (deterministic).")
     type: str = Field(max_length=16, description="Normal or Warning.")
     reason: str = Field(max_length=128, description="The Event's reason.")
-    message: str = Field(max_length=1024, description="The Event's message.")
+    message: EventMessage = Field(max_length=1024, description="The Event's message.")
     event_time: datetime = Field(description="The Event's eventTime (microseconds; orders the Events).")
 
 
@@ -228,21 +229,23 @@ class UpgradeStatus(_Model):
     """The followed upgrade workflow mirrored from CCE, with kstatus conditions."""
 
     observed_generation: int | None = Field(default=None, description="The generation last acted on.")
-    phase: str | None = Field(
+    phase: CceName | None = Field(
         default=None,
         description="The workflow phase verbatim from CCE (Init, Running, Pending, Success, Cancel).",
     )
     workflow: WorkflowRef | None = Field(default=None, description="The workflow being followed.")
-    cluster_version: str | None = Field(default=None, description="The version being upgraded from.")
-    target_version: str | None = Field(default=None, description="The version being upgraded to.")
-    progress: str | None = Field(
+    cluster_version: CceName | None = Field(default=None, description="The version being upgraded from.")
+    target_version: CceName | None = Field(default=None, description="The version being upgraded to.")
+    progress: CceName | None = Field(
         default=None,
         description="Succeeded tasks over all tasks, with the running task's own percentage when CCE gives one: "
         "2/4 · 63%.",
     )
-    current_task: str | None = Field(default=None, description="The task running now (or the one that failed).")
-    tasks: list[TaskView] = Field(default_factory=list, description="Every task of the workflow.")
-    lines: list[LineView] = Field(default_factory=list, description="The edges of the workflow graph.")
+    current_task: CceName | None = Field(default=None, description="The task running now (or the one that failed).")
+    tasks: Annotated[list[TaskView], TASKS_CAP] = Field(default_factory=list, description="Every task of the workflow.")
+    lines: Annotated[list[LineView], LINES_CAP] = Field(
+        default_factory=list, description="The edges of the workflow graph."
+    )
     history: list[HistoryEntry] = Field(
         default_factory=list, description="Previous workflows, newest first, at most spec.historyLimit."
     )

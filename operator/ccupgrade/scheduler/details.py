@@ -76,7 +76,7 @@ class DetailFetcher:
             return found
         except CceError as exc:
             log.info("%s detail of task %s unavailable: %s", kind, task_id, exc)
-            return DetailFailed(str(exc))
+            return DetailFailed(exc.summary)  # the same text per failure: status is not rewritten per poll
 
 
 class PeerBook:

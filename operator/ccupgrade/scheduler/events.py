@@ -6,11 +6,23 @@ then posts them in order, yielding to every pending status write, so in a burst 
 new status before its Events. A crash in between loses nothing: the next operator finds them in
 the stored status and posts those that are not there yet (`EventStage.recover`; a 409 still means
 the Event is already there).
+
+Every journal entry that reaches the API server is posted (or found there) before it can leave the
+journal: the entries of any stored status we learn of (the answer to our write, the re-read after a
+409, a version another writer stored) are queued unless known (`EventStage.adopt`), and every status
+we write carries the object's unposted entries. In-process nothing is dropped: an object's queue is
+not bounded, only its stored journal is (the newest MAX_RECORDED_EVENTS entries, a CRD limit).
+
+What a crash can lose: of one object's Events not yet posted when the process dies, all but the
+newest MAX_RECORDED_EVENTS (32); that takes more than 32 of its Events waiting at once (a burst of
+transitions while the API server refuses Events), and each such cut is logged as a WARNING. After a
+restart, journal entries older than the Event TTL are not posted again (EVENT_TTL, below).
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import math
 import random
@@ -20,7 +32,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from ccupgrade.mirror import Mirrored
-from ccupgrade.models import MAX_RECORDED_EVENTS, ObjectRef, RecordedEvent
+from ccupgrade.models import EVENT_MESSAGE_BYTES, MAX_RECORDED_EVENTS, ObjectRef, RecordedEvent, clip_utf8
 from ccupgrade.scheduler.ports import PollObserver, StatusSink, WriteFailed
 from ccupgrade.scheduler.tasks import Supervisor
 
@@ -32,6 +44,16 @@ _MICROSECOND = timedelta(microseconds=1)
 EVENT_WAIT_MAX = 30.0  # s a poster yields to status writes before it posts one Event beside them
 EVENT_SETTLE = 0.5  # s without status writes before Events are posted: a burst's writes come closer
 EVENT_TTL = timedelta(hours=1)  # kube-apiserver's --event-ttl default: an older Event is gone anyway
+
+
+def journal_digest(journal: list[RecordedEvent] | None) -> bytes:
+    """What identifies a stored journal: a digest of its entries' names (16 bytes an object, where
+    the names themselves took ~0.5 KB)."""
+    digest = hashlib.blake2b(digest_size=16)
+    for record in journal or ():
+        digest.update(record.name.encode())
+        digest.update(b"\0")
+    return digest.digest()
 
 
 def retry_delay(failures: int, rng: random.Random) -> float:
@@ -141,6 +163,7 @@ class EventStage:
         self._unverified: dict[ObjectRef, set[str]] = {}  # journal entries found at first sight, not yet checked
         self._listed: dict[str, frozenset[str] | None] = {}  # per namespace: our Events there (None: unknown)
         self._listing = False
+        self._adopted: dict[ObjectRef, bytes] = {}  # digest of the last stored journal whose entries are queued
 
     def forget(self, ref: ObjectRef) -> None:
         """The object was deleted: nothing more is posted for it."""
@@ -148,15 +171,21 @@ class EventStage:
         self._unverified.pop(ref, None)
         self._event_failures.pop(ref, None)
         self._last_moment.pop(ref, None)
+        self._adopted.pop(ref, None)
 
-    def stamp(self, ref: ObjectRef, result: Mirrored) -> Mirrored:
-        """The result with its Events stamped into the status, after those still unposted.
+    def stamp(self, ref: ObjectRef, result: Mirrored) -> tuple[Mirrored, list[RecordedEvent]]:
+        """The result with its Events stamped into the status, after those still unposted; and the
+        result's own records (all of them, also those the journal's bound leaves out).
 
         eventTime grows by at least a microsecond per Event, across results too, so the Events of
         an object sort in causal order by eventTime as well as by name."""
         records = list(self._unposted.get(ref, ()))
+        carried = len(records)
         moment = self._last_moment.get(ref) or (records[-1].event_time if records else None)
+        queued = {r.name for r in records}
         for event in result.events:
+            if event.name_for(ref.name, ref.uid) in queued:
+                continue  # the same transition derived again (a retry after a refusal): once is enough
             now = datetime.now(UTC)
             moment = now if moment is None else max(now, moment + _MICROSECOND)
             records.append(
@@ -164,20 +193,44 @@ class EventStage:
                     name=event.name_for(ref.name, ref.uid),
                     type=event.type,
                     reason=event.reason,
-                    message=event.message[:1024],
+                    message=clip_utf8(event.message, EVENT_MESSAGE_BYTES),
                     event_time=moment,
                 )
             )
+        fresh = records[carried:]
         if len(records) > MAX_RECORDED_EVENTS:
             log.warning(
-                "%s: %d Events not yet posted; only the newest %d survive a crash",
+                "%s: %d Events not yet posted; they are all posted, but only the newest %d would survive a crash",
                 ref,
                 len(records),
                 MAX_RECORDED_EVENTS,
             )
             records = records[-MAX_RECORDED_EVENTS:]
         status = result.status.model_copy(update={"event_journal": records or None})
-        return replace(result, status=status, changed=result.changed or bool(result.events))
+        return replace(result, status=status, changed=result.changed or bool(result.events)), fresh
+
+    def written(self, ref: ObjectRef, fresh: list[RecordedEvent], journal: list[RecordedEvent] | None) -> None:
+        """Our status write is stored as sent: its own Events are queued (the carried ones are already)."""
+        self._adopted[ref] = journal_digest(journal)
+        if fresh:
+            self.queue(ref, fresh)
+
+    def adopt(self, ref: ObjectRef, journal: list[RecordedEvent] | None) -> None:
+        """A stored status we did not write as we sent it (a write whose answer was lost, then a 409
+        re-read; a version another writer stored): its entries not queued yet are posted, so none
+        can leave the journal unposted with our next write. Those already posted answer 409. The
+        same journal seen again (a spec change, a re-list) queues nothing."""
+        if not journal or ref in self._unverified:
+            return  # nothing to post; or the start's check of this object's journal still runs
+        digest = journal_digest(journal)
+        if self._adopted.get(ref) == digest:
+            return
+        self._adopted[ref] = digest
+        known = {r.name for r in self._unposted.get(ref, ())}
+        unknown = [r for r in journal if r.name not in known]
+        if unknown:
+            log.info("%s: %d stored journal entries not known as posted: posting them", ref, len(unknown))
+            self.queue(ref, unknown)
 
     def queue(self, ref: ObjectRef, records: list[RecordedEvent]) -> None:
         """These Events are in the stored status: post them (again) unless already under way."""
@@ -213,6 +266,7 @@ class EventStage:
         answers 409 to our POST. If the list fails, every young entry is posted (409s, as before).
         Until its entries are checked they stay in `_unposted`, so a status written meanwhile
         still carries them."""
+        self._adopted[ref] = journal_digest(journal)
         queued = self._unposted.setdefault(ref, [])
         known = {r.name for r in queued}
         queued.extend(r for r in journal if r.name not in known)
@@ -289,7 +343,7 @@ class EventStage:
         object is in the ready queue at most once, so its Events go one after another, in order.
 
         Status writes that never settle (a fleet whose tasks' percentages move at every poll) would
-        hold the Events back, and a journal holds only 32: a poster that has waited EVENT_WAIT_MAX
+        hold the Events back, and a stored journal holds only 32: a poster that has waited EVENT_WAIT_MAX
         for them to settle posts in the gaps between them instead, until it sees them settled again;
         status writes that never even pause (more changes than the API server takes) still let it
         post one Event per EVENT_WAIT_MAX, queueing for a slot beside them."""

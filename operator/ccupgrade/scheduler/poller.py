@@ -72,14 +72,15 @@ _ABOUT_THE_SECRET = frozenset({Reason.AUTHENTICATION_FAILED, Reason.INVALID_CRED
 
 
 def failure_of(error: CceError, secret_name: str) -> PollFailed:
-    """The condition reason and message a user acts on, for a failed read."""
+    """The condition reason and message a user acts on, for a failed read: the error's `summary`,
+    the same text for the same failure (no request ID), so status is not rewritten per poll."""
     if isinstance(error, TransientError):
-        return PollFailed(True, Reason.CLOUD_API_UNAVAILABLE, str(error))
+        return PollFailed(True, Reason.CLOUD_API_UNAVAILABLE, error.summary)
     for kind, reason, hint in _REASONS:
         if isinstance(error, kind):
             where = f" (Secret {secret_name!r})" if reason in _ABOUT_THE_SECRET else ""
-            return PollFailed(False, reason, f"{error}{where}: {hint}")
-    return PollFailed(False, Reason.CONFIGURATION_ERROR, str(error))
+            return PollFailed(False, reason, f"{error.summary}{where}: {hint}")
+    return PollFailed(False, Reason.CONFIGURATION_ERROR, error.summary)
 
 
 @dataclass(frozen=True)

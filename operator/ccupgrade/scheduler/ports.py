@@ -43,14 +43,20 @@ class WriteFailed(Exception):
         self.code = code
 
 
+class StatusRefused(Exception):
+    """The API server refuses this status for good (400, 413, 422, etcd's size limit), or it is
+    over MAX_STATUS_BYTES and was not sent: retrying the same status cannot help. The writer keeps
+    the last good status and writes a condition saying why instead, and posts the Events."""
+
+
 class StatusSink(Protocol):
     """The Kubernetes side of a write."""
 
     async def publish(self, watched: Watched, result: Mirrored) -> Watched | None:
         """Writes the status derived from `watched` (if `result.changed`); its Events come later.
 
-        Returns the object as now stored (after a 409: as re-read), or None if it is gone or the
-        write was refused for good. Raises `WriteFailed` when trying again later can help."""
+        Returns the object as now stored (after a 409: as re-read), or None if it is gone. Raises
+        `WriteFailed` when trying again later can help, `StatusRefused` when nothing can."""
         ...
 
     async def post_event(self, ref: ObjectRef, event: RecordedEvent) -> None:

@@ -11,17 +11,19 @@ first (`eventJournal`); `events.EventStage` posts them afterwards, yielding to t
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import itertools
+import json
 import logging
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
-from ccupgrade.mirror import Mirrored
-from ccupgrade.models import ObjectRef, PollKey, Watched
+from ccupgrade.mirror import Mirrored, refused
+from ccupgrade.models import ObjectRef, PollKey, RecordedEvent, Watched
 from ccupgrade.scheduler.events import EVENT_TTL, EventStage, StatusActivity, retry_delay
-from ccupgrade.scheduler.ports import PollObserver, StatusSink, WriteFailed
+from ccupgrade.scheduler.ports import PollObserver, StatusRefused, StatusSink, WriteFailed
 from ccupgrade.scheduler.tasks import Supervisor
 
 log = logging.getLogger("ccupgrade.scheduler")
@@ -61,6 +63,15 @@ class _Job:
     seq: int
 
 
+def _fingerprint(result: Mirrored) -> bytes:
+    """What identifies a result's observation (its Events follow from it), to know one refused
+    before: the status but its conditions (re-derived from the stored ones, whose transition times
+    the fallback write moves) and lastSyncTime."""
+    document = result.documents[1] if result.documents else result.status.document()
+    observed = {k: v for k, v in document.items() if k not in {"conditions", "lastSyncTime"}}
+    return hashlib.blake2b(json.dumps(observed, sort_keys=True, default=str).encode(), digest_size=16).digest()
+
+
 class Conflicted(Exception):
     """The status kept changing under our writes (409 after 409)."""
 
@@ -87,6 +98,7 @@ class Writer:
         self._written: dict[ObjectRef, list[str]] = {}  # our writes' resourceVersions, oldest first
         self._latest: dict[ObjectRef, int] = {}
         self._failures: dict[ObjectRef, int] = {}
+        self._refused: dict[ObjectRef, bytes] = {}  # the status the API server refused for good, if any
         self._seq = itertools.count()
         self._status = StatusActivity()
         self._events = EventStage(
@@ -117,9 +129,13 @@ class Writer:
         if previous is not None and self._is_stale_echo(previous, watched.resource_version, watched.generation):
             return False, previous
         self._records[watched.ref] = watched
-        if previous is None and watched.status is not None and watched.status.event_journal:
-            # First sight (after a start): the last change's Events may have been cut off by a crash.
-            self._events.recover(watched.ref, watched.status.event_journal)
+        if watched.status is not None and watched.status.event_journal:
+            if previous is None:
+                # First sight (after a start): the last change's Events may have been cut off by a crash.
+                self._events.recover(watched.ref, watched.status.event_journal)
+            else:
+                # Another writer's status (or a spec change, whose journal is known: nothing posted).
+                self._events.adopt(watched.ref, watched.status.event_journal)
         return True, previous
 
     def forget(self, ref: ObjectRef) -> None:
@@ -128,6 +144,7 @@ class Writer:
         self._written.pop(ref, None)
         self._latest.pop(ref, None)  # a pending retry sees this and stops
         self._failures.pop(ref, None)
+        self._refused.pop(ref, None)
         self._events.forget(ref)
 
     def knows(self, ref: ObjectRef, resource_version: str | None, generation: int | None) -> bool:
@@ -210,23 +227,57 @@ class Writer:
             self._observer.object_mirrored(current, result, job.fresh)
             if not result.changed and not result.events:
                 return
-            fresh_names = {event.name_for(ref.name, ref.uid) for event in result.events}
-            result = self._events.stamp(ref, result)
+            if ref in self._refused and self._refused[ref] == _fingerprint(result):
+                return  # refused for good already (its Events posted): not sent again
+            result, fresh = self._events.stamp(ref, result)
             try:
                 stored = await self._sink.publish(current, result)
+            except StatusRefused as error:
+                await self._write_refused(ref, current, result, fresh, error)
+                return
             finally:
                 self._status.written()
             if stored is None:
                 return
             self._remember(stored)
-            if stored.generation != current.generation:
-                return  # the spec changed under the write: the watch brings the new version
             if stored.status == result.status:
-                if fresh_names and result.status.event_journal:  # the carried ones are queued already
-                    self._events.queue(ref, [r for r in result.status.event_journal if r.name in fresh_names])
-                return
+                self._refused.pop(ref, None)
+                self._events.written(ref, fresh, result.status.event_journal)
+            elif stored.status is not None:
+                # A 409 re-read (perhaps of our own write whose answer was lost) or another writer's
+                # status: its journal's entries are posted before a write of ours can drop them.
+                self._events.adopt(ref, stored.status.event_journal)
+            if stored.generation != current.generation or stored.status == result.status:
+                return  # written; or the spec changed under the write: the watch brings the new version
             # 409: the stored status moved; recompute from it (the loop re-checks the ticket)
         raise Conflicted(f"the status changed under {MAX_CONFLICTS} writes in a row")
+
+    async def _write_refused(
+        self, ref: ObjectRef, current: Watched, result: Mirrored, fresh: list[RecordedEvent], error: StatusRefused
+    ) -> None:
+        """The API server refuses the result's status for good: its Events are posted all the same,
+        and the last good status is written again with them in its journal and Stalled saying why
+        (a status refused too is logged; the Events still go out, in-process)."""
+        log.error("%s: the API server refuses the new status for good (%s); keeping the last good one", ref, error)
+        self._events.queue(ref, fresh)
+        message = f"the API server refused the new status, the last good one is kept: {error}"
+        kept = refused(current.status, message, current.generation, datetime.now(UTC))
+        fallback, own = self._events.stamp(ref, replace(kept, changed=kept.changed or bool(fresh)))
+        try:
+            stored = await self._sink.publish(current, fallback)
+        except StatusRefused as again:
+            log.error("%s: the API server refuses the last good status too (%s)", ref, again)
+            self._events.queue(ref, own)
+            self._refused[ref] = _fingerprint(result)
+            return
+        self._refused[ref] = _fingerprint(result)
+        if stored is None:
+            return
+        self._remember(stored)
+        if stored.status == fallback.status:
+            self._events.written(ref, own, fallback.status.event_journal)
+        elif stored.status is not None:
+            self._events.adopt(ref, stored.status.event_journal)
 
     def _failed(self, ref: ObjectRef, job: _Job, error: Exception) -> None:
         failures = self._failures[ref] = self._failures.get(ref, 0) + 1
