@@ -15,7 +15,7 @@ from ccupgrade.kube.io import KubeIO
 from ccupgrade.mirror.core import failed
 from ccupgrade.models import EVENT_MESSAGE_BYTES, GROUP, PLURAL, VERSION, ObjectRef, RecordedEvent, Watched
 from ccupgrade.scheduler.poller import failure_of
-from tests.conftest import Kube
+from tests.support.kube import Kube
 
 pytestmark = pytest.mark.cluster
 

@@ -16,7 +16,7 @@ from ccupgrade.models import GROUP, PLURAL, VERSION, Condition, ConditionStatus,
 from ccupgrade.scheduler.ports import NoObserver
 from ccupgrade.scheduler.tasks import Supervisor
 from ccupgrade.scheduler.writes import Ticket, Writer
-from tests.conftest import Kube
+from tests.support.kube import Kube
 
 pytestmark = pytest.mark.cluster
 

@@ -24,7 +24,7 @@ from ccupgrade.models import (
     clip_utf8,
 )
 from ccupgrade.scheduler.poller import failure_of
-from tests.unit.test_scheduler_time import FakeApiServer, FakeCce, fails, scheduler_for
+from tests.support.scheduler_fakes import FakeApiServer, FakeCce, fails, scheduler_for
 
 # A CCE 5xx as its Chinese regions answer it: 297 characters, 3 bytes each (891 bytes).
 CHINESE_BODY = json.dumps(

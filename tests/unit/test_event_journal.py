@@ -17,7 +17,7 @@ from ccupgrade.models.watched import Watched
 from ccupgrade.scheduler.ports import NoObserver, WriteFailed
 from ccupgrade.scheduler.tasks import Supervisor
 from ccupgrade.scheduler.writes import Ticket, Writer
-from tests.unit.test_scheduler_time import FakeApiServer, FakeCce, scheduler_for, workflows
+from tests.support.scheduler_fakes import FakeApiServer, FakeCce, scheduler_for, workflows
 
 pytestmark = pytest.mark.looptime
 

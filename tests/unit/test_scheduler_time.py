@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -42,19 +42,6 @@ from tests.support.scheduler_fakes import (
 )
 
 pytestmark = pytest.mark.looptime
-
-
-@pytest.fixture
-async def running() -> AsyncIterator[Callable[[Scheduler], None]]:
-    tasks: list[asyncio.Task[None]] = []
-
-    def start(scheduler: Scheduler) -> None:
-        tasks.append(asyncio.create_task(scheduler.run()))
-
-    yield start
-    for task in tasks:
-        task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 # -- item 1: a result goes only to objects that still match what was polled ----------------------

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.unit.test_mirror import Walk
+from tests.support.mirror_walk import Walk
 
 
 def _eta_text(stored: dict[str, Any] | None) -> str | None:

@@ -14,9 +14,7 @@ from ccupgrade.cce.errors import PermissionDenied, ServerError
 from ccupgrade.models import PreCheckTask, SnapshotTaskList, UpgradeTask
 from ccupgrade.scheduler.details import DetailFetcher
 from ccupgrade.scheduler.poller import Scheduler, SchedulerConfig
-from tests.unit.test_scheduler_time import FakeApiServer, FakeCce, Secrets, running, scheduler_for, workflows
-
-__all__ = ["running"]  # the fixture
+from tests.support.scheduler_fakes import FakeApiServer, FakeCce, Secrets, scheduler_for, workflows
 
 pytestmark = pytest.mark.looptime
 

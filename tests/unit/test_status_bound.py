@@ -37,8 +37,8 @@ from ccupgrade.scheduler.tasks import Supervisor
 from ccupgrade.scheduler.writes import Ticket, Writer
 from ccupgrade.simulator.insight import Renderer, shipped_details
 from ccupgrade.simulator.scenario import ClusterScenario, ScenarioClock, load_scenario
-from tests.unit.test_mirror import SPEC, T0
-from tests.unit.test_scheduler_time import FakeApiServer
+from tests.support.mirror_walk import SPEC, T0
+from tests.support.scheduler_fakes import FakeApiServer
 
 
 def _size(status: UpgradeStatus) -> int:
