@@ -19,8 +19,8 @@ venv: $(STAMP)
 controlplane: $(STAMP)
 	$(PY) -m ccupgrade.testbed build
 
-# helm (built from hack/helm/go.mod), promtool (Debian's prometheus package), the Prometheus
-# Operator's CRDs: found or fetched once into ~/.cache/ccupgrade, like the control plane.
+# helm (built from hack/helm/go.mod), kstatus (hack/kstatus: cli-utils' library), promtool (Debian's
+# prometheus package), the Prometheus Operator's CRDs: found or fetched once into ~/.cache/ccupgrade.
 tools: $(STAMP)
 	$(PY) -m ccupgrade.testbed.tools
 
