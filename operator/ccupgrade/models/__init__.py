@@ -37,6 +37,7 @@ from ccupgrade.models.tasks import (
     SnapshotTaskList,
     UpgradeTask,
 )
+from ccupgrade.models.text import printable
 from ccupgrade.models.watched import ObjectRef, PollKey, Watched
 
 __all__ = [
@@ -79,4 +80,5 @@ __all__ = [
     "Watched",
     "WorkflowRef",
     "WorkflowSelector",
+    "printable",
 ]

@@ -11,6 +11,7 @@ from pydantic.alias_generators import to_camel
 from pydantic.config import JsonDict
 
 from ccupgrade.models.insight import Eta, PreCheckView, Slowness, TaskProgress
+from ccupgrade.models.text import PrintableStr
 
 GROUP = "ccupgrade.dev"
 VERSION = "v1alpha1"
@@ -165,7 +166,7 @@ class Condition(_Model):
     )
     last_transition_time: datetime = Field(description="When status last changed.")
     reason: str = Field(min_length=1, max_length=1024, pattern=REASON_PATTERN, description="CamelCase cause.")
-    message: str = Field(default="", max_length=32768, description="What happened, for humans.")
+    message: PrintableStr = Field(default="", max_length=32768, description="What happened, for humans.")
 
 
 class WorkflowRef(_Model):
@@ -217,7 +218,7 @@ class RecordedEvent(_Model):
     name: str = Field(max_length=253, description="The Event's name (deterministic).")
     type: str = Field(max_length=16, description="Normal or Warning.")
     reason: str = Field(max_length=128, description="The Event's reason.")
-    message: str = Field(max_length=1024, description="The Event's message.")
+    message: PrintableStr = Field(max_length=1024, description="The Event's message.")
     event_time: datetime = Field(description="The Event's eventTime (microseconds; orders the Events).")
 
 
