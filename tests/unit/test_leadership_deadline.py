@@ -41,11 +41,13 @@ class FakeLeaseApi:
         self.creating = threading.Event()  # a create is waiting at the gate
         self.created = threading.Event()  # the Lease was created
         self.timeouts: list[object] = []
+        self.hung: list[threading.Thread] = []  # the threads whose request hangs
         self._guard = threading.Lock()
 
     def _arrive(self, kwargs: dict[str, Any]) -> None:
         self.timeouts.append(kwargs.get("_request_timeout"))
         if self.hang.is_set():
+            self.hung.append(threading.current_thread())
             self.hanging.set()
             self.answer.wait()
             raise _error(504)
@@ -147,6 +149,10 @@ async def test_a_release_waits_no_longer_than_its_bound() -> None:
         async with asyncio.timeout(SETTINGS.lease_duration):
             await leadership.release()
         assert loop.time() - started <= SETTINGS.release_timeout + 0.1
+        # and the request still hanging does not hold the process's exit (the interpreter joins
+        # every thread that is not a daemon, asyncio.to_thread's included)
+        assert api.hung
+        assert all(thread.daemon for thread in api.hung), [t.name for t in api.hung if not t.daemon]
     finally:
         api.answer.set()
 

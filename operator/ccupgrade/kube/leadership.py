@@ -188,7 +188,7 @@ class Leadership:
             return
         try:
             async with asyncio.timeout(self.settings.release_timeout):
-                await asyncio.to_thread(self._stop_and_clear)
+                await self._in_daemon_thread(self._stop_and_clear)
         except Exception as exc:  # TimeoutError included: the API server may be gone already
             log.warning(
                 "could not release the Lease (%s: %s); it expires in %ss",
@@ -196,6 +196,28 @@ class Leadership:
                 exc,
                 self.settings.lease_duration,
             )
+
+    async def _in_daemon_thread(self, call: Callable[[], None]) -> None:
+        """`call` in a daemon thread: unlike `asyncio.to_thread`'s executor, whose threads the
+        interpreter joins at exit, a request still hanging after the timeout does not hold the
+        process up (a stopping Pod would wait for SIGKILL)."""
+        done: asyncio.Future[None] = self._loop.create_future()
+
+        def settle(error: BaseException | None) -> None:
+            if not done.done():
+                done.set_result(None) if error is None else done.set_exception(error)
+
+        def run() -> None:
+            error: BaseException | None = None
+            try:
+                call()
+            except BaseException as exc:  # handed to the waiting coroutine
+                error = exc
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: nobody waits
+                self._loop.call_soon_threadsafe(settle, error)
+
+        threading.Thread(target=run, name="lease release", daemon=True).start()
+        await done
 
     def _stop_and_clear(self) -> None:
         self._lock.stop()
