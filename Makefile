@@ -27,9 +27,9 @@ venv: $(STAMP) ## the virtualenv .venv with the operator, the testkit and the te
 controlplane: $(STAMP) ## build or find etcd, kube-apiserver and kubectl (pinned; cached in ~/.cache/ccupgrade)
 	$(PY) -m ccupgrade.testbed build
 
-# helm (built from hack/helm/go.mod), promtool (Debian's prometheus package), the Prometheus
-# Operator's CRDs: found or fetched once into ~/.cache/ccupgrade, like the control plane.
-tools: $(STAMP) ## build or find helm, promtool and the Prometheus Operator's CRDs for the tests
+# helm (built from hack/helm/go.mod), kstatus (hack/kstatus: cli-utils' library), promtool (Debian's
+# prometheus package), the Prometheus Operator's CRDs: found or fetched once into ~/.cache/ccupgrade.
+tools: $(STAMP) ## build or find helm, kstatus, promtool and the Prometheus Operator's CRDs for the tests
 	$(PY) -m ccupgrade.testbed.tools
 
 # The node tests' prerequisites (root only): Debian's packages, the node's binaries, the image.

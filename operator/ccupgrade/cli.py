@@ -13,7 +13,7 @@ from ccupgrade import __version__
 from ccupgrade.app import OperatorConfig, run, tune_gc
 from ccupgrade.cce import AllowList
 from ccupgrade.kube import LeaseSettings
-from ccupgrade.models import MIN_POLL_SECONDS
+from ccupgrade.models import MIN_POLL_SECONDS, printable
 from ccupgrade.scheduler import parse_duration
 
 
@@ -99,12 +99,21 @@ def config_from(args: argparse.Namespace) -> OperatorConfig:
     )
 
 
+class PrintableFormatter(logging.Formatter):
+    """Log lines without terminal escapes or control characters: they quote CCE's messages, and
+    `kubectl logs` prints them to a terminal as they are."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        """The line as logging formats it, then made printable (line feeds of a traceback stay)."""
+        return printable(super().format(record))
+
+
 def main(argv: list[str] | None = None) -> int:
     """`ccupgrade run`: exit code 0 after a clean stop, 1 when the operator gives up, 2 for a bad flag."""
     args = _parser().parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
-    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(PrintableFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=args.log_level.upper(), handlers=[handler])
     try:
         settings = config_from(args)
     except ValueError as exc:

@@ -19,32 +19,17 @@ import yaml
 
 from tests.e2e.conftest import Env
 from tests.support.integrations import (
+    EXPECTED,
     HEALTH_DIR,
     argocd_health,
     botkube_notifies,
     exporter_receivers,
-    kstatus,
+    kstatuses,
     normalize,
 )
 from tests.support.tools import promtool
 
 pytestmark = [pytest.mark.e2e, pytest.mark.cluster]
-
-# fixture name: (scenario, scenario second, Argo CD health, kstatus)
-EXPECTED: dict[str, tuple[str, str]] = {
-    "no-status": ("Progressing", "Current"),  # kstatus has nothing to go on before the first reconcile
-    "init": ("Progressing", "InProgress"),
-    "running": ("Progressing", "InProgress"),
-    "pending": ("Degraded", "Failed"),
-    "success": ("Healthy", "Current"),
-    "cancel": ("Degraded", "Failed"),
-    "cloud-unreachable": ("Progressing", "InProgress"),
-    "stale-generation": ("Progressing", "InProgress"),
-    "secret-missing": ("Degraded", "Failed"),
-    "suspended": ("Suspended", "Current"),  # at rest on purpose: Flux does not wait for its timeout
-    "precheck-failed": ("Degraded", "Failed"),
-    "slow": ("Progressing", "InProgress"),
-}
 
 
 def _cluster(env: Env, scenario: str, second: float) -> str:
@@ -122,9 +107,14 @@ def test_every_state_reads_right_in_argocd_flux_and_notification_tools(env: Env)
     objects["stale-generation"] = env.get("success")
 
     # -- Argo CD and kstatus ---------------------------------------------------------------------
+    verdicts = dict(zip(EXPECTED, kstatuses([objects[name] for name in EXPECTED]), strict=True))
     for name, (health, flux) in EXPECTED.items():
         assert argocd_health(objects[name])["status"] == health, name
-        assert kstatus(objects[name]) == flux, name
+        assert verdicts[name].status == flux, name
+    # Flux shows the Stalled condition's message with a Failed verdict: it must say what failed.
+    for name in ("pending", "cancel", "secret-missing", "precheck-failed"):
+        stalled = next(c for c in objects[name]["status"]["conditions"] if c["type"] == "Stalled")
+        assert verdicts[name].message == stalled["message"] != "", name
     assert "Cluster (Running)" in argocd_health(objects["running"])["message"]
     assert "UpgradeTaskFailed" in argocd_health(objects["pending"])["message"]
     assert "CCE API unreachable" in argocd_health(objects["cloud-unreachable"])["message"]

@@ -1,21 +1,51 @@
 """What the tools around the operator do with its output, as test oracles: Argo CD's health.lua
-(run in a real Lua runtime), kstatus' rules, and kubernetes-event-exporter / Botkube matching."""
+(run in a real Lua runtime), kstatus (the real cli-utils library, through hack/kstatus), and
+kubernetes-event-exporter / Botkube matching."""
 
 from __future__ import annotations
 
+import json
 import math
 import re
-from typing import Any
+import subprocess
+from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 import lupa
 import yaml
 
+from ccupgrade.testbed.tools import ensure_kstatus
 from tests.support.paths import REPO
 
 HEALTH_DIR = REPO / "manifests/argocd/resource_customizations/ccupgrade.dev/CceClusterUpgrade"
 HEALTH_LUA = HEALTH_DIR / "health.lua"
 EXPORTER_CONFIG = REPO / "manifests/notifications/event-exporter-config.yaml"
 BOTKUBE_SOURCE = REPO / "manifests/notifications/botkube-source.yaml"
+
+
+# Each fixture in testdata/ (written from live objects by tests/e2e/test_integrations.py): what
+# Argo CD (health.lua) and kstatus (Flux) must make of it.
+EXPECTED: dict[str, tuple[str, str]] = {
+    "no-status": ("Progressing", "Current"),  # kstatus has nothing to go on before the first reconcile
+    "init": ("Progressing", "InProgress"),
+    "running": ("Progressing", "InProgress"),
+    "pending": ("Degraded", "Failed"),
+    "success": ("Healthy", "Current"),
+    "cancel": ("Degraded", "Failed"),
+    "cloud-unreachable": ("Progressing", "InProgress"),
+    "stale-generation": ("Progressing", "InProgress"),
+    "secret-missing": ("Degraded", "Failed"),
+    "suspended": ("Suspended", "Current"),  # at rest on purpose: Flux does not wait for its timeout
+    "precheck-failed": ("Degraded", "Failed"),
+    "slow": ("Progressing", "InProgress"),
+}
+
+
+class KStatus(NamedTuple):
+    """One kstatus result: its status and the message Flux shows with it."""
+
+    status: str
+    message: str
 
 
 def argocd_health(obj: dict[str, Any]) -> dict[str, str]:
@@ -37,24 +67,27 @@ def _to_lua(runtime: Any, value: Any) -> Any:
     return value
 
 
+def kstatuses(objects: Sequence[dict[str, Any]]) -> list[KStatus]:
+    """What sigs.k8s.io/cli-utils' kstatus (the library Flux and kpt use) computes for each object,
+    by the real library: hack/kstatus, built once at its pinned version (ccupgrade.testbed.tools)."""
+    done = subprocess.run(
+        [str(ensure_kstatus())],
+        input=json.dumps(list(objects), default=str),
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert done.returncode == 0, f"kstatus exited {done.returncode}: {done.stderr.strip()}"
+    results = json.loads(done.stdout)
+    errors = [r["error"] for r in results if "error" in r]
+    assert not errors, f"kstatus refused an object: {errors}"
+    return [KStatus(r["status"], r.get("message", "")) for r in results]
+
+
 def kstatus(obj: dict[str, Any]) -> str:
-    """sigs.k8s.io/cli-utils kstatus for a custom resource, in the order shared/conventions.md gives."""
-    metadata = obj.get("metadata") or {}
-    if metadata.get("deletionTimestamp"):
-        return "Terminating"
-    status = obj.get("status") or {}
-    observed = status.get("observedGeneration")
-    if observed is not None and observed != metadata.get("generation"):
-        return "InProgress"
-    for condition in status.get("conditions") or []:
-        if condition["type"] == "Reconciling" and condition["status"] == "True":
-            return "InProgress"
-        if condition["type"] == "Stalled" and condition["status"] == "True":
-            return "Failed"
-    ready = next((c for c in status.get("conditions") or [] if c["type"] == "Ready"), None)
-    if ready is None or ready["status"] == "True":
-        return "Current"
-    return "InProgress"
+    """kstatus' verdict (Current, InProgress, Failed, Terminating, ...) for one object."""
+    return kstatuses([obj])[0].status
 
 
 # -- kubernetes-event-exporter ---------------------------------------------------------------------

@@ -48,6 +48,7 @@ from ccupgrade.models.tasks import (
     SnapshotTaskList,
     UpgradeTask,
 )
+from ccupgrade.models.text import printable
 from ccupgrade.models.watched import ObjectRef, PollKey, Watched
 
 __all__ = [
@@ -99,4 +100,5 @@ __all__ = [
     "WorkflowRef",
     "WorkflowSelector",
     "clip_utf8",
+    "printable",
 ]

@@ -12,6 +12,8 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BeforeValidator
 
+from ccupgrade.models.text import printable
+
 EVENT_MESSAGE_BYTES = 1024  # core/v1 Event .message (ValidateEvent: NoteLengthLimit)
 CCE_NAME_BYTES = 256  # a CCE identifier, type, status, phase or version as status keeps it
 CCE_TEXT_BYTES = 1024  # a CCE explanation (a pre-check's, a finding's) or a detail call's error
@@ -54,10 +56,13 @@ def _capped(count: int) -> AfterValidator:
     return AfterValidator(lambda items: items[:count])
 
 
-EventMessage = Annotated[str, _bounded(EVENT_MESSAGE_BYTES)]
-ConditionMessage = Annotated[str, _bounded(CONDITION_MESSAGE_BYTES)]
-CceName = Annotated[str, _bounded(CCE_NAME_BYTES)]
-CceText = Annotated[str, _bounded(CCE_TEXT_BYTES)]
+# Each is also stored without terminal escapes and control characters (`printable`): kubectl, log
+# viewers and notification tools print these strings to terminals.
+_PRINTABLE = AfterValidator(printable)
+EventMessage = Annotated[str, _bounded(EVENT_MESSAGE_BYTES), _PRINTABLE]
+ConditionMessage = Annotated[str, _bounded(CONDITION_MESSAGE_BYTES), _PRINTABLE]
+CceName = Annotated[str, _bounded(CCE_NAME_BYTES), _PRINTABLE]
+CceText = Annotated[str, _bounded(CCE_TEXT_BYTES), _PRINTABLE]
 TASKS_CAP = _capped(MAX_TASKS)
 LINES_CAP = _capped(MAX_LINES)
 COUNTS_CAP = _capped(MAX_FINDING_COUNTS)

@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.live import Live
 
 from ccupgrade import __version__
-from ccupgrade.models import GROUP, KIND, PLURAL, VERSION
+from ccupgrade.models import GROUP, KIND, PLURAL, VERSION, printable
 from ccupgrade.plugin.view import UpgradeView, list_table, status_view
 
 USAGE_EXAMPLES = """examples:
@@ -114,10 +114,12 @@ def _parser() -> argparse.ArgumentParser:
 
 def _console() -> Console:
     """rich decides: colours on a terminal, plain text into a pipe; it honours NO_COLOR itself. A
-    pipe has no width: as kubectl does there, rows are not cut (unless $COLUMNS says otherwise)."""
+    pipe has no width: as kubectl does there, rows are not cut (unless $COLUMNS says otherwise).
+    No markup and no highlighting: what is printed is what the objects say (the view renders every
+    outside string as `Text` already; a plain str that slips through stays text too)."""
     if Console().is_terminal:
-        return Console(highlight=False)
-    return Console(highlight=False, width=int(os.environ.get("COLUMNS") or 400))
+        return Console(highlight=False, markup=False)
+    return Console(highlight=False, markup=False, width=int(os.environ.get("COLUMNS") or 400))
 
 
 def _cmd_list(cluster: Cluster, args: argparse.Namespace, console: Console) -> int:
@@ -144,7 +146,9 @@ def _fingerprint(view: UpgradeView) -> tuple[object, ...]:
 def _cmd_status(cluster: Cluster, args: argparse.Namespace, console: Console) -> int:
     view = _read(cluster, args.name)
     if args.export_svg:
-        recorder = Console(record=True, width=120, force_terminal=True, color_system="truecolor", file=io.StringIO())
+        recorder = Console(
+            record=True, width=120, force_terminal=True, color_system="truecolor", file=io.StringIO(), markup=False
+        )
         recorder.print(status_view(view))
         recorder.save_svg(args.export_svg, title=f"kubectl ccupgrade status {args.name}")
     if not args.watch:
@@ -182,11 +186,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command in ("list", "ls"):
             return _cmd_list(cluster, args, console)
         return _cmd_status(cluster, args, console)
-    except PluginError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except PluginError as exc:  # may quote a kubeconfig or a name: no escapes reach the terminal
+        print(f"error: {printable(str(exc))}", file=sys.stderr)
         return 1
     except ApiException as exc:
-        print(f"error: the API server answered {exc.status} {exc.reason}", file=sys.stderr)
+        print(f"error: the API server answered {exc.status} {printable(str(exc.reason))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

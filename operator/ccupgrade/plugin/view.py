@@ -1,5 +1,9 @@
 """What `kubectl ccupgrade` shows, as rich renderables built from the objects alone (no I/O here).
 
+Every string that comes from an object or an Event goes through `_text`: a `Text` (which rich never
+parses as markup, so `[/x]` cannot crash a table and `[link=...]` cannot become a live link) without
+terminal escapes or control characters (`printable`). A str handed to a table would be parsed.
+
 `status` is a list of sections (`STATUS_SECTIONS`), each a function from an `UpgradeView` to a
 renderable or None (nothing to show). A later section (pre-check findings, an ETA) is one more
 function in that list, reading one more status field; the rest does not change.
@@ -17,7 +21,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from ccupgrade.models import Condition, Reason, TaskView, UpgradeStatus
+from ccupgrade.models import Condition, HistoryEntry, Reason, TaskView, UpgradeStatus, printable
 
 BAR_WIDTH = 40
 _STATUS_STYLE = {
@@ -155,8 +159,18 @@ def _clock(when: datetime | None) -> str:
     return when.astimezone(UTC).strftime("%H:%M:%S") if when else "-"
 
 
+def _text(value: object, style: str = "", *, empty: str = "-") -> Text:
+    """An outside string as plain text: never markup, no escapes or control characters."""
+    return Text(printable(str(value)) if value not in (None, "") else empty, style=style)
+
+
 def _phase_text(phase: str | None) -> Text:
-    return Text(phase or "-", style=_STATUS_STYLE.get(phase or "", ""))
+    return _text(phase, _STATUS_STYLE.get(phase or "", ""))
+
+
+def _versions(status: UpgradeStatus | HistoryEntry) -> Text:
+    """`from → to` of a status or a history entry, '?' where one is unknown."""
+    return Text.assemble(_text(status.cluster_version, empty="?"), " → ", _text(status.target_version, empty="?"))
 
 
 # -- list -------------------------------------------------------------------------------------------
@@ -171,21 +185,20 @@ def list_table(views: Sequence[UpgradeView], all_namespaces: bool) -> Table:
         table.add_column(column, no_wrap=column != "REASON")
     for view in views:
         status = view.status
-        versions = f"{status.cluster_version or '?'} → {status.target_version or '?'}" if status.phase else "-"
         reason = view.not_ready_reason
         row: list[RenderableType] = [
-            view.name,
-            view.cluster_id or "-",
-            versions,
+            _text(view.name),
+            _text(view.cluster_id),
+            _versions(status) if status.phase else "-",
             _phase_text(status.phase),
-            status.progress or "-",
-            Text(status.eta.text, style="yellow" if status.slow else "") if status.eta else "-",
-            status.current_task or "-",
+            _text(status.progress),
+            _text(status.eta.text, "yellow" if status.slow else "") if status.eta else "-",
+            _text(status.current_task),
             _ago(view.now, status.last_sync_time) if status.last_sync_time else "-",
-            Text(reason, style="bold red" if view.stalled else "yellow"),
+            _text(reason, "bold red" if view.stalled else "yellow", empty=""),
             human_duration(view.now - view.created) if view.created else "-",
         ]
-        table.add_row(*([view.namespace, *row] if all_namespaces else row))
+        table.add_row(*([_text(view.namespace), *row] if all_namespaces else row))
     return table
 
 
@@ -194,17 +207,18 @@ def list_table(views: Sequence[UpgradeView], all_namespaces: bool) -> Table:
 
 def _header(view: UpgradeView) -> RenderableType:
     status = view.status
-    title = Text.assemble(("CceClusterUpgrade ", "bold"), (f"{view.namespace}/{view.name}", "bold cyan"))
+    title = Text.assemble(("CceClusterUpgrade ", "bold"), _text(f"{view.namespace}/{view.name}", "bold cyan"))
     facts = Table.grid(padding=(0, 2))
     facts.add_column(style="bold")
     facts.add_column()
-    facts.add_row("Cluster", view.cluster_id or "-")
-    facts.add_row("Upgrade", f"{status.cluster_version or '?'} → {status.target_version or '?'}")
-    facts.add_row("Phase", Text.assemble(_phase_text(status.phase), f"   progress {status.progress or '-'}"))
+    facts.add_row("Cluster", _text(view.cluster_id))
+    facts.add_row("Upgrade", _versions(status))
+    facts.add_row("Phase", Text.assemble(_phase_text(status.phase), "   progress ", _text(status.progress)))
     if status.current_task:
-        facts.add_row("Task", status.current_task)
+        facts.add_row("Task", _text(status.current_task))
     if status.workflow and status.workflow.uid:
-        facts.add_row("Workflow", f"{status.workflow.uid} (created {_ago(view.now, status.workflow.created)})")
+        created = f" (created {_ago(view.now, status.workflow.created)})"
+        facts.add_row("Workflow", Text.assemble(_text(status.workflow.uid), created))
     facts.add_row("Last sync", _ago(view.now, status.last_sync_time))
     if view.status_error:
         facts.add_row("Warning", Text(view.status_error, style="red"))
@@ -255,8 +269,8 @@ def _timeline(view: UpgradeView) -> RenderableType | None:
             took = (task.end_time or view.now) - task.start_time
         running = task.start_time is not None and task.end_time is None and task.status == "Running"
         table.add_row(
-            task.type,
-            Text(task.status or "-", style=_STATUS_STYLE.get(task.status or "", "")),
+            _text(task.type),
+            _phase_text(task.status),
             _clock(task.start_time),
             _clock(task.end_time) if task.end_time else ("running" if running else "-"),
             human_duration(took) + ("…" if running else "") if took else "-",
@@ -279,12 +293,12 @@ def _conditions(view: UpgradeView) -> RenderableType | None:
             style = "bold red"
         elif c.type == "Ready" and c.status != "True":
             style = "yellow"
-        message = Text("(same as above)", style="dim") if c.message in shown else Text(c.message)
+        message = Text("(same as above)", style="dim") if c.message in shown else _text(c.message, empty="")
         shown.add(c.message)
         table.add_row(
-            c.type,
+            _text(c.type),
             c.status.value,
-            Text(c.reason, style=style),
+            _text(c.reason, style),
             _ago(view.now, c.last_transition_time),
             message,
         )
@@ -301,9 +315,9 @@ def _events(view: UpgradeView, limit: int = 10) -> RenderableType | None:
     for event in list(view.events)[-limit:]:
         table.add_row(
             _ago(view.now, event.when),
-            Text(event.type, style="red" if event.type == "Warning" else ""),
-            event.reason,
-            event.message,
+            _text(event.type, "red" if event.type == "Warning" else ""),
+            _text(event.reason),
+            _text(event.message, empty=""),
         )
     return table
 
@@ -317,9 +331,9 @@ def _history(view: UpgradeView) -> RenderableType | None:
         table.add_column(column, no_wrap=True)
     for entry in view.status.history:
         table.add_row(
-            (entry.uid or "-")[:13],
+            _text((entry.uid or "")[:13]),
             _phase_text(entry.phase),
-            f"{entry.cluster_version or '?'} → {entry.target_version or '?'}",
+            _versions(entry),
             _ago(view.now, entry.created),
             _ago(view.now, entry.updated),
         )
@@ -338,18 +352,18 @@ def _eta(view: UpgradeView) -> RenderableType | None:
     if progress is not None:
         percent = f"{progress.percent:.0f}%" if progress.percent is not None else "-"
         moved = f" (unchanged since {_ago(view.now, progress.since)})" if progress.since else ""
-        facts.add_row(f"{progress.task} task", f"{percent}{moved}")
+        facts.add_row(Text.assemble(_text(progress.task), " task"), f"{percent}{moved}")
         if progress.error:
-            facts.add_row("", Text(progress.error, style="yellow"))
+            facts.add_row("", _text(progress.error, "yellow"))
     eta = status.eta
     if eta is not None:
         basis = {"history": "this cluster's past upgrades", "peers": "other clusters between the same versions"}
         how = f"from {basis[eta.basis]}, {eta.samples} task runs" if eta.basis in basis else "no past upgrade to go by"
         if eta.task and eta.task_end:
-            facts.add_row(f"{eta.task} ends", f"{_clock(eta.task_end)} UTC")
-        facts.add_row("ETA", Text.assemble((eta.text, "bold"), f"   {how}"))
+            facts.add_row(Text.assemble(_text(eta.task), " ends"), f"{_clock(eta.task_end)} UTC")
+        facts.add_row("ETA", Text.assemble(_text(eta.text, "bold"), f"   {how}"))
     if status.slow is not None:
-        facts.add_row("Slow", Text(status.slow.message, style="bold yellow"))
+        facts.add_row("Slow", _text(status.slow.message, "bold yellow"))
     return Group(Text("Progress", style="bold"), facts)
 
 
@@ -358,9 +372,9 @@ def _findings(view: UpgradeView) -> RenderableType | None:
     pre = view.status.pre_check
     if pre is None or (not pre.findings and not pre.error and not pre.expired):
         return None
-    title = f"Pre-check {pre.phase or '-'}"
+    title = Text.assemble("Pre-check ", _text(pre.phase))
     if pre.expire_time:
-        title += f", result {'expired' if pre.expired else 'valid until'} {_clock(pre.expire_time)} UTC"
+        title.append(f", result {'expired' if pre.expired else 'valid until'} {_clock(pre.expire_time)} UTC")
     table = Table(box=None, header_style="bold", pad_edge=False, title=title, title_justify="left")
     table.title_style = "bold red" if pre.phase == "Failed" or pre.expired else "bold"
     for column in ("KIND", "LEVEL", "CHECK", "WHERE", "MESSAGE"):
@@ -368,16 +382,16 @@ def _findings(view: UpgradeView) -> RenderableType | None:
     for finding in pre.findings or []:
         style = "red" if finding.kind == "Exception" else "yellow"
         table.add_row(
-            Text(finding.kind or "-", style=style),
-            finding.level or "-",
-            finding.name,
-            finding.where,
-            finding.message or "",
+            _text(finding.kind, style),
+            _text(finding.level),
+            _text(finding.name),
+            _text(finding.where, empty=""),
+            _text(finding.message, empty=""),
         )
     if pre.more_findings:
         table.add_row("", "", Text(f"… and {pre.more_findings} more", style="dim"), "", "")
     if pre.error:
-        table.add_row("", "", Text(pre.error, style="yellow"), "", "")
+        table.add_row("", "", _text(pre.error, "yellow"), "", "")
     return table
 
 

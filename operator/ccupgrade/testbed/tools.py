@@ -9,11 +9,14 @@ interrupted build is never cached.
   Prometheus service installed or started); apt verifies the package against the signed archive.
 - the Prometheus Operator's CRDs (ServiceMonitor, PrometheusRule), for server-side dry runs: from
   its Go module, which the Go toolchain verifies against the checksum database.
-`python -m ccupgrade.testbed.tools` gets all three and prints where they are.
+- kstatus: a tiny command (hack/kstatus) around sigs.k8s.io/cli-utils' kstatus library, the status
+  rules Flux and kpt apply; its version lives in `hack/kstatus/go.mod` (checksummed by its go.sum).
+`python -m ccupgrade.testbed.tools` gets them all and prints where they are.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -69,6 +72,42 @@ def ensure_helm() -> Path:
     if os.access(target / "helm", os.X_OK):
         return target / "helm"
     return build_helm(version, target)
+
+
+KSTATUS_ENV = "CCUPGRADE_KSTATUS"
+_KSTATUS_MODULE = "sigs.k8s.io/cli-utils"
+
+
+def kstatus_module_dir() -> Path:
+    """The Go module (hack/kstatus) whose go.mod pins cli-utils' version."""
+    return repo_root() / "hack" / "kstatus"
+
+
+def kstatus_version(directory: Path | None = None) -> str:
+    """The cli-utils version go.mod pins (the tag, e.g. v0.37.2)."""
+    text = (directory or kstatus_module_dir()).joinpath("go.mod").read_text()
+    found = re.search(rf"^\s*(?:require\s+)?{re.escape(_KSTATUS_MODULE)}\s+(v\S+)", text, re.MULTILINE)
+    if not found:
+        raise BinariesError(f"hack/kstatus/go.mod does not pin {_KSTATUS_MODULE}")
+    return found.group(1)
+
+
+def ensure_kstatus() -> Path:
+    """The kstatus command: $CCUPGRADE_KSTATUS if set, else the cache, else a fresh build.
+
+    Keyed by the cli-utils version and a digest of the module's files (its main.go is ours), so
+    an edited command or a changed pin builds again."""
+    given = os.environ.get(KSTATUS_ENV)
+    if given:
+        return Path(given)
+    module = kstatus_module_dir()
+    digest = hashlib.sha256()
+    for name in ("go.mod", "go.sum", "main.go"):
+        digest.update(name.encode() + b"\0" + (module / name).read_bytes() + b"\0")
+    target = cache_dir() / "bin" / f"kstatus-{kstatus_version(module)}-{digest.hexdigest()[:12]}"
+    if not os.access(target / "kstatus", os.X_OK):
+        go_build({"kstatus": "."}, target, module, "-s -w", "kstatus", f"set {KSTATUS_ENV} to a kstatus binary")
+    return target / "kstatus"
 
 
 PROMTOOL_ENV = "CCUPGRADE_PROMTOOL"
@@ -135,5 +174,6 @@ def monitoring_crds() -> list[Path]:
 
 if __name__ == "__main__":
     print(ensure_helm())
+    print(ensure_kstatus())
     print(ensure_promtool())
     print(*monitoring_crds(), sep="\n")

@@ -1,0 +1,84 @@
+"""Control characters from CCE never reach condition or Event messages: kubectl, `kubectl describe`,
+event exporters and log viewers print those to terminals (the plugin has its own test)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import pytest
+
+from ccupgrade.cce import ServerError
+from ccupgrade.cli import PrintableFormatter
+from ccupgrade.models import Condition, RecordedEvent, printable
+from tests.unit.test_scheduler_time import FakeApiServer, FakeCce, fails, scheduler_for
+
+# An OSC title, a screen clear, an OSC-8 link, colours, 8-bit CSI/OSC, a bell, NUL, DEL, a
+# carriage return that would overwrite the line, a right-to-left override: in Chinese, as CCE answers.
+HOSTILE = (
+    "集群升级失败\x1b]0;pwned\x07 \x1b[2J\x1b[31m红色\x1b[0m "
+    "\x1b]8;;https://evil.example\x1b\\点击\x1b]8;;\x1b\\ \x9b31m8位\x9d0;t\x9c \x07\x00\x7f回车\roverwrite \u202eevil"
+)
+CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def test_printable_removes_escape_sequences_whole_and_every_control_character() -> None:
+    assert printable(HOSTILE) == "集群升级失败 红色 点击 8位 回车 overwrite evil"
+    assert printable("\x1b[1mbold\x1b[0m, tab\tand\nnew line, cr\r\nlf") == "bold, tab\tand\nnew line, cr\nlf"
+    assert printable("unterminated \x1b]0;title") == "unterminated 0;title"
+    text = "中文 [error] [/x] plain"
+    assert printable(text) is text  # printable text is returned as it is
+
+
+def test_condition_and_event_messages_are_stored_without_control_characters() -> None:
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    condition = Condition(type="Ready", status="Unknown", last_transition_time=now, reason="X", message=HOSTILE)
+    event = RecordedEvent(name="n", type="Warning", reason="X", message=HOSTILE, event_time=now)
+    for message in (condition.message, event.message):
+        assert not CONTROL.search(message)
+        assert "集群升级失败" in message
+
+
+async def _until(condition: Callable[[], object], seconds: float) -> None:
+    for _ in range(int(seconds * 10)):
+        if condition():
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError("the condition was not met in time")
+
+
+@pytest.mark.looptime
+async def test_a_cce_error_with_terminal_escapes_reaches_no_condition_or_event_raw() -> None:
+    cce = FakeCce({"c1": fails(ServerError(HOSTILE, status=503, code="CCE.01500500"))})
+    server = FakeApiServer()
+    scheduler = scheduler_for(cce, server)
+    scheduler.upsert(server.apply("o"))
+    task = asyncio.create_task(scheduler.run())
+    try:
+        await _until(lambda: any(e.reason == "CloudAPIError" for _, e in server.events), seconds=1800)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    status = server.objects["o"].status
+    assert status is not None
+    messages = [c.message for c in status.conditions] + [e.message for _, e in server.events]
+    assert any("集群升级失败" in m for m in messages), messages
+    for message in messages:
+        assert not CONTROL.search(message), repr(message)
+
+
+def test_log_lines_carry_no_control_characters() -> None:
+    """`kubectl logs` prints the operator's log to a terminal; its lines quote CCE's messages."""
+    formatter = PrintableFormatter("%(levelname)s %(name)s: %(message)s")
+    try:
+        raise ServerError(HOSTILE, status=503)
+    except ServerError as exc:
+        record = logging.LogRecord("ccupgrade", logging.WARNING, __file__, 1, "poll failed: %s", (exc,), sys.exc_info())
+    line = formatter.format(record)
+    assert "集群升级失败" in line
+    assert "\nTraceback" in line, "a traceback keeps its lines"
+    assert not CONTROL.search(line), repr(line)
