@@ -16,9 +16,9 @@ import yaml
 
 from ccupgrade.kube import LeaseSettings
 from ccupgrade.testbed.services import Service, start_operator
-from tests.conftest import wait_for
 from tests.e2e.conftest import Env
-from tests.e2e.test_faults import _seen
+from tests.support.kube import wait_for
+from tests.support.standard_path import seen_at
 
 pytestmark = [pytest.mark.e2e, pytest.mark.cluster]
 
@@ -42,7 +42,7 @@ def test_sigterm_while_polling_stops_cleanly(env: Env) -> None:
     operator = env.start_operator()
     env.create_upgrade()
     env.wait_condition("Ready", "False", "UpgradeInitializing")
-    _seen(env, 31)  # the Cluster task runs: its detail is read too (every CCE session in use)
+    seen_at(env, 31)  # the Cluster task runs: its detail is read too (every CCE session in use)
     _stopped_cleanly(operator)
 
 

@@ -15,7 +15,7 @@ import pytest
 from ccupgrade.cce import ServerError
 from ccupgrade.cli import PrintableFormatter
 from ccupgrade.models import Condition, RecordedEvent, printable
-from tests.unit.test_scheduler_time import FakeApiServer, FakeCce, fails, scheduler_for
+from tests.support.scheduler_fakes import FakeApiServer, FakeCce, fails, scheduler_for
 
 # An OSC title, a screen clear, an OSC-8 link, colours, 8-bit CSI/OSC, a bell, NUL, DEL, a
 # carriage return that would overwrite the line, a right-to-left override: in Chinese, as CCE answers.
