@@ -33,7 +33,7 @@ from ccupgrade.models.resource import RecordedEvent, UpgradeStatus
 from ccupgrade.models.watched import ObjectRef, Watched
 from ccupgrade.scheduler.intervals import IntervalPolicy, next_slot, slot_phase
 from ccupgrade.scheduler.poller import Scheduler, SchedulerConfig
-from ccupgrade.scheduler.ports import NoObserver, WriteFailed
+from ccupgrade.scheduler.ports import NoObserver, ObjectGone, WriteFailed
 from ccupgrade.scheduler.tasks import Supervisor
 from ccupgrade.scheduler.writes import Ticket, Writer
 from ccupgrade.simulator.scenario import ClusterScenario, ScenarioClock, load_scenario
@@ -188,7 +188,7 @@ class FakeApiServer:
             raise self.failures.pop(0)
         stored = self.objects.get(watched.ref.name)
         if stored is None:
-            return None
+            raise ObjectGone(f"{watched.ref} not found")  # as KubeIO does after a 404 it confirmed
         if self.meddle:
             stored = self.objects[watched.ref.name] = replace(stored, resource_version=self._next_version())
         if not result.changed:
@@ -725,3 +725,35 @@ async def test_metrics_count_every_object_and_do_not_call_a_configuration_failur
     text = generate_latest(metrics.registry).decode()
     assert "ccupgrade_watched_objects 3.0" in text
     assert "_created" not in text
+
+
+# -- an object whose DELETED watch event was missed ----------------------------------------------
+
+
+async def test_an_object_deleted_unseen_is_forgotten_at_its_first_404_with_its_metrics(running: Any) -> None:
+    cce = FakeCce({"c1": lambda _: workflows(now() % 60), "c2": lambda _: workflows(now() % 60)})
+    server = FakeApiServer()
+    attempts: list[str] = []
+
+    async def count(watched: Watched, result: Mirrored) -> None:
+        attempts.append(watched.ref.name)
+
+    server.before = count
+    metrics = Metrics()
+    scheduler = Scheduler(cce, Secrets(), server, clock=asyncio.get_running_loop().time, observer=metrics)
+    scheduler.upsert(server.apply("gone", clusterId="c1"))
+    scheduler.upsert(server.apply("kept", clusterId="c2"))
+    running(scheduler)
+    await asyncio.sleep(5)
+    gone = server.objects["gone"].ref
+    assert gone in metrics.per_object.phases
+    del server.objects["gone"]  # deleted; the watch never says so
+    attempts.clear()
+    reads = cce.count("c1")
+    await asyncio.sleep(3600)
+    assert attempts.count("gone") == 1  # the one write that found it gone
+    assert cce.count("c1") == reads + 1  # the read whose write found it gone, then no more
+    assert cce.count("c2") - reads >= 100  # the other object is polled as before
+    assert gone not in metrics.per_object.phases
+    assert 'name="gone"' not in generate_latest(metrics.registry).decode()
+    assert scheduler.watched == 1

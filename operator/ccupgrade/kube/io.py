@@ -23,7 +23,7 @@ from ccupgrade.kube.api import KubeApi, KubeApiError, path_of
 from ccupgrade.kube.patching import merge_patch
 from ccupgrade.mirror import Mirrored
 from ccupgrade.models import GROUP, KIND, PLURAL, VERSION, ObjectRef, RecordedEvent, UpgradeStatus, Watched
-from ccupgrade.scheduler import WriteFailed
+from ccupgrade.scheduler import ObjectGone, WriteFailed
 
 log = logging.getLogger("ccupgrade.kube")
 COMPONENT = "cce-upgrade-operator"
@@ -196,6 +196,7 @@ class KubeIO:
             if exc.retryable:
                 raise
             if exc.status == 404:
+                await self._confirm_gone(watched)
                 return None
             if exc.status == 409:
                 return await self._reread(watched)
@@ -208,12 +209,22 @@ class KubeIO:
             return replace(watched, resource_version=metadata.get("resourceVersion"), status=result.status)
         return Watched.from_body(body)
 
-    async def _reread(self, watched: Watched) -> Watched | None:
+    async def _reread(self, watched: Watched) -> Watched:
+        """The object as stored now; `ObjectGone` if it is not there or is another object (new uid)."""
         ref = watched.ref
         try:
             body = await self.api.get(_objects_path(ref.namespace) + path_of(ref.name))
         except KubeApiError as exc:
             if exc.status == 404:
-                return None
+                raise ObjectGone(f"{ref} not found") from None
             raise
-        return Watched.from_body(body)
+        stored = Watched.from_body(body)
+        if stored.ref.uid != ref.uid:
+            raise ObjectGone(f"{ref} was deleted and re-created (uid {stored.ref.uid})")
+        return stored
+
+    async def _confirm_gone(self, watched: Watched) -> None:
+        """A 404 on the status write: `ObjectGone` if a read confirms it. Otherwise (the object is
+        there: a CRD without the status subresource?) the write is refused for good, and said so."""
+        await self._reread(watched)
+        log.error("status of %s refused with 404 although the object exists: is the CRD current?", watched.ref)

@@ -9,6 +9,7 @@ from ccupgrade.scheduler.poller import Scheduler, SchedulerConfig, failure_of
 from ccupgrade.scheduler.ports import (
     CredentialSource,
     NoObserver,
+    ObjectGone,
     PollObserver,
     StatusSink,
     WorkflowSource,
@@ -19,6 +20,7 @@ __all__ = [
     "CredentialSource",
     "IntervalPolicy",
     "NoObserver",
+    "ObjectGone",
     "PollObserver",
     "Scheduler",
     "SchedulerConfig",

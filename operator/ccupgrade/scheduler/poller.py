@@ -135,7 +135,12 @@ class Scheduler:
         self._wake = asyncio.Event()
         self._tasks = Supervisor()
         self._writer = Writer(
-            sink, self.observer, self._tasks, max_concurrent=self.config.max_concurrent_writes, rng=self._rng
+            sink,
+            self.observer,
+            self._tasks,
+            max_concurrent=self.config.max_concurrent_writes,
+            rng=self._rng,
+            on_gone=self.remove,
         )
         self._credential_health = CredentialHealth(self.config.policy, clock)
         # The task details running tasks need (progress, pre-check findings), read with the same client.
@@ -180,7 +185,8 @@ class Scheduler:
             self._wake.set()
 
     def remove(self, ref: ObjectRef) -> None:
-        """The object is gone: nothing more is polled or written for it."""
+        """The object is gone (a DELETED from the watch, or a write that found it gone): nothing
+        more is polled or written for it, and its metrics series go."""
         self._writer.forget(ref)
         key = self._where.get(ref)
         if key is not None:
