@@ -6,6 +6,7 @@ import asyncio
 
 import pytest
 
+from ccupgrade.cce.errors import EndpointHeld
 from ccupgrade.cce.ratelimit import GateRegistry
 
 pytestmark = pytest.mark.looptime
@@ -40,3 +41,30 @@ async def test_requests_in_flight_are_bounded_per_endpoint_and_a_hold_is_waited_
     assert entered[-1] == ("other.example", 62)
     await asyncio.gather(*hanging)
     assert [t for name, t in entered if name == "slow.example"] == [0, 0, 100]  # never held
+
+
+async def test_a_long_hold_is_bounded_and_a_caller_it_would_keep_past_its_wait_fails_at_once() -> None:
+    loop = asyncio.get_running_loop()
+    gate = GateRegistry(100.0, 100, clock=loop.time, max_hold=300, max_wait=60)("held.example")
+    gate.hold_for(3600)  # a 429 with Retry-After: 3600
+    assert gate.held_for == 300
+    with pytest.raises(EndpointHeld, match="throttled") as caught:
+        await gate.admit()
+    assert loop.time() == 0  # failed at once, without waiting
+    assert caught.value.retry_after == 300
+    await asyncio.sleep(250)  # 50 s left: within a caller's wait, so it waits and goes
+    await gate.admit()
+    gate.done()
+    assert loop.time() == 300
+
+
+async def test_callers_queued_behind_a_hold_that_grows_past_their_wait_fail_instead_of_waiting() -> None:
+    loop = asyncio.get_running_loop()
+    gate = GateRegistry(100.0, 100, clock=loop.time, max_wait=60)("held.example")
+    gate.hold_for(30)
+    waiting = [asyncio.create_task(gate.acquire()) for _ in range(3)]
+    await asyncio.sleep(10)
+    gate.hold_for(200)  # another 429, asking for longer, while they wait
+    results = await asyncio.gather(*waiting, return_exceptions=True)
+    assert all(isinstance(r, EndpointHeld) for r in results)
+    assert loop.time() <= 30

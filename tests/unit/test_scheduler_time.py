@@ -16,13 +16,13 @@ import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from prometheus_client import generate_latest
 
 from ccupgrade.app.metrics import Metrics
-from ccupgrade.cce.client import ClusterTarget
+from ccupgrade.cce.client import CceClient, ClusterTarget
 from ccupgrade.cce.credentials import Credentials, TokenCredentials
 from ccupgrade.cce.errors import AuthenticationError, NotFound, ServerError
 from ccupgrade.cce.parser import parse_workflow_list
@@ -53,10 +53,15 @@ def workflows(at: float) -> UpgradeWorkflowList:
     event loop): a new ClusterScenario starts at the wall clock's second, so a poll made after that
     second turned read timestamps one second later, a change no test made (every status was written
     again: seen once, in a full `make test`)."""
+    return parse_workflow_list(listing(at))
+
+
+def listing(at: float) -> str:
+    """What CCE answers for `workflows(at)`, as JSON."""
     cluster = ClusterScenario("p", "c", load_scenario("standard"), ScenarioClock(paused=True, start=at))
     with contextlib.suppress(RuntimeError):  # RuntimeError: no loop, a synchronous caller
         cluster.epoch = _EPOCHS.setdefault(asyncio.get_running_loop(), cluster.epoch)
-    return parse_workflow_list(json.dumps(cluster.render_list()))
+    return json.dumps(cluster.render_list())
 
 
 NO_WORKFLOWS = parse_workflow_list(json.dumps({"items": []}))
@@ -757,3 +762,88 @@ async def test_an_object_deleted_unseen_is_forgotten_at_its_first_404_with_its_m
     assert gone not in metrics.per_object.phases
     assert 'name="gone"' not in generate_latest(metrics.registry).decode()
     assert scheduler.watched == 1
+
+
+# -- a Retry-After of an hour on one endpoint ------------------------------------------------------
+
+
+class _FakeResponse:
+    """What Transport reads of an aiohttp response."""
+
+    def __init__(self, status: int, headers: dict[str, str], body: bytes) -> None:
+        self.status = status
+        self.headers = {"Content-Type": "application/json", **headers}
+        self.content_length = len(body)
+        self.content = self
+        self._body = body
+
+    async def read(self, limit: int) -> bytes:
+        return self._body[:limit]
+
+    async def __aenter__(self) -> _FakeResponse:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+
+class FakeSession:
+    """Stands in for aiohttp's session under the real CceClient, Transport and endpoint gates:
+    answers each request from `answer(url)` at once, on the loop's (fake) time."""
+
+    def __init__(self, answer: Callable[[str], tuple[int, dict[str, str], bytes]]) -> None:
+        self.answer = answer
+        self.requests: list[tuple[float, str]] = []
+
+    def request(self, method: str, url: str, **_: Any) -> _FakeResponse:
+        self.requests.append((now(), url))
+        return _FakeResponse(*self.answer(url))
+
+    def reads_of(self, cluster: str) -> list[float]:
+        return [t for t, url in self.requests if f"/clusters/{cluster}/operation/upgradeworkflows" in url]
+
+    async def close(self) -> None:
+        pass
+
+
+async def test_an_hour_long_retry_after_holds_its_endpoint_briefly_and_its_objects_say_throttled(
+    running: Any,
+) -> None:
+    throttled: dict[str, int] = {}  # cluster -> 429s still to answer
+
+    def answer(url: str) -> tuple[int, dict[str, str], bytes]:
+        if "/operation/upgradeworkflows" not in url:
+            return 404, {}, b'{"error_code": "CCE.01404001", "error_msg": "not found"}'
+        cluster = url.split("/clusters/")[1].split("/")[0]
+        if throttled.get(cluster):
+            throttled[cluster] -= 1
+            return 429, {"Retry-After": "3600"}, b'{"error_code": "APIGW.0308", "error_msg": "Too many requests"}'
+        return 200, {}, listing(20).encode()
+
+    loop = asyncio.get_running_loop()
+    session = FakeSession(answer)
+    client = CceClient(cast(Any, session), gates=GateRegistry(10.0, 10, clock=loop.time))
+    server = FakeApiServer()
+    scheduler = Scheduler(client, Secrets(), server, clock=loop.time)
+    scheduler.upsert(server.apply("t", clusterId="t"))  # t and o: one endpoint (ap-southeast-1)
+    scheduler.upsert(server.apply("o", clusterId="o"))
+    scheduler.upsert(server.apply("x", clusterId="x", region="eu-west-101"))  # another endpoint
+    running(scheduler)
+    await asyncio.sleep(5)
+    throttled["t"] = 1
+    await asyncio.sleep(40)
+    assert throttled["t"] == 0
+    (held_at,) = [t for t in session.reads_of("t") if t > 5]
+    await asyncio.sleep(60)
+    status = server.objects["o"].status  # o's poll came and failed at once, saying why
+    assert status is not None
+    ready = next(c for c in status.conditions if c.type == "Ready")
+    assert (ready.status, ready.reason) == ("Unknown", "CloudAPIUnavailable")
+    assert "throttled" in ready.message
+    assert status.phase == "Running"  # the last good status is kept
+    await asyncio.sleep(400)
+    held = [t for t in session.reads_of("t") + session.reads_of("o") if held_at < t]
+    assert held
+    assert min(held) >= held_at + 300  # nothing sent while held, for at most 5 minutes
+    assert min(held) <= held_at + 300 + 300  # then read again within the longest error backoff
+    assert len(session.reads_of("x")) >= 16  # the other endpoint was never held

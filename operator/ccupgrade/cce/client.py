@@ -18,7 +18,7 @@ import aiohttp
 from ccupgrade.cce import auth
 from ccupgrade.cce.credentials import AccessKeyCredentials, Credentials, PasswordCredentials, TokenCredentials
 from ccupgrade.cce.endpoints import Endpoint
-from ccupgrade.cce.errors import ResponseError, TokenExpired, TransientError, classify
+from ccupgrade.cce.errors import EndpointHeld, ResponseError, TokenExpired, TransientError, classify
 from ccupgrade.cce.parser import parse_workflow_list
 from ccupgrade.cce.ratelimit import GateRegistry
 from ccupgrade.cce.retry import RetryPolicy
@@ -124,8 +124,10 @@ class CceClient:
                     log.info("token for %s expired; fetching a new one", target.endpoint.host)
                     continue
                 raise
-            except ResponseError:
-                raise  # a gateway's HTML page or an oversized body comes back the same at once: next poll
+            except (ResponseError, EndpointHeld):
+                # A gateway's HTML page or an oversized body comes back the same at once, and a held
+                # endpoint stays held past a retry's wait: next poll.
+                raise
             except TransientError as exc:
                 attempt += 1
                 delay = self.retry.delay(exc, attempt, self.transport.gates(target.endpoint.host))
