@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from ccupgrade.cce.parser import parse_workflow_list
 from ccupgrade.mirror import Mirrored, Observed, PollFailed, mirror
 from ccupgrade.mirror.core import suspended
+from ccupgrade.models.cce import UpgradeWorkflow
 from ccupgrade.models.resource import Condition, UpgradeSpec, UpgradeStatus
 from ccupgrade.simulator.scenario import ClusterScenario, ScenarioClock, load_scenario
 
@@ -41,9 +42,12 @@ class Walk:
         return UpgradeStatus.model_validate(self.stored)
 
     def observe(self, second: float, generation: int = 1, now: float | None = None) -> Mirrored:
+        return self.apply(Observed(self.observed(second)), second if now is None else now, generation)
+
+    def observed(self, second: float) -> list[UpgradeWorkflow]:
+        """The scenario's workflows at scenario `second`."""
         self.cluster.clock.set(second)
-        workflows = parse_workflow_list(json.dumps(self.cluster.render_list())).items
-        return self.apply(Observed(workflows), second if now is None else now, generation)
+        return parse_workflow_list(json.dumps(self.cluster.render_list())).items
 
     def apply(self, outcome: Observed | PollFailed, second: float, generation: int = 1) -> Mirrored:
         old = None if self.stored is None else UpgradeStatus.model_validate(self.stored)
@@ -215,7 +219,7 @@ def test_transient_error_keeps_the_last_good_status_and_warns_once_per_outage() 
     walk = Walk("standard")
     walk.observe(31)
     good = walk.status
-    for second in (40, 45, 50):
+    for second in (40, 70, 100):  # a minute of failures: announced
         walk.apply(PollFailed(True, "CloudAPIUnavailable", "CCE unavailable: HTTP 503"), second)
     after = walk.status
     assert (after.phase, after.tasks, after.progress, after.last_sync_time) == (
@@ -228,13 +232,52 @@ def test_transient_error_keeps_the_last_good_status_and_warns_once_per_outage() 
     assert walk.condition("Ready").reason == "CloudAPIUnavailable"
     assert walk.condition("Reconciling").status == "True"  # kept from before the outage
     assert walk.reasons().count("CloudAPIError") == 1
-    walk.observe(51)
+    walk.observe(51, now=101)
     # Polls missed during the outage: PostCheck went Init → Queuing → Running unseen; one Event per seen change.
     assert walk.reasons()[-3:] == ["CloudAPIRecovered", "TaskSucceeded", "TaskStarted"]
     assert walk.condition("Ready").reason == "UpgradeInProgress"
+    assert walk.status.cloud_outage is None
     # A second outage is a new Event, not a duplicate name of the first.
-    walk.apply(PollFailed(True, "CloudAPIUnavailable", "timeout"), 52)
+    walk.apply(PollFailed(True, "CloudAPIUnavailable", "timeout"), 102)
+    walk.apply(PollFailed(True, "CloudAPIUnavailable", "timeout"), 170)
     assert walk.reasons().count("CloudAPIError") == 2
+
+
+def test_an_outage_lasts_until_cce_has_answered_steadily_and_costs_no_write_per_answer() -> None:
+    walk = Walk("standard")
+    walk.observe(31)
+    failure = PollFailed(True, "CloudAPIUnavailable", "CCE unavailable: HTTP 503")
+    walk.apply(failure, 40)
+    assert walk.condition("Ready").status == "Unknown"  # at once
+    assert "CloudAPIError" not in walk.reasons()  # not yet: it has not lasted
+    writes = walk.writes
+    flapping = Observed(walk.observed(31), last_failure=T0 + timedelta(seconds=40))
+    for second in (70, 130, 190, 250, 310):  # CCE answers, but failed lately
+        assert not walk.apply(flapping, second).changed
+        assert walk.condition("Ready").reason == "CloudAPIUnavailable"
+    assert walk.writes == writes
+    walk.apply(failure, 320)  # still failing now and then, 280 s on: announced
+    assert walk.reasons().count("CloudAPIError") == 1
+    steady = Observed(walk.observed(31), last_failure=T0 + timedelta(seconds=320))
+    walk.apply(steady, 500)
+    assert walk.condition("Ready").reason == "CloudAPIUnavailable"  # answered for 3 minutes only
+    walk.apply(steady, 620)
+    assert walk.condition("Ready").reason == "UpgradeInProgress"  # 5 minutes: the outage is over
+    assert walk.reasons()[-1] == "CloudAPIRecovered"
+    assert walk.status.cloud_outage is None
+
+
+def test_a_status_from_before_outages_were_recorded_is_not_announced_twice() -> None:
+    walk = Walk("standard")
+    walk.observe(31)
+    walk.apply(PollFailed(True, "CloudAPIUnavailable", "down"), 40)
+    assert walk.stored is not None
+    legacy = {k: v for k, v in walk.stored.items() if k != "cloudOutage"}  # Ready said it, at once
+    walk.stored = legacy
+    walk.apply(PollFailed(True, "CloudAPIUnavailable", "down"), 200)
+    assert "CloudAPIError" not in walk.reasons()
+    walk.observe(31, now=300)
+    assert walk.reasons()[-1] == "CloudAPIRecovered"
 
 
 def test_transient_error_before_any_success() -> None:

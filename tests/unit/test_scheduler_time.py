@@ -15,7 +15,7 @@ import logging
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 import pytest
@@ -847,3 +847,73 @@ async def test_an_hour_long_retry_after_holds_its_endpoint_briefly_and_its_objec
     assert min(held) >= held_at + 300  # nothing sent while held, for at most 5 minutes
     assert min(held) <= held_at + 300 + 300  # then read again within the longest error backoff
     assert len(session.reads_of("x")) >= 16  # the other endpoint was never held
+
+
+# -- a flapping CCE ------------------------------------------------------------------------------
+
+
+async def test_a_flapping_cce_is_one_outage_per_object_not_an_event_and_write_storm(running: Any) -> None:
+    reads = itertools.count()
+
+    def flapping(_: ClusterTarget) -> UpgradeWorkflowList:
+        if next(reads) % 2:
+            raise ServerError("CCE unavailable", status=503)
+        return workflows(20)
+
+    cce = FakeCce({"c1": flapping})
+    server = FakeApiServer()
+    loop = asyncio.get_running_loop()
+    start = datetime(2026, 12, 1, tzinfo=UTC)
+    scheduler = Scheduler(cce, Secrets(), server, clock=loop.time, wall=lambda: start + timedelta(seconds=loop.time()))
+    names = [f"o{i}" for i in range(50)]
+    for name in names:
+        scheduler.upsert(server.apply(name))
+    running(scheduler)
+    await asyncio.sleep(3600)
+    assert cce.count("c1") >= 100  # every 30 s, every other one failing
+
+    def reasons(name: str) -> list[str]:
+        return [event.reason for posted, event in server.events if posted == name]
+
+    for name in names:
+        assert reasons(name).count("CloudAPIError") == 1  # once it had lasted a minute
+        assert reasons(name).count("CloudAPIRecovered") == 0  # it has not ended
+        assert len(server.writes_of(name)) <= 10  # first sight, Unknown, the announcement, 6 resyncs
+        status = server.objects[name].status
+        assert status is not None
+        assert next(c for c in status.conditions if c.type == "Ready").status == "Unknown"  # said at once
+    cce.answers["c1"] = lambda _: workflows(20)  # steady again
+    await asyncio.sleep(400)
+    for name in names:
+        assert reasons(name).count("CloudAPIRecovered") == 1
+        assert reasons(name).index("CloudAPIError") < reasons(name).index("CloudAPIRecovered")
+        status = server.objects[name].status
+        assert status is not None
+        assert next(c for c in status.conditions if c.type == "Ready").reason == "UpgradeInProgress"
+
+
+async def test_a_short_outage_is_not_announced_and_its_recovery_neither(running: Any) -> None:
+    answers = iter([True, False, False, True])  # one minute of failures less a bit
+
+    def blip(_: ClusterTarget) -> UpgradeWorkflowList:
+        if not next(answers, True):
+            raise ServerError("CCE unavailable", status=503)
+        return workflows(20)
+
+    cce = FakeCce({"c1": blip})
+    server = FakeApiServer()
+    loop = asyncio.get_running_loop()
+    start = datetime(2026, 12, 1, tzinfo=UTC)
+    scheduler = Scheduler(cce, Secrets(), server, clock=loop.time, wall=lambda: start + timedelta(seconds=loop.time()))
+    scheduler.upsert(server.apply("a"))
+    running(scheduler)
+    await asyncio.sleep(80)
+    status = server.objects["a"].status
+    assert status is not None
+    assert next(c for c in status.conditions if c.type == "Ready").status == "Unknown"  # at once
+    await asyncio.sleep(900)
+    assert not {"CloudAPIError", "CloudAPIRecovered"} & {event.reason for _, event in server.events}
+    status = server.objects["a"].status
+    assert status is not None
+    assert status.cloud_outage is None
+    assert next(c for c in status.conditions if c.type == "Ready").reason == "UpgradeInProgress"

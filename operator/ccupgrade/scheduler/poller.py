@@ -14,7 +14,7 @@ import logging
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from ccupgrade.cce import (
@@ -106,6 +106,7 @@ class _Group:
     running: bool = False
     rerun: bool = False  # a member's spec changed while a poll was under way
     credential_free_at: float = 0.0  # its credential is being left alone until then (after a refusal)
+    last_failure: datetime | None = None  # its latest read that CCE failed (transiently): see mirror.RECOVER_AFTER
 
 
 class Scheduler:
@@ -122,8 +123,10 @@ class Scheduler:
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
         details: DetailFetcher | None = None,
+        wall: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.client = client
+        self._wall = wall  # the time that goes into status (tests on fake time move it with `clock`)
         self.credentials = credentials
         self.config = config or SchedulerConfig()
         self.observer: PollObserver = observer or NoObserver()
@@ -209,11 +212,11 @@ class Scheduler:
             problem = PollFailed(False, Reason.INVALID_SPEC, f"{watched.spec_error or 'invalid spec'}: fix the object")
 
             def derive(current: Watched) -> Mirrored:
-                return failed(current.status, problem, current.generation, datetime.now(UTC))
+                return failed(current.status, problem, current.generation, self._wall())
         else:
 
             def derive(current: Watched) -> Mirrored:
-                return suspended(current.status, current.generation, datetime.now(UTC))
+                return suspended(current.status, current.generation, self._wall())
 
         write = self._writer.write(watched.ref, Ticket.of(watched), derive, fresh=False)
         self._tasks.spawn(write, name=f"write of {watched.ref}")
@@ -263,6 +266,10 @@ class Scheduler:
             outcome, label = read
             if label != "credential_backoff":  # a poll that did not ask CCE is no new failure
                 group.failures = 0 if isinstance(outcome, Observed) else group.failures + 1
+            if isinstance(outcome, PollFailed) and outcome.transient:
+                group.last_failure = self._wall()
+            elif isinstance(outcome, Observed):
+                outcome = replace(outcome, last_failure=group.last_failure)
             self.observer.poll_finished(group.key, label, self._clock() - started)
             derive = self._deriver(outcome)
             fresh = isinstance(outcome, Observed)
@@ -294,7 +301,7 @@ class Scheduler:
 
         def derive(current: Watched) -> Mirrored:
             assert current.spec is not None  # the ticket matched: the spec is valid
-            return mirror(current.status, outcome, current.spec, current.generation, datetime.now(UTC), resync)
+            return mirror(current.status, outcome, current.spec, current.generation, self._wall(), resync)
 
         return derive
 
