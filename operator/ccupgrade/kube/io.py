@@ -67,10 +67,13 @@ class KubeIO:
         secret_ttl: float = 30.0,
         on_status_write: Callable[[str], None] | None = None,
         on_event: Callable[[str, str], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.api = api
         self._secret_ttl = secret_ttl
+        self._clock = clock
         self._secrets: dict[tuple[str, str], tuple[float, Credentials]] = {}
+        self._swept = clock()  # when expired Secrets were last dropped
         self._instance = socket.gethostname()
         self._on_status_write = on_status_write or (lambda outcome: None)
         self._on_event = on_event or (lambda reason, kind: None)
@@ -82,8 +85,9 @@ class KubeIO:
         """The Secret's credentials, cached for the Secret TTL (a refusal calls `forget`)."""
         key = (namespace, secret_name)
         cached = self._secrets.get(key)
-        if cached is not None and time.monotonic() - cached[0] < self._secret_ttl:
+        if cached is not None and self._clock() - cached[0] < self._secret_ttl:
             return cached[1]
+        self._drop_expired()
         try:
             secret = await self.api.get(path_of("api", "v1", "namespaces", namespace, "secrets", secret_name))
         except KubeApiError as exc:
@@ -95,12 +99,23 @@ class KubeIO:
                 ) from None
             raise
         credentials = from_secret_data(secret_name, secret.get("data") or {})
-        self._secrets[key] = (time.monotonic(), credentials)
+        self._secrets[key] = (self._clock(), credentials)
         return credentials
 
     def forget(self, namespace: str, secret_name: str) -> None:
-        """Drops the cached Secret, so a rotated key is read at the next poll."""
+        """Drops the cached Secret: a rotated key is read at the next poll, and the keys of a
+        Secret no object uses any more are not kept."""
         self._secrets.pop((namespace, secret_name), None)
+
+    def _drop_expired(self) -> None:
+        """Expired copies go (a deleted Secret's keys must not stay in memory), at most once per
+        TTL, so that the sweep costs O(Secrets) per TTL, not per read."""
+        now = self._clock()
+        if now - self._swept < self._secret_ttl:
+            return
+        self._swept = now
+        for key in [k for k, (read_at, _) in self._secrets.items() if now - read_at >= self._secret_ttl]:
+            del self._secrets[key]
 
     async def any_upgrades(self, namespaces: tuple[str, ...]) -> bool:
         """Whether any CceClusterUpgrade exists where we watch (readiness: are events still to come?)."""

@@ -32,6 +32,9 @@ _MICROSECOND = timedelta(microseconds=1)
 EVENT_WAIT_MAX = 30.0  # s a poster yields to status writes before it posts one Event beside them
 EVENT_SETTLE = 0.5  # s without status writes before Events are posted: a burst's writes come closer
 EVENT_TTL = timedelta(hours=1)  # kube-apiserver's --event-ttl default: an older Event is gone anyway
+# s a namespace's Event listing is kept after a start: it answers for the journals the watch's first
+# listing brings; a later first sight lists again (kept for good, 200,000 names held 27 MB).
+LISTING_KEPT = 60.0
 
 
 def retry_delay(failures: int, rng: random.Random) -> float:
@@ -243,6 +246,7 @@ class EventStage:
                     )
                     names = None
                 self._listed[namespace] = names
+                self._supervisor.spawn(self._drop_listing(namespace), name=f"Event listing of {namespace}")
                 refs = [r for r in self._unverified if r.namespace == namespace]
                 for ref in refs:
                     self._verify(ref)
@@ -256,6 +260,10 @@ class EventStage:
                 )
         finally:
             self._listing = False
+
+    async def _drop_listing(self, namespace: str) -> None:
+        await asyncio.sleep(LISTING_KEPT)
+        self._listed.pop(namespace, None)
 
     def _verify(self, ref: ObjectRef) -> None:
         names = self._unverified.pop(ref, None)

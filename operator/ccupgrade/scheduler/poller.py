@@ -48,6 +48,7 @@ from ccupgrade.scheduler.ports import (
     StatusSink,
     WorkflowSource,
 )
+from ccupgrade.scheduler.refs import Users
 from ccupgrade.scheduler.tasks import Supervisor
 from ccupgrade.scheduler.writes import Derive, Ticket, Writer
 
@@ -96,6 +97,10 @@ class SchedulerConfig:
     max_concurrent_writes: int = 64
 
 
+ClusterKey = tuple[str, str, str]  # endpoint host, project, cluster: one CCE cluster, whatever the Secret
+TokenKey = tuple[str, str, str]  # IAM URL, project, credential fingerprint (as CceClient's token cache)
+
+
 @dataclass
 class _Group:
     key: PollKey
@@ -107,6 +112,10 @@ class _Group:
     rerun: bool = False  # a member's spec changed while a poll was under way
     credential_free_at: float = 0.0  # its credential is being left alone until then (after a refusal)
     last_failure: datetime | None = None  # its latest read that CCE failed (transiently): see mirror.RECOVER_AFTER
+    # What it holds of what is kept per cluster and per credential (see `Scheduler._release`).
+    cluster: ClusterKey | None = None
+    credential: CredentialKey | None = None
+    token: TokenKey | None = None
 
 
 class Scheduler:
@@ -151,6 +160,11 @@ class Scheduler:
             details = DetailFetcher(TaskReader(client))
         self._details = details
         self._peers = PeerBook()
+        # Kept per cluster, credential and Secret, while a poll group uses it (see `_release`).
+        self._clusters: Users[ClusterKey] = Users(self._forget_cluster)
+        self._credential_users: Users[CredentialKey] = Users(self._credential_health.forget)
+        self._token_users: Users[TokenKey] = Users(self._forget_token)
+        self._secrets: Users[tuple[str, str]] = Users(lambda secret: self.credentials.forget(*secret))
 
     # -- the watch stream feeds these --------------------------------------------------------
 
@@ -178,6 +192,7 @@ class Scheduler:
         if group is None:
             phase = slot_phase(next(self._joined))
             group = self._groups[key] = _Group(key, next_due=self._clock() + JOIN_DELAY, phase=phase)
+            self._secrets.take((key.namespace, key.secret_name))
         group.members[ref] = None
         self._where[ref] = key
         if spec_changed:
@@ -203,6 +218,40 @@ class Scheduler:
             group.members.pop(ref, None)
             if not group.members:
                 del self._groups[key]
+                self._secrets.drop((key.namespace, key.secret_name))
+                if not group.running:  # otherwise its poll lets go when it ends
+                    self._release(group)
+
+    def _release(self, group: _Group) -> None:
+        """A group that is gone lets go of its cluster and credential: what is kept for them (past
+        task runs, ended pre-checks, refusal counts, an IAM token) goes when no group holds them."""
+        if group.cluster is not None:
+            self._clusters.drop(group.cluster)
+            group.cluster = None
+        self._hold_credential(group, None, None)
+
+    def _hold_credential(self, group: _Group, credential: CredentialKey | None, token: TokenKey | None) -> None:
+        if group.credential != credential:  # a rotated Secret is another credential
+            if group.credential is not None:
+                self._credential_users.drop(group.credential)
+            if credential is not None:
+                self._credential_users.take(credential)
+            group.credential = credential
+        if group.token != token:
+            if group.token is not None:
+                self._token_users.drop(group.token)
+            if token is not None:
+                self._token_users.take(token)
+            group.token = token
+
+    def _forget_cluster(self, cluster: ClusterKey) -> None:
+        self._peers.forget(cluster)
+        if self._details is not None:
+            self._details.forget(cluster)
+
+    def _forget_token(self, token: TokenKey) -> None:
+        if isinstance(self.client, CceClient):
+            self.client.tokens.forget(token)
 
     def _write_unpolled(self, watched: Watched) -> None:
         """Suspended objects and invalid specs: the status says so, nothing is polled. The write is
@@ -282,6 +331,8 @@ class Scheduler:
             log.exception("poll of %s failed unexpectedly", _describe(group.key))
         finally:
             group.running = False
+            if self._groups.get(group.key) is not group:  # left while it polled: let go now
+                self._release(group)
             if group.rerun:
                 group.next_due = self._clock() + JOIN_DELAY
             elif retry_soon:
@@ -331,6 +382,9 @@ class Scheduler:
             log.warning("poll of %s: Secret %r not read: %s", _describe(key), key.secret_name, error)
             return None
         target = ClusterTarget(endpoint, key.project_id, key.cluster_id, credentials)
+        if group.cluster is None:
+            group.cluster = (endpoint.host, key.project_id, key.cluster_id)
+            self._clusters.take(group.cluster)
 
         async def request() -> Outcome:
             try:
@@ -343,13 +397,14 @@ class Scheduler:
                 return failure_of(error, key.secret_name)
 
         credential = CredentialKey(key.namespace, key.secret_name, endpoint.iam, fingerprint(credentials))
+        self._hold_credential(group, credential, (endpoint.iam, key.project_id, credential.fingerprint))
         outcome, requested = await self._credential_health.call(credential, request)
         group.credential_free_at = self._credential_health.blocked_until(credential)
         return outcome, (_outcome_label(outcome) if requested else "credential_backoff")
 
     async def _observed(self, target: ClusterTarget, workflows: list[UpgradeWorkflow]) -> Observed:
         """The workflows, the details their running tasks need (each call failing on its own) and peers."""
-        cluster = (target.endpoint.host, target.project_id, target.cluster_id)
+        cluster: ClusterKey = (target.endpoint.host, target.project_id, target.cluster_id)
         self._peers.record(cluster, workflows)
         if self._details is None:
             return Observed(workflows, peers=self._peers.peers_of(cluster))
