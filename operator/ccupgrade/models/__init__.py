@@ -10,6 +10,7 @@ from ccupgrade.models.reasons import Reason
 from ccupgrade.models.resource import (
     DURATION_PATTERN,
     GROUP,
+    ID_PATTERN,
     KIND,
     MAX_RECORDED_EVENTS,
     MIN_POLL_SECONDS,
@@ -43,6 +44,7 @@ from ccupgrade.models.watched import ObjectRef, PollKey, Watched
 __all__ = [
     "DURATION_PATTERN",
     "GROUP",
+    "ID_PATTERN",
     "KIND",
     "MAX_RECORDED_EVENTS",
     "MIN_POLL_SECONDS",

@@ -32,6 +32,9 @@ _MICROSECOND = timedelta(microseconds=1)
 EVENT_WAIT_MAX = 30.0  # s a poster yields to status writes before it posts one Event beside them
 EVENT_SETTLE = 0.5  # s without status writes before Events are posted: a burst's writes come closer
 EVENT_TTL = timedelta(hours=1)  # kube-apiserver's --event-ttl default: an older Event is gone anyway
+# How far ahead of this clock an earlier Event's time may be and still be followed (a microsecond
+# per Event keeps a result's Events in order; more than this is another clock, not a fast burst).
+CLOCK_SLACK = timedelta(seconds=1)
 # s a namespace's Event listing is kept after a start: it answers for the journals the watch's first
 # listing brings; a later first sight lists again (kept for good, 200,000 names held 27 MB).
 LISTING_KEPT = 60.0
@@ -159,6 +162,12 @@ class EventStage:
         an object sort in causal order by eventTime as well as by name."""
         records = list(self._unposted.get(ref, ()))
         moment = self._last_moment.get(ref) or (records[-1].event_time if records else None)
+        now = datetime.now(UTC)
+        if moment is not None and moment - now > CLOCK_SLACK:
+            # Stamped by a clock ahead of ours (a former leader's, or ours before it was set back):
+            # following it would date every later Event of the object in the future, for good.
+            log.warning("%s: last Event stamped %s, ahead of this clock; stamping from now", ref, moment)
+            moment = None
         for event in result.events:
             now = datetime.now(UTC)
             moment = now if moment is None else max(now, moment + _MICROSECOND)
