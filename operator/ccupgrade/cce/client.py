@@ -105,8 +105,10 @@ class CceClient:
         renewed_token = False
         attempt = 0
         while True:
+            answering = target.endpoint.iam  # whose gate a 429's Retry-After holds: IAM's while a token is fetched
             try:
                 headers = await self._auth_headers(target, "GET", url)
+                answering = url
                 answer = await self.transport.exchange("GET", url, headers)
                 if 200 <= answer.status < 300:
                     require_json(answer)
@@ -130,7 +132,8 @@ class CceClient:
                 raise
             except TransientError as exc:
                 attempt += 1
-                delay = self.retry.delay(exc, attempt, self.transport.gates(target.endpoint.host))
+                # The gate the request passed (Transport's key, the Host header: no default port).
+                delay = self.retry.delay(exc, attempt, self.transport.gates(auth.host_header(answering)))
                 if delay is None:
                     raise
                 log.debug("retrying %s after %.2fs (attempt %d): %s", path, delay, attempt, exc)
