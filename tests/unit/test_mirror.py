@@ -397,3 +397,14 @@ def test_any_sequence_keeps_the_invariants(scenario: str, steps: list[tuple[str,
         assert not (by_type["Reconciling"] == "True" and by_type["Stalled"] == "True")
         assert all(re.match(r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$", c.reason) for c in walk.status.conditions)
         assert all(e[0] in {"Normal", "Warning"} for e in walk.events)
+
+
+def test_an_answer_during_an_outage_after_a_configuration_failure_does_not_borrow_its_message() -> None:
+    walk = Walk("standard")
+    walk.observe(31)
+    walk.apply(PollFailed(True, "CloudAPIUnavailable", "CCE unavailable: HTTP 503"), 40)
+    walk.apply(PollFailed(False, "AuthenticationFailed", "authentication refused: check the Secret"), 50)
+    walk.apply(Observed(walk.observed(31), last_failure=T0 + timedelta(seconds=40)), 60)
+    ready = walk.condition("Ready")
+    assert (ready.status, ready.reason) == ("Unknown", "CloudAPIUnavailable")
+    assert "authentication" not in ready.message

@@ -399,7 +399,8 @@ def mirror(
         # CCE answers again, but failed lately: the outage goes on (the data is mirrored as usual).
         # Ready keeps saying so, unchanged, so that a flapping CCE costs no write per answer.
         ready = cond.find(previous.conditions, cond.READY)
-        message = ready.message if ready is not None else "CCE API unavailable lately"
+        unavailable = ready is not None and ready.reason == Reason.CLOUD_API_UNAVAILABLE
+        message = ready.message if ready is not None and unavailable else "CCE API answers again after failing lately"
         unknown = cond.set_condition(
             previous.conditions, cond.READY, cond.U, Reason.CLOUD_API_UNAVAILABLE, message, generation, now
         )
