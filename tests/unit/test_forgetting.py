@@ -12,6 +12,7 @@ from typing import Any, cast
 
 import pytest
 
+from ccupgrade.cce.auth import host_header
 from ccupgrade.cce.client import CceClient, ClusterTarget
 from ccupgrade.cce.credentials import Credentials, PasswordCredentials, TokenCredentials
 from ccupgrade.cce.endpoints import for_region
@@ -216,3 +217,34 @@ async def test_a_task_id_two_clusters_report_never_shows_one_clusters_result_for
         assert fetched.precheck
     assert Counting.calls == ["a", "b"]
     assert len(details) == 2
+
+
+async def test_an_endpoints_gate_goes_with_its_last_object_but_not_before_its_hold_has_passed() -> None:
+    def answer(url: str) -> tuple[int, dict[str, str], bytes]:
+        return (200, {}, listing(60).encode()) if "/operation/upgradeworkflows" in url else (404, {}, b"{}")
+
+    loop = asyncio.get_running_loop()
+    client = CceClient(cast(Any, FakeSession(answer)), gates=GateRegistry(10.0, 10, clock=loop.time))
+    server = FakeApiServer()
+    secrets = Secrets({"s": TokenCredentials("t")})
+    scheduler = Scheduler(client, secrets, server, clock=loop.time)
+    regions = ["ap-southeast-1", "eu-west-101", "la-south-2"]
+    for region in regions:
+        scheduler.upsert(server.apply(region, region=region))
+    task = await _polled(scheduler, 5)
+    try:
+        gates = client.transport.gates
+        assert len(gates._gates) == 3
+        gates(host_header(for_region("la-south-2").cce)).hold_for(30)  # a Retry-After under way
+        for region in regions[1:]:
+            scheduler.remove(server.objects[region].ref)
+        assert len(gates._gates) == 2  # the held one stays while its hold lasts
+        await asyncio.sleep(31)
+        scheduler.upsert(server.apply("new", region="ap-southeast-3"))
+        await asyncio.sleep(5)
+        assert sorted(gates._gates) == sorted(
+            host_header(for_region(r).cce) for r in ("ap-southeast-1", "ap-southeast-3")
+        )
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)

@@ -6,6 +6,7 @@ are internal.
 """
 
 from ccupgrade.cce import errors
+from ccupgrade.cce.auth import host_header
 from ccupgrade.cce.client import CceClient, ClientSettings, ClusterTarget
 from ccupgrade.cce.credentials import (
     AccessKeyCredentials,
@@ -75,4 +76,5 @@ __all__ = [
     "fingerprint",
     "for_region",
     "from_secret_data",
+    "host_header",
 ]

@@ -72,7 +72,7 @@ class CceClient:
     ) -> None:
         self.settings = settings = settings or ClientSettings()
         self.transport = Transport(
-            gates or GateRegistry(),
+            gates if gates is not None else GateRegistry(),
             session=session,
             connect_timeout=settings.connect_timeout,
             total_timeout=settings.total_timeout,

@@ -55,6 +55,7 @@ class EndpointGate:
         self._hold_until = 0.0
         self._lock = asyncio.Lock()
         self._in_flight = asyncio.Semaphore(max(1, max_in_flight))
+        self._admitted = 0  # requests between admit() and done()
 
     def hold_until(self, deadline: float) -> None:
         """No request passes before `deadline` (this gate's clock), or `max_hold` from now if sooner."""
@@ -99,10 +100,17 @@ class EndpointGate:
         The token comes first, so a request waiting out a Retry-After or the rate holds no place."""
         await self.acquire()
         await self._in_flight.acquire()
+        self._admitted += 1
 
     def done(self) -> None:
         """The admitted request has finished (answered, failed or timed out)."""
+        self._admitted -= 1
         self._in_flight.release()
+
+    @property
+    def idle(self) -> bool:
+        """Nothing waits or runs here and no hold is pending: dropping it loses nothing."""
+        return not self._lock.locked() and self._admitted == 0 and self.held_for == 0.0
 
 
 class GateRegistry:
@@ -125,11 +133,25 @@ class GateRegistry:
         self.max_wait = max_wait
         self._clock = clock
         self._gates: dict[str, EndpointGate] = {}
+        self._unused: set[str] = set()  # forgotten while busy: dropped once idle
+
+    def forget(self, host: str) -> None:
+        """No poll uses `host` any more: its gate goes once it is idle (a pending Retry-After hold
+        is kept until it has passed, so a re-created gate cannot send early)."""
+        self._unused.add(host)
+        self._drop_idle()
+
+    def _drop_idle(self) -> None:
+        for host in [h for h in self._unused if (gate := self._gates.get(h)) is None or gate.idle]:
+            self._unused.discard(host)
+            self._gates.pop(host, None)
 
     def __call__(self, host: str) -> EndpointGate:
         """The gate of `host`; the same object for every caller."""
+        self._unused.discard(host)
         gate = self._gates.get(host)
         if gate is None:
+            self._drop_idle()  # the gates forgotten while busy, now that a gate is made anyway
             gate = self._gates[host] = EndpointGate(
                 self.rate,
                 self.burst,

@@ -35,6 +35,7 @@ from ccupgrade.cce import (
     TransientError,
     fingerprint,
     for_region,
+    host_header,
 )
 from ccupgrade.mirror import Mirrored, Observed, Outcome, PollFailed, failed, mirror, suspended
 from ccupgrade.models import MIN_POLL_SECONDS, ObjectRef, PollKey, Reason, UpgradeSpec, UpgradeWorkflow, Watched
@@ -114,6 +115,7 @@ class _Group:
     last_failure: datetime | None = None  # its latest read that CCE failed (transiently): see mirror.RECOVER_AFTER
     # What it holds of what is kept per cluster and per credential (see `Scheduler._release`).
     cluster: ClusterKey | None = None
+    gates: tuple[str, ...] = ()  # the endpoint gates its requests pass (CCE's and IAM's)
     credential: CredentialKey | None = None
     token: TokenKey | None = None
 
@@ -165,6 +167,7 @@ class Scheduler:
         self._credential_users: Users[CredentialKey] = Users(self._credential_health.forget)
         self._token_users: Users[TokenKey] = Users(self._forget_token)
         self._secrets: Users[tuple[str, str]] = Users(lambda secret: self.credentials.forget(*secret))
+        self._gate_users: Users[str] = Users(self._forget_gate)
 
     # -- the watch stream feeds these --------------------------------------------------------
 
@@ -228,6 +231,9 @@ class Scheduler:
         if group.cluster is not None:
             self._clusters.drop(group.cluster)
             group.cluster = None
+        for host in group.gates:
+            self._gate_users.drop(host)
+        group.gates = ()
         self._hold_credential(group, None, None)
 
     def _hold_credential(self, group: _Group, credential: CredentialKey | None, token: TokenKey | None) -> None:
@@ -248,6 +254,10 @@ class Scheduler:
         self._peers.forget(cluster)
         if self._details is not None:
             self._details.forget(cluster)
+
+    def _forget_gate(self, host: str) -> None:
+        if isinstance(self.client, CceClient):
+            self.client.transport.gates.forget(host)
 
     def _forget_token(self, token: TokenKey) -> None:
         if isinstance(self.client, CceClient):
@@ -385,6 +395,9 @@ class Scheduler:
         if group.cluster is None:
             group.cluster = (endpoint.host, key.project_id, key.cluster_id)
             self._clusters.take(group.cluster)
+            group.gates = (host_header(endpoint.cce), host_header(endpoint.iam))
+            for host in group.gates:
+                self._gate_users.take(host)
 
         async def request() -> Outcome:
             try:
