@@ -7,7 +7,17 @@ import-linter contract in pyproject.toml says so).
 
 from ccupgrade.mirror.conditions import READY, RECONCILING, STALLED
 from ccupgrade.mirror.conditions import find as find_condition
-from ccupgrade.mirror.core import DEFAULT_RESYNC, Mirrored, Observed, Outcome, PollFailed, failed, mirror, suspended
+from ccupgrade.mirror.core import (
+    DEFAULT_RESYNC,
+    Mirrored,
+    Observed,
+    OutageWindows,
+    Outcome,
+    PollFailed,
+    failed,
+    mirror,
+    suspended,
+)
 from ccupgrade.mirror.events import EventIntent, EventType
 from ccupgrade.mirror.insight import ENDED, DetailFailed, DetailKind, Details
 from ccupgrade.mirror.insight import wanted as wanted_details
@@ -26,6 +36,7 @@ __all__ = [
     "EventType",
     "Mirrored",
     "Observed",
+    "OutageWindows",
     "Outcome",
     "PollFailed",
     "Sample",

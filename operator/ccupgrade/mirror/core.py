@@ -18,12 +18,18 @@ from ccupgrade.mirror.select import select_workflow
 from ccupgrade.models import CloudOutage, Reason, TaskView, UpgradeSpec, UpgradeStatus, UpgradeWorkflow
 
 DEFAULT_RESYNC = timedelta(minutes=10)
-# A CCE outage is announced (CloudAPIError) once its reads have failed for this long: a failed read
-# or two is not news. It ends once CCE has answered without a failure for RECOVER_AFTER (the
-# longest error backoff), so an endpoint that fails every other read is one outage: one Unknown,
-# one Event each way, instead of a status write and an Event per failure and per recovery.
-ANNOUNCE_AFTER = timedelta(minutes=1)
-RECOVER_AFTER = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class OutageWindows:
+    """When a CCE outage is news. It is announced (CloudAPIError) once its reads have failed for
+    `announce_after`: a failed read or two is not news. It ends once CCE has answered without a
+    failure for `recover_after` (the longest error backoff), so an endpoint that fails every other
+    read is one outage: one Unknown, one Event each way, instead of a status write and an Event
+    per failure and per recovery. Zero for both: every failure announced, every answer a recovery."""
+
+    announce_after: timedelta = timedelta(minutes=1)
+    recover_after: timedelta = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
@@ -34,7 +40,7 @@ class Observed:
     details: insight.Details = field(default_factory=insight.Details)
     peers: list[timing.Sample] = field(default_factory=list)
     # The cluster's latest failed read the poller remembers (None: none, or none since it started):
-    # an outage ends only once that is RECOVER_AFTER old.
+    # an outage ends only once that is OutageWindows.recover_after old.
     last_failure: datetime | None = None
 
 
@@ -286,7 +292,13 @@ def _outage_of(old: UpgradeStatus) -> CloudOutage | None:
     return None
 
 
-def failed(old: UpgradeStatus | None, failure: PollFailed, generation: int | None, now: datetime) -> Mirrored:
+def failed(
+    old: UpgradeStatus | None,
+    failure: PollFailed,
+    generation: int | None,
+    now: datetime,
+    windows: OutageWindows = OutageWindows(),
+) -> Mirrored:
     """The status after a failed poll: transient keeps everything but Ready; otherwise Stalled."""
     old = old or UpgradeStatus()
     events: list[EventIntent] = []
@@ -300,7 +312,7 @@ def failed(old: UpgradeStatus | None, failure: PollFailed, generation: int | Non
             )[1:]
         ready = cond.set_condition(old.conditions, cond.READY, cond.U, failure.reason, failure.message, generation, now)
         outage = _outage_of(old) or CloudOutage(since=now)
-        if not outage.announced and now - outage.since >= ANNOUNCE_AFTER:
+        if not outage.announced and now - outage.since >= windows.announce_after:
             outage = outage.model_copy(update={"announced": True})
             events.append(
                 EventIntent(
@@ -376,6 +388,7 @@ def mirror(
     generation: int | None,
     now: datetime,
     resync: timedelta = DEFAULT_RESYNC,
+    windows: OutageWindows = OutageWindows(),
 ) -> Mirrored:
     """The new status and Events for one object after a poll: pure and deterministic in its inputs.
 
@@ -384,7 +397,7 @@ def mirror(
     """
     previous = old or UpgradeStatus()
     if isinstance(outcome, PollFailed):
-        return failed(previous, outcome, generation, now)
+        return failed(previous, outcome, generation, now, windows)
 
     new = _observed_status(outcome.workflows, spec, generation)
     insight_events = _with_insight(previous, new, outcome, spec, now)
@@ -395,7 +408,8 @@ def mirror(
     new.conditions = cond.apply_verdict(previous.conditions, verdict, generation, now)
     events = [*_workflow_events(previous, new), *insight_events]
     outage = _outage_of(previous)
-    if outage is not None and outcome.last_failure is not None and now - outcome.last_failure < RECOVER_AFTER:
+    recent = outcome.last_failure is not None and now - outcome.last_failure < windows.recover_after
+    if outage is not None and recent:
         # CCE answers again, but failed lately: the outage goes on (the data is mirrored as usual).
         # Ready keeps saying so, unchanged, so that a flapping CCE costs no write per answer.
         ready = cond.find(previous.conditions, cond.READY)

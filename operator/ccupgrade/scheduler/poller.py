@@ -37,7 +37,7 @@ from ccupgrade.cce import (
     for_region,
     host_header,
 )
-from ccupgrade.mirror import Mirrored, Observed, Outcome, PollFailed, failed, mirror, suspended
+from ccupgrade.mirror import Mirrored, Observed, OutageWindows, Outcome, PollFailed, failed, mirror, suspended
 from ccupgrade.models import MIN_POLL_SECONDS, ObjectRef, PollKey, Reason, UpgradeSpec, UpgradeWorkflow, Watched
 from ccupgrade.scheduler.credentials import CredentialHealth, CredentialKey
 from ccupgrade.scheduler.details import DetailFetcher, PeerBook
@@ -96,6 +96,7 @@ class SchedulerConfig:
     # not polled again until its objects are written. (How many CCE requests are in flight is
     # bounded per endpoint by the client's gates, so one slow endpoint cannot starve another.)
     max_concurrent_writes: int = 64
+    outage: OutageWindows = field(default_factory=OutageWindows)  # when a CCE outage is announced, and over
 
 
 ClusterKey = tuple[str, str, str]  # endpoint host, project, cluster: one CCE cluster, whatever the Secret
@@ -112,7 +113,7 @@ class _Group:
     running: bool = False
     rerun: bool = False  # a member's spec changed while a poll was under way
     credential_free_at: float = 0.0  # its credential is being left alone until then (after a refusal)
-    last_failure: datetime | None = None  # its latest read that CCE failed (transiently): see mirror.RECOVER_AFTER
+    last_failure: datetime | None = None  # its latest read that CCE failed (transiently): see mirror.OutageWindows
     # What it holds of what is kept per cluster and per credential (see `Scheduler._release`).
     cluster: ClusterKey | None = None
     gates: tuple[str, ...] = ()  # the endpoint gates its requests pass (CCE's and IAM's)
@@ -358,11 +359,11 @@ class Scheduler:
             self._wake.set()
 
     def _deriver(self, outcome: Outcome) -> Derive:
-        resync = self.config.policy.resync
+        resync, windows = self.config.policy.resync, self.config.outage
 
         def derive(current: Watched) -> Mirrored:
             assert current.spec is not None  # the ticket matched: the spec is valid
-            return mirror(current.status, outcome, current.spec, current.generation, self._wall(), resync)
+            return mirror(current.status, outcome, current.spec, current.generation, self._wall(), resync, windows)
 
         return derive
 
