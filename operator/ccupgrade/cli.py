@@ -13,6 +13,7 @@ from ccupgrade import __version__
 from ccupgrade.app import OperatorConfig, run, tune_gc
 from ccupgrade.cce import AllowList
 from ccupgrade.kube import LeaseSettings
+from ccupgrade.mirror import OutageWindows
 from ccupgrade.models import MIN_POLL_SECONDS, printable
 from ccupgrade.scheduler import parse_duration
 
@@ -38,6 +39,16 @@ def _parser() -> argparse.ArgumentParser:
         help="comma-separated scheme://host:port patterns that spec.endpoint may name (e.g. https://*.corp:443)",
     )
     run_cmd.add_argument("--resync", default=_env("RESYNC", "10m"), help="poll interval for finished upgrades")
+    run_cmd.add_argument(
+        "--outage-announce-after",
+        default=_env("OUTAGE_ANNOUNCE_AFTER", "1m"),
+        help="how long CCE reads must fail before a CloudAPIError Event (Ready turns Unknown at once)",
+    )
+    run_cmd.add_argument(
+        "--outage-recover-after",
+        default=_env("OUTAGE_RECOVER_AFTER", "5m"),
+        help="how long CCE must answer without a failure before an outage is over",
+    )
     run_cmd.add_argument("--rate", type=float, default=float(_env("RATE", "10")), help="requests/s per CCE endpoint")
     run_cmd.add_argument("--burst", type=int, default=int(_env("BURST", "10")), help="request burst per endpoint")
     run_cmd.add_argument("--max-concurrent-polls", type=int, default=int(_env("MAX_CONCURRENT_POLLS", "20")))
@@ -85,6 +96,10 @@ def config_from(args: argparse.Namespace) -> OperatorConfig:
         namespaces=tuple(n.strip() for n in namespaces),
         allowed_endpoints=AllowList.parse(args.allowed_endpoints),
         resync=timedelta(seconds=resync),
+        outage=OutageWindows(
+            timedelta(seconds=parse_duration(args.outage_announce_after)),
+            timedelta(seconds=parse_duration(args.outage_recover_after)),
+        ),
         requests_per_second=args.rate,
         burst=args.burst,
         max_concurrent_polls=args.max_concurrent_polls,

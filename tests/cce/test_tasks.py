@@ -131,3 +131,31 @@ async def test_wrong_key_is_refused_on_a_task_endpoint(sim: Sim, client: CceClie
     with pytest.raises(AuthenticationError):
         await TaskReader(client).list_snapshot_tasks(sim.target(AccessKeyCredentials(AK, "wrong-secret")))
     assert sim.requests_to() == before + 1  # refused once, not retried
+
+
+@pytest.mark.parametrize(
+    "task_id",
+    [
+        f"../../../../clusters/{CLUSTER}/operation/upgradeworkflows",
+        "..",
+        "a/b",
+        "x?limit=1",
+        "x#y",
+        "%2e%2e",
+        "a b",
+        "line\nbreak",
+        "",
+        "é" * 10,
+        "a" * 65,
+    ],
+)
+async def test_a_task_id_that_is_not_an_id_is_never_put_into_a_path(sim: Sim, client: CceClient, task_id: str) -> None:
+    """Task IDs come from CCE's answers: one that would add path segments or a query (or that a URL
+    library normalises, like `..`) is refused before any request, for both task endpoints."""
+    reader = TaskReader(client)
+    before = len(sim.state.request_log)
+    with pytest.raises(ParseError, match="not an ID"):
+        await reader.get_precheck_task(sim.target(TOKEN), task_id)
+    with pytest.raises(ParseError, match="not an ID"):
+        await reader.get_upgrade_task(sim.target(TOKEN), task_id)
+    assert len(sim.state.request_log) == before

@@ -18,7 +18,9 @@ from tests.support.standard_path import PATH_EVENTS, seen_at
 pytestmark = [pytest.mark.e2e, pytest.mark.cluster]
 
 # 0 -> 31 -> 46 -> 56, one Event per change seen on that path.
-FAST = ("--cce-timeout", "2", "--secret-ttl", "1")
+# Each fault here is an outage of its own, announced at its first failed read and over at the first
+# answer (the default windows, one minute and five, are tested on fake time in tests/unit).
+FAST = ("--cce-timeout", "2", "--secret-ttl", "1", "--outage-announce-after", "0s", "--outage-recover-after", "0s")
 
 
 def _running(env: Env, *operator_args: str, **secret: str) -> dict[str, Any]:

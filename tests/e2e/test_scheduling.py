@@ -116,7 +116,8 @@ def test_a_finished_object_polls_at_most_once_per_resync_during_an_outage(env: E
     env.load()
     env.at(56)
     env.create_secret()
-    env.start_operator("--resync", f"{resync:g}s", "--cce-timeout", "2")
+    # The outage is over at the first answer (the default waits 5 minutes without a failure).
+    env.start_operator("--resync", f"{resync:g}s", "--cce-timeout", "2", "--outage-recover-after", "0s")
     env.create_upgrade()  # pollInterval 5s: the error backoff would start there
     env.wait_condition("Ready", "True", "UpgradeSucceeded")
     env.control.faults(env.project, env.cluster, {"kind": "status", "status": 503})

@@ -9,6 +9,7 @@ from typing import Any
 
 from ccupgrade.cce.parser import parse_workflow_list
 from ccupgrade.mirror import Mirrored, Observed, PollFailed, mirror
+from ccupgrade.models.cce import UpgradeWorkflow
 from ccupgrade.models.resource import Condition, UpgradeSpec, UpgradeStatus
 from ccupgrade.simulator.scenario import ClusterScenario, ScenarioClock, load_scenario
 
@@ -36,9 +37,12 @@ class Walk:
         return UpgradeStatus.model_validate(self.stored)
 
     def observe(self, second: float, generation: int = 1, now: float | None = None) -> Mirrored:
+        return self.apply(Observed(self.observed(second)), second if now is None else now, generation)
+
+    def observed(self, second: float) -> list[UpgradeWorkflow]:
+        """The scenario's workflows at scenario `second`."""
         self.cluster.clock.set(second)
-        workflows = parse_workflow_list(json.dumps(self.cluster.render_list())).items
-        return self.apply(Observed(workflows), second if now is None else now, generation)
+        return parse_workflow_list(json.dumps(self.cluster.render_list())).items
 
     def apply(self, outcome: Observed | PollFailed, second: float, generation: int = 1) -> Mirrored:
         old = None if self.stored is None else UpgradeStatus.model_validate(self.stored)

@@ -19,7 +19,7 @@ from ccupgrade.models.cce import UpgradeWorkflowList
 from ccupgrade.models.resource import RecordedEvent
 from ccupgrade.models.watched import ObjectRef, Watched
 from ccupgrade.scheduler.poller import Scheduler, SchedulerConfig
-from ccupgrade.scheduler.ports import WriteFailed
+from ccupgrade.scheduler.ports import ObjectGone, WriteFailed
 from ccupgrade.simulator.scenario import ClusterScenario, ScenarioClock, load_scenario
 
 
@@ -35,10 +35,15 @@ def workflows(at: float) -> UpgradeWorkflowList:
     event loop): a new ClusterScenario starts at the wall clock's second, so a poll made after that
     second turned read timestamps one second later, a change no test made (every status was written
     again: seen once, in a full `make test`)."""
+    return parse_workflow_list(listing(at))
+
+
+def listing(at: float) -> str:
+    """What CCE answers for `workflows(at)`, as JSON."""
     cluster = ClusterScenario("p", "c", load_scenario("standard"), ScenarioClock(paused=True, start=at))
     with contextlib.suppress(RuntimeError):  # RuntimeError: no loop, a synchronous caller
         cluster.epoch = _EPOCHS.setdefault(asyncio.get_running_loop(), cluster.epoch)
-    return parse_workflow_list(json.dumps(cluster.render_list()))
+    return json.dumps(cluster.render_list())
 
 
 NO_WORKFLOWS = parse_workflow_list(json.dumps({"items": []}))
@@ -170,7 +175,7 @@ class FakeApiServer:
             raise self.failures.pop(0)
         stored = self.objects.get(watched.ref.name)
         if stored is None:
-            return None
+            raise ObjectGone(f"{watched.ref} not found")  # as KubeIO does after a 404 it confirmed
         if self.meddle:
             stored = self.objects[watched.ref.name] = replace(stored, resource_version=self._next_version())
         if not result.changed:
@@ -209,3 +214,42 @@ def scheduler_for(cce: FakeCce, server: FakeApiServer, secrets: Secrets | None =
     return Scheduler(
         cce, secrets or Secrets(), server, SchedulerConfig(**config), clock=asyncio.get_running_loop().time
     )
+
+
+class _FakeResponse:
+    """What Transport reads of an aiohttp response."""
+
+    def __init__(self, status: int, headers: dict[str, str], body: bytes) -> None:
+        self.status = status
+        self.headers = {"Content-Type": "application/json", **headers}
+        self.content_length = len(body)
+        self.content = self
+        self._body = body
+
+    async def read(self, limit: int) -> bytes:
+        return self._body[:limit]
+
+    async def __aenter__(self) -> _FakeResponse:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+
+class FakeSession:
+    """Stands in for aiohttp's session under the real CceClient, Transport and endpoint gates:
+    answers each request from `answer(url)` at once, on the loop's (fake) time."""
+
+    def __init__(self, answer: Callable[[str], tuple[int, dict[str, str], bytes]]) -> None:
+        self.answer = answer
+        self.requests: list[tuple[float, str]] = []
+
+    def request(self, method: str, url: str, **_: Any) -> _FakeResponse:
+        self.requests.append((now(), url))
+        return _FakeResponse(*self.answer(url))
+
+    def reads_of(self, cluster: str) -> list[float]:
+        return [t for t, url in self.requests if f"/clusters/{cluster}/operation/upgradeworkflows" in url]
+
+    async def close(self) -> None:
+        pass

@@ -79,3 +79,11 @@ def test_the_cli_refuses_a_resync_shorter_than_the_shortest_poll_interval(
 
 def test_the_cli_takes_a_resync_of_the_shortest_poll_interval() -> None:
     assert config_from(_parser().parse_args(["run", "--resync", "5s"])).resync.total_seconds() == 5.0
+
+
+def test_the_cli_takes_the_outage_windows() -> None:
+    default = config_from(_parser().parse_args(["run"])).outage
+    assert (default.announce_after.total_seconds(), default.recover_after.total_seconds()) == (60, 300)
+    args = ["run", "--outage-announce-after", "0s", "--outage-recover-after", "90s"]
+    chosen = config_from(_parser().parse_args(args)).outage
+    assert (chosen.announce_after.total_seconds(), chosen.recover_after.total_seconds()) == (0, 90)

@@ -92,8 +92,8 @@ def test_outage_warning_and_recovery_sort_in_order() -> None:
     walk.observe(0)
     walk.observe(10)
     walk.apply(PollFailed(True, "CloudAPIUnavailable", "CCE unavailable: HTTP 503"), 15)
-    walk.apply(PollFailed(True, "CloudAPIUnavailable", "CCE unavailable: HTTP 503"), 20)
-    walk.observe(30)
+    walk.apply(PollFailed(True, "CloudAPIUnavailable", "CCE unavailable: HTTP 503"), 75)  # lasted: announced
+    walk.observe(30, now=80)
     reasons = walk.reasons()
     assert reasons.count("CloudAPIError") == 1
     assert reasons.index("CloudAPIError") < reasons.index("CloudAPIRecovered")

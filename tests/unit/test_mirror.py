@@ -167,7 +167,7 @@ def test_transient_error_keeps_the_last_good_status_and_warns_once_per_outage() 
     walk = Walk("standard")
     walk.observe(31)
     good = walk.status
-    for second in (40, 45, 50):
+    for second in (40, 70, 100):  # a minute of failures: announced
         walk.apply(PollFailed(True, "CloudAPIUnavailable", "CCE unavailable: HTTP 503"), second)
     after = walk.status
     assert (after.phase, after.tasks, after.progress, after.last_sync_time) == (
@@ -180,13 +180,52 @@ def test_transient_error_keeps_the_last_good_status_and_warns_once_per_outage() 
     assert walk.condition("Ready").reason == "CloudAPIUnavailable"
     assert walk.condition("Reconciling").status == "True"  # kept from before the outage
     assert walk.reasons().count("CloudAPIError") == 1
-    walk.observe(51)
+    walk.observe(51, now=101)
     # Polls missed during the outage: PostCheck went Init → Queuing → Running unseen; one Event per seen change.
     assert walk.reasons()[-3:] == ["CloudAPIRecovered", "TaskSucceeded", "TaskStarted"]
     assert walk.condition("Ready").reason == "UpgradeInProgress"
+    assert walk.status.cloud_outage is None
     # A second outage is a new Event, not a duplicate name of the first.
-    walk.apply(PollFailed(True, "CloudAPIUnavailable", "timeout"), 52)
+    walk.apply(PollFailed(True, "CloudAPIUnavailable", "timeout"), 102)
+    walk.apply(PollFailed(True, "CloudAPIUnavailable", "timeout"), 170)
     assert walk.reasons().count("CloudAPIError") == 2
+
+
+def test_an_outage_lasts_until_cce_has_answered_steadily_and_costs_no_write_per_answer() -> None:
+    walk = Walk("standard")
+    walk.observe(31)
+    failure = PollFailed(True, "CloudAPIUnavailable", "CCE unavailable: HTTP 503")
+    walk.apply(failure, 40)
+    assert walk.condition("Ready").status == "Unknown"  # at once
+    assert "CloudAPIError" not in walk.reasons()  # not yet: it has not lasted
+    writes = walk.writes
+    flapping = Observed(walk.observed(31), last_failure=T0 + timedelta(seconds=40))
+    for second in (70, 130, 190, 250, 310):  # CCE answers, but failed lately
+        assert not walk.apply(flapping, second).changed
+        assert walk.condition("Ready").reason == "CloudAPIUnavailable"
+    assert walk.writes == writes
+    walk.apply(failure, 320)  # still failing now and then, 280 s on: announced
+    assert walk.reasons().count("CloudAPIError") == 1
+    steady = Observed(walk.observed(31), last_failure=T0 + timedelta(seconds=320))
+    walk.apply(steady, 500)
+    assert walk.condition("Ready").reason == "CloudAPIUnavailable"  # answered for 3 minutes only
+    walk.apply(steady, 620)
+    assert walk.condition("Ready").reason == "UpgradeInProgress"  # 5 minutes: the outage is over
+    assert walk.reasons()[-1] == "CloudAPIRecovered"
+    assert walk.status.cloud_outage is None
+
+
+def test_a_status_from_before_outages_were_recorded_is_not_announced_twice() -> None:
+    walk = Walk("standard")
+    walk.observe(31)
+    walk.apply(PollFailed(True, "CloudAPIUnavailable", "down"), 40)
+    assert walk.stored is not None
+    legacy = {k: v for k, v in walk.stored.items() if k != "cloudOutage"}  # Ready said it, at once
+    walk.stored = legacy
+    walk.apply(PollFailed(True, "CloudAPIUnavailable", "down"), 200)
+    assert "CloudAPIError" not in walk.reasons()
+    walk.observe(31, now=300)
+    assert walk.reasons()[-1] == "CloudAPIRecovered"
 
 
 def test_transient_error_before_any_success() -> None:
@@ -306,3 +345,14 @@ def test_any_sequence_keeps_the_invariants(scenario: str, steps: list[tuple[str,
         assert not (by_type["Reconciling"] == "True" and by_type["Stalled"] == "True")
         assert all(re.match(r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$", c.reason) for c in walk.status.conditions)
         assert all(e[0] in {"Normal", "Warning"} for e in walk.events)
+
+
+def test_an_answer_during_an_outage_after_a_configuration_failure_does_not_borrow_its_message() -> None:
+    walk = Walk("standard")
+    walk.observe(31)
+    walk.apply(PollFailed(True, "CloudAPIUnavailable", "CCE unavailable: HTTP 503"), 40)
+    walk.apply(PollFailed(False, "AuthenticationFailed", "authentication refused: check the Secret"), 50)
+    walk.apply(Observed(walk.observed(31), last_failure=T0 + timedelta(seconds=40)), 60)
+    ready = walk.condition("Ready")
+    assert (ready.status, ready.reason) == ("Unknown", "CloudAPIUnavailable")
+    assert "authentication" not in ready.message

@@ -12,13 +12,14 @@ import itertools
 import logging
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
 
 import pytest
 from prometheus_client import generate_latest
 
 from ccupgrade.app.metrics import Metrics
-from ccupgrade.cce.client import ClusterTarget
+from ccupgrade.cce.client import CceClient, ClusterTarget
 from ccupgrade.cce.errors import AuthenticationError, NotFound, ServerError
 from ccupgrade.cce.ratelimit import GateRegistry
 from ccupgrade.mirror import Mirrored
@@ -34,8 +35,10 @@ from tests.support.scheduler_fakes import (
     NO_WORKFLOWS,
     FakeApiServer,
     FakeCce,
+    FakeSession,
     Secrets,
     fails,
+    listing,
     now,
     scheduler_for,
     workflows,
@@ -527,3 +530,151 @@ async def test_metrics_count_every_object_and_do_not_call_a_configuration_failur
     text = generate_latest(metrics.registry).decode()
     assert "ccupgrade_watched_objects 3.0" in text
     assert "_created" not in text
+
+
+# -- an object whose DELETED watch event was missed ----------------------------------------------
+
+
+async def test_an_object_deleted_unseen_is_forgotten_at_its_first_404_with_its_metrics(running: Any) -> None:
+    cce = FakeCce({"c1": lambda _: workflows(now() % 60), "c2": lambda _: workflows(now() % 60)})
+    server = FakeApiServer()
+    attempts: list[str] = []
+
+    async def count(watched: Watched, result: Mirrored) -> None:
+        attempts.append(watched.ref.name)
+
+    server.before = count
+    metrics = Metrics()
+    scheduler = Scheduler(cce, Secrets(), server, clock=asyncio.get_running_loop().time, observer=metrics)
+    scheduler.upsert(server.apply("gone", clusterId="c1"))
+    scheduler.upsert(server.apply("kept", clusterId="c2"))
+    running(scheduler)
+    await asyncio.sleep(5)
+    gone = server.objects["gone"].ref
+    assert gone in metrics.per_object.phases
+    del server.objects["gone"]  # deleted; the watch never says so
+    attempts.clear()
+    reads = cce.count("c1")
+    await asyncio.sleep(3600)
+    assert attempts.count("gone") == 1  # the one write that found it gone
+    assert cce.count("c1") == reads + 1  # the read whose write found it gone, then no more
+    assert cce.count("c2") - reads >= 100  # the other object is polled as before
+    assert gone not in metrics.per_object.phases
+    assert 'name="gone"' not in generate_latest(metrics.registry).decode()
+    assert scheduler.watched == 1
+
+
+# -- a Retry-After of an hour on one endpoint ------------------------------------------------------
+
+
+async def test_an_hour_long_retry_after_holds_its_endpoint_briefly_and_its_objects_say_throttled(
+    running: Any,
+) -> None:
+    throttled: dict[str, int] = {}  # cluster -> 429s still to answer
+
+    def answer(url: str) -> tuple[int, dict[str, str], bytes]:
+        if "/operation/upgradeworkflows" not in url:
+            return 404, {}, b'{"error_code": "CCE.01404001", "error_msg": "not found"}'
+        cluster = url.split("/clusters/")[1].split("/")[0]
+        if throttled.get(cluster):
+            throttled[cluster] -= 1
+            return 429, {"Retry-After": "3600"}, b'{"error_code": "APIGW.0308", "error_msg": "Too many requests"}'
+        return 200, {}, listing(20).encode()
+
+    loop = asyncio.get_running_loop()
+    session = FakeSession(answer)
+    client = CceClient(cast(Any, session), gates=GateRegistry(10.0, 10, clock=loop.time))
+    server = FakeApiServer()
+    scheduler = Scheduler(client, Secrets(), server, clock=loop.time)
+    scheduler.upsert(server.apply("t", clusterId="t"))  # t and o: one endpoint (ap-southeast-1)
+    scheduler.upsert(server.apply("o", clusterId="o"))
+    scheduler.upsert(server.apply("x", clusterId="x", region="eu-west-101"))  # another endpoint
+    running(scheduler)
+    await asyncio.sleep(5)
+    throttled["t"] = 1
+    await asyncio.sleep(40)
+    assert throttled["t"] == 0
+    (held_at,) = [t for t in session.reads_of("t") if t > 5]
+    await asyncio.sleep(60)
+    status = server.objects["o"].status  # o's poll came and failed at once, saying why
+    assert status is not None
+    ready = next(c for c in status.conditions if c.type == "Ready")
+    assert (ready.status, ready.reason) == ("Unknown", "CloudAPIUnavailable")
+    assert "throttled" in ready.message
+    assert status.phase == "Running"  # the last good status is kept
+    await asyncio.sleep(400)
+    held = [t for t in session.reads_of("t") + session.reads_of("o") if held_at < t]
+    assert held
+    assert min(held) >= held_at + 300  # nothing sent while held, for at most 5 minutes
+    assert min(held) <= held_at + 300 + 300  # then read again within the longest error backoff
+    assert len(session.reads_of("x")) >= 16  # the other endpoint was never held
+
+
+# -- a flapping CCE ------------------------------------------------------------------------------
+
+
+async def test_a_flapping_cce_is_one_outage_per_object_not_an_event_and_write_storm(running: Any) -> None:
+    reads = itertools.count()
+
+    def flapping(_: ClusterTarget) -> UpgradeWorkflowList:
+        if next(reads) % 2:
+            raise ServerError("CCE unavailable", status=503)
+        return workflows(20)
+
+    cce = FakeCce({"c1": flapping})
+    server = FakeApiServer()
+    loop = asyncio.get_running_loop()
+    start = datetime(2026, 12, 1, tzinfo=UTC)
+    scheduler = Scheduler(cce, Secrets(), server, clock=loop.time, wall=lambda: start + timedelta(seconds=loop.time()))
+    names = [f"o{i}" for i in range(50)]
+    for name in names:
+        scheduler.upsert(server.apply(name))
+    running(scheduler)
+    await asyncio.sleep(3600)
+    assert cce.count("c1") >= 100  # every 30 s, every other one failing
+
+    def reasons(name: str) -> list[str]:
+        return [event.reason for posted, event in server.events if posted == name]
+
+    for name in names:
+        assert reasons(name).count("CloudAPIError") == 1  # once it had lasted a minute
+        assert reasons(name).count("CloudAPIRecovered") == 0  # it has not ended
+        assert len(server.writes_of(name)) <= 10  # first sight, Unknown, the announcement, 6 resyncs
+        status = server.objects[name].status
+        assert status is not None
+        assert next(c for c in status.conditions if c.type == "Ready").status == "Unknown"  # said at once
+    cce.answers["c1"] = lambda _: workflows(20)  # steady again
+    await asyncio.sleep(400)
+    for name in names:
+        assert reasons(name).count("CloudAPIRecovered") == 1
+        assert reasons(name).index("CloudAPIError") < reasons(name).index("CloudAPIRecovered")
+        status = server.objects[name].status
+        assert status is not None
+        assert next(c for c in status.conditions if c.type == "Ready").reason == "UpgradeInProgress"
+
+
+async def test_a_short_outage_is_not_announced_and_its_recovery_neither(running: Any) -> None:
+    answers = iter([True, False, False, True])  # one minute of failures less a bit
+
+    def blip(_: ClusterTarget) -> UpgradeWorkflowList:
+        if not next(answers, True):
+            raise ServerError("CCE unavailable", status=503)
+        return workflows(20)
+
+    cce = FakeCce({"c1": blip})
+    server = FakeApiServer()
+    loop = asyncio.get_running_loop()
+    start = datetime(2026, 12, 1, tzinfo=UTC)
+    scheduler = Scheduler(cce, Secrets(), server, clock=loop.time, wall=lambda: start + timedelta(seconds=loop.time()))
+    scheduler.upsert(server.apply("a"))
+    running(scheduler)
+    await asyncio.sleep(80)
+    status = server.objects["a"].status
+    assert status is not None
+    assert next(c for c in status.conditions if c.type == "Ready").status == "Unknown"  # at once
+    await asyncio.sleep(900)
+    assert not {"CloudAPIError", "CloudAPIRecovered"} & {event.reason for _, event in server.events}
+    status = server.objects["a"].status
+    assert status is not None
+    assert status.cloud_outage is None
+    assert next(c for c in status.conditions if c.type == "Ready").reason == "UpgradeInProgress"

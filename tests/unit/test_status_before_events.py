@@ -406,3 +406,27 @@ async def test_events_are_not_starved_by_status_writes_that_never_pause() -> Non
         feeding.cancel()
         await asyncio.gather(feeding, return_exceptions=True)
         await supervisor.close()
+
+
+async def test_events_after_a_journal_from_a_clock_ahead_are_not_dated_in_the_future() -> None:
+    """A former leader's clock ran an hour fast: its journal must not date this operator's Events."""
+    server = FakeApiServer()
+    ahead = datetime.now(UTC) + timedelta(hours=1)
+    watched = server.apply("a")
+    journal = [RecordedEvent(name="a.00", type="Normal", reason="R", message="m", event_time=ahead)]
+    server.events.append(("a", journal[0]))  # posted by it, before it stopped
+    server.objects["a"] = replace(watched, status=UpgradeStatus(event_journal=journal))
+    supervisor = Supervisor()
+    writer = Writer(server, NoObserver(), supervisor, max_concurrent=4)
+    try:
+        writer.store(server.objects["a"])
+        await asyncio.sleep(1)  # its journal checked against the Events there
+        current = writer.get(server.objects["a"].ref)
+        assert current is not None
+        await writer.write(current.ref, Ticket.of(current), _change(1), fresh=True)
+        await _until(lambda: len(server.events) == 4)
+    finally:
+        await supervisor.close()
+    stamped = [event.event_time for _, event in server.events[1:]]
+    assert max(stamped) < datetime.now(UTC) + timedelta(minutes=1)
+    assert stamped == sorted(stamped)

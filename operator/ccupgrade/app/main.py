@@ -20,6 +20,7 @@ from ccupgrade.app.memory import trim_heap_forever
 from ccupgrade.app.metrics import Metrics
 from ccupgrade.cce import AllowList, CceClient, ClientSettings, GateRegistry
 from ccupgrade.kube import KubeApi, KubeIO, Leadership, LeaseSettings
+from ccupgrade.mirror import OutageWindows
 from ccupgrade.scheduler import IntervalPolicy, Scheduler, SchedulerConfig
 
 log = logging.getLogger("ccupgrade")
@@ -34,6 +35,7 @@ class OperatorConfig:
     namespaces: tuple[str, ...] = ()  # empty: every namespace
     allowed_endpoints: AllowList = field(default_factory=AllowList)
     resync: timedelta = timedelta(minutes=10)
+    outage: OutageWindows = field(default_factory=OutageWindows)
     requests_per_second: float = 10.0
     burst: int = 10
     max_concurrent_polls: int = 20
@@ -142,6 +144,7 @@ def build(settings: OperatorConfig) -> Operator:
             allow_list=settings.allowed_endpoints,
             policy=IntervalPolicy(resync=settings.resync),
             max_concurrent_writes=settings.max_concurrent_writes,
+            outage=settings.outage,
         ),
         observer=metrics,
     )

@@ -6,6 +6,7 @@ are internal.
 """
 
 from ccupgrade.cce import errors
+from ccupgrade.cce.auth import host_header
 from ccupgrade.cce.client import CceClient, ClientSettings, ClusterTarget
 from ccupgrade.cce.credentials import (
     AccessKeyCredentials,
@@ -22,6 +23,7 @@ from ccupgrade.cce.errors import (
     ClientRequestError,
     ConfigurationError,
     CredentialsError,
+    EndpointHeld,
     EndpointNotAllowed,
     InvalidEndpoint,
     NotFound,
@@ -52,6 +54,7 @@ __all__ = [
     "Credentials",
     "CredentialsError",
     "Endpoint",
+    "EndpointHeld",
     "EndpointNotAllowed",
     "GateRegistry",
     "InvalidEndpoint",
@@ -73,4 +76,5 @@ __all__ = [
     "fingerprint",
     "for_region",
     "from_secret_data",
+    "host_header",
 ]

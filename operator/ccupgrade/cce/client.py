@@ -18,7 +18,7 @@ import aiohttp
 from ccupgrade.cce import auth
 from ccupgrade.cce.credentials import AccessKeyCredentials, Credentials, PasswordCredentials, TokenCredentials
 from ccupgrade.cce.endpoints import Endpoint
-from ccupgrade.cce.errors import ResponseError, TokenExpired, TransientError, classify
+from ccupgrade.cce.errors import EndpointHeld, ResponseError, TokenExpired, TransientError, classify
 from ccupgrade.cce.parser import parse_workflow_list
 from ccupgrade.cce.ratelimit import GateRegistry
 from ccupgrade.cce.retry import RetryPolicy
@@ -72,7 +72,7 @@ class CceClient:
     ) -> None:
         self.settings = settings = settings or ClientSettings()
         self.transport = Transport(
-            gates or GateRegistry(),
+            gates if gates is not None else GateRegistry(),
             session=session,
             connect_timeout=settings.connect_timeout,
             total_timeout=settings.total_timeout,
@@ -105,8 +105,10 @@ class CceClient:
         renewed_token = False
         attempt = 0
         while True:
+            answering = target.endpoint.iam  # whose gate a 429's Retry-After holds: IAM's while a token is fetched
             try:
                 headers = await self._auth_headers(target, "GET", url)
+                answering = url
                 answer = await self.transport.exchange("GET", url, headers)
                 if 200 <= answer.status < 300:
                     require_json(answer)
@@ -124,11 +126,14 @@ class CceClient:
                     log.info("token for %s expired; fetching a new one", target.endpoint.host)
                     continue
                 raise
-            except ResponseError:
-                raise  # a gateway's HTML page or an oversized body comes back the same at once: next poll
+            except (ResponseError, EndpointHeld):
+                # A gateway's HTML page or an oversized body comes back the same at once, and a held
+                # endpoint stays held past a retry's wait: next poll.
+                raise
             except TransientError as exc:
                 attempt += 1
-                delay = self.retry.delay(exc, attempt, self.transport.gates(target.endpoint.host))
+                # The gate the request passed (Transport's key, the Host header: no default port).
+                delay = self.retry.delay(exc, attempt, self.transport.gates(auth.host_header(answering)))
                 if delay is None:
                     raise
                 log.debug("retrying %s after %.2fs (attempt %d): %s", path, delay, attempt, exc)

@@ -111,6 +111,11 @@ class Throttled(TransientError):
         self.retry_after = retry_after
 
 
+class EndpointHeld(Throttled):
+    """The endpoint's gate is held (a Retry-After) past the time a request may wait for it: the
+    request was not sent. Raised at once, not retried within the poll."""
+
+
 class TransportError(TransientError):
     """Timeout, refused or dropped connection, TLS failure."""
 

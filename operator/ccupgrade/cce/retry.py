@@ -8,7 +8,6 @@ caller; one longer than `max_retry_after` is raised, not slept in a call.
 from __future__ import annotations
 
 import random
-import time
 from dataclasses import dataclass
 
 from ccupgrade.cce.errors import Throttled, TransientError
@@ -27,8 +26,8 @@ class RetryPolicy:
     def delay(self, error: TransientError, attempt: int, gate: EndpointGate) -> float | None:
         """Seconds to sleep before retry number `attempt` (1-based), or None to give up and raise."""
         if isinstance(error, Throttled) and error.retry_after is not None:
-            # Every caller of this endpoint waits, not only this one.
-            gate.hold_until(time.monotonic() + error.retry_after)
+            # Every caller of this endpoint waits, not only this one (for at most the gate's max_hold).
+            gate.hold_for(error.retry_after)
             if error.retry_after > self.max_retry_after or attempt > self.max_retries:
                 return None
             return 0.0  # the gate does the waiting

@@ -6,9 +6,15 @@ the part of status it feeds.
 
 from __future__ import annotations
 
+import re
+from urllib.parse import quote
+
 from ccupgrade.cce.client import CceClient, ClusterTarget
+from ccupgrade.cce.errors import ParseError
 from ccupgrade.cce.parser import parse
-from ccupgrade.models import PreCheckTask, SnapshotTaskList, UpgradeTask
+from ccupgrade.models import ID_PATTERN, PreCheckTask, SnapshotTaskList, UpgradeTask
+
+_TASK_ID = re.compile(ID_PATTERN)
 
 
 def cluster_path(target: ClusterTarget, version: str = "v3") -> str:
@@ -31,6 +37,15 @@ def snapshot_tasks_path(target: ClusterTarget) -> str:
     return f"{cluster_path(target, 'v3.1')}/operation/snapshot/tasks"
 
 
+def task_segment(task_id: str) -> str:
+    """A task ID from CCE as one path segment. It comes from CCE's answer, so it is not trusted:
+    one that is not an ID (`..`, a slash, a query, control characters) is refused, never requested,
+    and what passes is percent-encoded all the same."""
+    if not _TASK_ID.fullmatch(task_id):
+        raise ParseError(f"CCE reported task ID {task_id[:80]!r}, which is not an ID; not requested")
+    return quote(task_id, safe="")
+
+
 class TaskReader:
     """The task endpoints for one client; every call goes through CceClient's request machinery."""
 
@@ -42,12 +57,12 @@ class TaskReader:
 
     async def get_precheck_task(self, target: ClusterTarget, task_id: str) -> PreCheckTask:
         """One pre-check task with its findings."""
-        body = await self._get(target, f"{precheck_tasks_path(target)}/{task_id}")
+        body = await self._get(target, f"{precheck_tasks_path(target)}/{task_segment(task_id)}")
         return parse(PreCheckTask, body, "pre-check task")
 
     async def get_upgrade_task(self, target: ClusterTarget, task_id: str) -> UpgradeTask:
         """One upgrade task with its progress."""
-        body = await self._get(target, f"{upgrade_tasks_path(target)}/{task_id}")
+        body = await self._get(target, f"{upgrade_tasks_path(target)}/{task_segment(task_id)}")
         return parse(UpgradeTask, body, "upgrade task")
 
     async def list_snapshot_tasks(self, target: ClusterTarget) -> SnapshotTaskList:

@@ -40,9 +40,16 @@ class TokenCache:
         """What a token is cached under; it tells credential sets apart without holding them."""
         return (iam, project_id, fingerprint(credentials))
 
+    def __len__(self) -> int:
+        return len(self._tokens)
+
     def forget(self, key: TokenKey) -> None:
-        """Drops a token CCE refused; the next `token()` fetches a new one."""
+        """Drops a token CCE refused, or one whose credentials no poll uses any more; the next
+        `token()` fetches a new one."""
         self._tokens.pop(key, None)
+        lock = self._locks.get(key)
+        if lock is not None and not lock.locked():
+            del self._locks[key]
 
     async def token(self, iam: str, project_id: str, credentials: PasswordCredentials) -> str:
         """A token valid for at least `refresh_margin`, from the cache or fresh from IAM."""
@@ -52,9 +59,17 @@ class TokenCache:
             cached = self._tokens.get(key)
             if cached and cached.expires_at - self.refresh_margin > datetime.now(UTC):
                 return cached.token
+            self._drop_expired()
             cached = await self._issue(iam, project_id, credentials)
             self._tokens[key] = cached
             return cached.token
+
+    def _drop_expired(self) -> None:
+        """Tokens that have expired are of no use to anyone: they go whenever a new one is fetched
+        (at most as often as tokens are), whether or not their users ever said goodbye."""
+        now = datetime.now(UTC)
+        for key in [k for k, cached in self._tokens.items() if cached.expires_at <= now]:
+            self.forget(key)
 
     async def _issue(self, iam: str, project_id: str, credentials: PasswordCredentials) -> _CachedToken:
         url = f"{iam}/v3/auth/tokens"

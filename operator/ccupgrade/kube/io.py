@@ -37,7 +37,7 @@ from ccupgrade.models import (
     Watched,
     clip_utf8,
 )
-from ccupgrade.scheduler import StatusRefused, WriteFailed
+from ccupgrade.scheduler import ObjectGone, StatusRefused, WriteFailed
 
 log = logging.getLogger("ccupgrade.kube")
 COMPONENT = "cce-upgrade-operator"
@@ -98,10 +98,13 @@ class KubeIO:
         secret_ttl: float = 30.0,
         on_status_write: Callable[[str], None] | None = None,
         on_event: Callable[[str, str], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.api = api
         self._secret_ttl = secret_ttl
+        self._clock = clock
         self._secrets: dict[tuple[str, str], tuple[float, Credentials]] = {}
+        self._swept = clock()  # when expired Secrets were last dropped
         self._instance = socket.gethostname()
         self._on_status_write = on_status_write or (lambda outcome: None)
         self._on_event = on_event or (lambda reason, kind: None)
@@ -113,8 +116,9 @@ class KubeIO:
         """The Secret's credentials, cached for the Secret TTL (a refusal calls `forget`)."""
         key = (namespace, secret_name)
         cached = self._secrets.get(key)
-        if cached is not None and time.monotonic() - cached[0] < self._secret_ttl:
+        if cached is not None and self._clock() - cached[0] < self._secret_ttl:
             return cached[1]
+        self._drop_expired()
         try:
             secret = await self.api.get(path_of("api", "v1", "namespaces", namespace, "secrets", secret_name))
         except KubeApiError as exc:
@@ -126,12 +130,23 @@ class KubeIO:
                 ) from None
             raise
         credentials = from_secret_data(secret_name, secret.get("data") or {})
-        self._secrets[key] = (time.monotonic(), credentials)
+        self._secrets[key] = (self._clock(), credentials)
         return credentials
 
     def forget(self, namespace: str, secret_name: str) -> None:
-        """Drops the cached Secret, so a rotated key is read at the next poll."""
+        """Drops the cached Secret: a rotated key is read at the next poll, and the keys of a
+        Secret no object uses any more are not kept."""
         self._secrets.pop((namespace, secret_name), None)
+
+    def _drop_expired(self) -> None:
+        """Expired copies go (a deleted Secret's keys must not stay in memory), at most once per
+        TTL, so that the sweep costs O(Secrets) per TTL, not per read."""
+        now = self._clock()
+        if now - self._swept < self._secret_ttl:
+            return
+        self._swept = now
+        for key in [k for k, (read_at, _) in self._secrets.items() if now - read_at >= self._secret_ttl]:
+            del self._secrets[key]
 
     async def any_upgrades(self, namespaces: tuple[str, ...]) -> bool:
         """Whether any CceClusterUpgrade exists where we watch (readiness: are events still to come?)."""
@@ -233,6 +248,7 @@ class KubeIO:
             if exc.retryable:
                 raise
             if exc.status == 404:
+                await self._confirm_gone(watched)
                 return None
             if exc.status == 409:
                 return await self._reread(watched)
@@ -244,12 +260,22 @@ class KubeIO:
             return replace(watched, resource_version=metadata.get("resourceVersion"), status=result.status)
         return Watched.from_body(body)
 
-    async def _reread(self, watched: Watched) -> Watched | None:
+    async def _reread(self, watched: Watched) -> Watched:
+        """The object as stored now; `ObjectGone` if it is not there or is another object (new uid)."""
         ref = watched.ref
         try:
             body = await self.api.get(_objects_path(ref.namespace) + path_of(ref.name))
         except KubeApiError as exc:
             if exc.status == 404:
-                return None
+                raise ObjectGone(f"{ref} not found") from None
             raise
-        return Watched.from_body(body)
+        stored = Watched.from_body(body)
+        if stored.ref.uid != ref.uid:
+            raise ObjectGone(f"{ref} was deleted and re-created (uid {stored.ref.uid})")
+        return stored
+
+    async def _confirm_gone(self, watched: Watched) -> None:
+        """A 404 on the status write: `ObjectGone` if a read confirms it. Otherwise (the object is
+        there: a CRD without the status subresource?) the write is refused for good, and said so."""
+        await self._reread(watched)
+        log.error("status of %s refused with 404 although the object exists: is the CRD current?", watched.ref)

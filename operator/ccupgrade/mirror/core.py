@@ -15,9 +15,21 @@ from ccupgrade.mirror import insight, timing
 from ccupgrade.mirror import status as view
 from ccupgrade.mirror.events import EventIntent, EventType, in_causal_order
 from ccupgrade.mirror.select import select_workflow
-from ccupgrade.models import Reason, TaskView, UpgradeSpec, UpgradeStatus, UpgradeWorkflow
+from ccupgrade.models import CloudOutage, Reason, TaskView, UpgradeSpec, UpgradeStatus, UpgradeWorkflow
 
 DEFAULT_RESYNC = timedelta(minutes=10)
+
+
+@dataclass(frozen=True)
+class OutageWindows:
+    """When a CCE outage is news. It is announced (CloudAPIError) once its reads have failed for
+    `announce_after`: a failed read or two is not news. It ends once CCE has answered without a
+    failure for `recover_after` (the longest error backoff), so an endpoint that fails every other
+    read is one outage: one Unknown, one Event each way, instead of a status write and an Event
+    per failure and per recovery. Zero for both: every failure announced, every answer a recovery."""
+
+    announce_after: timedelta = timedelta(minutes=1)
+    recover_after: timedelta = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
@@ -27,6 +39,9 @@ class Observed:
     workflows: list[UpgradeWorkflow]
     details: insight.Details = field(default_factory=insight.Details)
     peers: list[timing.Sample] = field(default_factory=list)
+    # The cluster's latest failed read the poller remembers (None: none, or none since it started):
+    # an outage ends only once that is OutageWindows.recover_after old.
+    last_failure: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -266,12 +281,24 @@ def _recorded_moment(old: UpgradeStatus) -> datetime | None:
     return max(moments, default=None)
 
 
-def _was_unavailable(old: UpgradeStatus) -> bool:
+def _outage_of(old: UpgradeStatus) -> CloudOutage | None:
+    """The outage the stored status is in. A status written before outages were recorded says so
+    by Ready alone; its CloudAPIError was posted at once, so that outage counts as announced."""
+    if old.cloud_outage is not None:
+        return old.cloud_outage
     ready = cond.find(old.conditions, cond.READY)
-    return ready is not None and ready.reason == Reason.CLOUD_API_UNAVAILABLE
+    if ready is not None and ready.reason == Reason.CLOUD_API_UNAVAILABLE:
+        return CloudOutage(since=ready.last_transition_time, announced=True)
+    return None
 
 
-def failed(old: UpgradeStatus | None, failure: PollFailed, generation: int | None, now: datetime) -> Mirrored:
+def failed(
+    old: UpgradeStatus | None,
+    failure: PollFailed,
+    generation: int | None,
+    now: datetime,
+    windows: OutageWindows = OutageWindows(),
+) -> Mirrored:
     """The status after a failed poll: transient keeps everything but Ready; otherwise Stalled."""
     old = old or UpgradeStatus()
     events: list[EventIntent] = []
@@ -284,16 +311,19 @@ def failed(old: UpgradeStatus | None, failure: PollFailed, generation: int | Non
                 [], cond.Verdict(cond.U, True, False, failure.reason, failure.message), generation, now
             )[1:]
         ready = cond.set_condition(old.conditions, cond.READY, cond.U, failure.reason, failure.message, generation, now)
-        status = old.model_copy(update={"conditions": [ready, *kept]})
-        if not _was_unavailable(old):
+        outage = _outage_of(old) or CloudOutage(since=now)
+        if not outage.announced and now - outage.since >= windows.announce_after:
+            outage = outage.model_copy(update={"announced": True})
             events.append(
                 EventIntent(
                     "Warning",
                     Reason.CLOUD_API_ERROR,
-                    f"CCE API unavailable, keeping the last known status: {failure.message}",
-                    f"cloud-error/{_revision(old)}",
+                    f"CCE API unavailable since {outage.since.isoformat()}, keeping the last known status: "
+                    f"{failure.message}",
+                    f"cloud-error/{outage.since.isoformat()}",
                 )
             )
+        status = old.model_copy(update={"conditions": [ready, *kept], "cloud_outage": outage})
     else:
         verdict = cond.Verdict(cond.F, False, True, failure.reason, failure.message)
         previous = cond.find(old.conditions, cond.STALLED)
@@ -372,6 +402,7 @@ def mirror(
     generation: int | None,
     now: datetime,
     resync: timedelta = DEFAULT_RESYNC,
+    windows: OutageWindows = OutageWindows(),
 ) -> Mirrored:
     """The new status and Events for one object after a poll: pure and deterministic in its inputs.
 
@@ -380,7 +411,7 @@ def mirror(
     """
     previous = old or UpgradeStatus()
     if isinstance(outcome, PollFailed):
-        return failed(previous, outcome, generation, now)
+        return failed(previous, outcome, generation, now, windows)
 
     new = _observed_status(outcome.workflows, spec, generation)
     insight_events = _with_insight(previous, new, outcome, spec, now)
@@ -390,14 +421,27 @@ def mirror(
         verdict = replace(verdict, message=f"{verdict.message}; {note}")
     new.conditions = cond.apply_verdict(previous.conditions, verdict, generation, now)
     events = [*_workflow_events(previous, new), *insight_events]
-    if _was_unavailable(previous):
+    outage = _outage_of(previous)
+    recent = outcome.last_failure is not None and now - outcome.last_failure < windows.recover_after
+    if outage is not None and recent:
+        # CCE answers again, but failed lately: the outage goes on (the data is mirrored as usual).
+        # Ready keeps saying so, unchanged, so that a flapping CCE costs no write per answer.
+        ready = cond.find(previous.conditions, cond.READY)
+        unavailable = ready is not None and ready.reason == Reason.CLOUD_API_UNAVAILABLE
+        message = ready.message if ready is not None and unavailable else "CCE API answers again after failing lately"
+        unknown = cond.set_condition(
+            previous.conditions, cond.READY, cond.U, Reason.CLOUD_API_UNAVAILABLE, message, generation, now
+        )
+        new.conditions = [unknown, *new.conditions[1:]]
+        new.cloud_outage = outage
+    elif outage is not None and outage.announced:
         events.insert(
             0,
             EventIntent(
                 "Normal",
                 Reason.CLOUD_API_RECOVERED,
                 "CCE API reachable again; status is current",
-                f"cloud-recovered/{_revision(previous)}",
+                f"cloud-recovered/{outage.since.isoformat()}",
             ),
         )
 

@@ -55,5 +55,5 @@ class Reason(StrEnum):
     PRE_CHECK_FAILED = "PreCheckFailed"  # Warning: the pre-check ended Failed; lists the first findings
     PRE_CHECK_EXPIRED = "PreCheckExpired"  # Warning: the passed pre-check expired before the upgrade started
     UPGRADE_SLOW = "UpgradeSlow"  # Warning, once per stall: the running task is slower than its ETA or stuck
-    CLOUD_API_ERROR = "CloudAPIError"  # Warning, once per outage: CCE became unavailable
-    CLOUD_API_RECOVERED = "CloudAPIRecovered"  # CCE answered again after CloudAPIError
+    CLOUD_API_ERROR = "CloudAPIError"  # Warning, once per outage that lasted (mirror.OutageWindows)
+    CLOUD_API_RECOVERED = "CloudAPIRecovered"  # CCE answered steadily again after CloudAPIError

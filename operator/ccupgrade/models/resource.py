@@ -225,6 +225,16 @@ class RecordedEvent(_Model):
 MAX_RECORDED_EVENTS = 32
 
 
+class CloudOutage(_Model):
+    """A CCE outage as this object saw it, from its first failed read until CCE has answered
+    steadily again. Ready is Unknown from the first failure; a CloudAPIError Event announces the
+    outage only once it has lasted, and CloudAPIRecovered follows only an announced one. A CCE
+    that fails every other read is one outage, not one per failure."""
+
+    since: datetime = Field(description="When the reads began to fail.")
+    announced: bool = Field(default=False, description="Whether a CloudAPIError Event announced it.")
+
+
 class UpgradeStatus(_Model):
     """The followed upgrade workflow mirrored from CCE, with kstatus conditions."""
 
@@ -258,6 +268,9 @@ class UpgradeStatus(_Model):
     eta: Eta | None = Field(default=None, description="When the running task and the workflow should end.")
     slow: Slowness | None = Field(default=None, description="Set while the running task is slower than it should be.")
     last_sync_time: datetime | None = Field(default=None, description="When CCE was last read successfully.")
+    cloud_outage: CloudOutage | None = Field(
+        default=None, description="Set while CCE fails or has failed lately (Ready is then Unknown)."
+    )
     conditions: list[Condition] = Field(default_factory=list, description="Ready, Reconciling and Stalled.")
     event_journal: list[RecordedEvent] | None = Field(
         default=None,

@@ -9,6 +9,7 @@ from ccupgrade.scheduler.poller import Scheduler, SchedulerConfig, failure_of
 from ccupgrade.scheduler.ports import (
     CredentialSource,
     NoObserver,
+    ObjectGone,
     PollObserver,
     StatusRefused,
     StatusSink,
@@ -20,6 +21,7 @@ __all__ = [
     "CredentialSource",
     "IntervalPolicy",
     "NoObserver",
+    "ObjectGone",
     "PollObserver",
     "Scheduler",
     "SchedulerConfig",

@@ -47,6 +47,13 @@ class CredentialHealth:
         self._clock = clock
         self._states: dict[CredentialKey, _State] = {}
 
+    def forget(self, key: CredentialKey) -> None:
+        """No poll uses the credential any more (its objects are gone, its Secret rotated)."""
+        self._states.pop(key, None)
+
+    def __len__(self) -> int:
+        return len(self._states)
+
     def blocked_until(self, key: CredentialKey) -> float:
         """When a refused credential may be tried again (clock time), or 0.0 if it is not blocked."""
         state = self._states.get(key)

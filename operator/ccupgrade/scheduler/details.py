@@ -27,24 +27,40 @@ class DetailFetcher:
     def __init__(self, reader: TaskReader, remember: int = 2000) -> None:
         self.reader = reader
         self.remember = remember
-        self._ended: OrderedDict[str, PreCheckTask] = OrderedDict()  # final pre-check results by task ID
-        self._known: dict[str, str | None] = {}  # their phases, kept beside them (not rebuilt per poll)
+        # Final pre-check results by (cluster, task ID), oldest first: a task ID another cluster
+        # also reports (CCE's answers are not trusted to be unique) never shows that cluster's result.
+        self._ended: OrderedDict[tuple[Hashable, str], PreCheckTask] = OrderedDict()
+        self._known: dict[Hashable, dict[str, str | None]] = {}  # their phases per cluster (not rebuilt per poll)
 
-    def _keep(self, task_id: str, task: PreCheckTask) -> None:
+    def __len__(self) -> int:
+        return len(self._ended)
+
+    def _keep(self, cluster: Hashable, task_id: str, task: PreCheckTask) -> None:
         if task.status.phase in ENDED:
-            self._ended[task_id] = task
-            self._ended.move_to_end(task_id)
-            self._known[task_id] = task.status.phase
+            self._ended[(cluster, task_id)] = task
+            self._ended.move_to_end((cluster, task_id))
+            self._known.setdefault(cluster, {})[task_id] = task.status.phase
             while len(self._ended) > self.remember:
-                self._known.pop(self._ended.popitem(last=False)[0], None)
+                (owner, old), _ = self._ended.popitem(last=False)
+                known = self._known.get(owner, {})
+                known.pop(old, None)
+                if not known:
+                    self._known.pop(owner, None)
+
+    def forget(self, cluster: Hashable) -> None:
+        """Drops a cluster's ended pre-check results (it is no longer followed)."""
+        for task_id in self._known.pop(cluster, {}):
+            self._ended.pop((cluster, task_id), None)
 
     async def fetch(self, target: ClusterTarget, workflows: list[UpgradeWorkflow]) -> Details:
         """The task details the workflows' active tasks need; each call fails on its own, as a DetailFailed."""
+        cluster = (target.endpoint.host, target.project_id, target.cluster_id)
         details = Details()
-        calls = [call for workflow in workflows for call in wanted_details(workflow, self._known)]
+        known = self._known.get(cluster, {})
+        calls = [call for workflow in workflows for call in wanted_details(workflow, known)]
         for workflow in workflows:  # ended pre-checks fetched before: handed in again, at no cost
             for point in workflow.status.point_statuses:
-                kept = self._ended.get(point.task_id or "")
+                kept = self._ended.get((cluster, point.task_id or ""))
                 if kept is not None and point.task_type == "PreCheck" and kept.status.phase == point.status:
                     details.precheck[point.task_id or ""] = kept
         if not calls:
@@ -54,7 +70,7 @@ class DetailFetcher:
             if kind == "precheck" and isinstance(result, PreCheckTask | DetailFailed):
                 details.precheck[task_id] = result
                 if isinstance(result, PreCheckTask):
-                    self._keep(task_id, result)
+                    self._keep(cluster, task_id, result)
             elif kind == "upgrade" and isinstance(result, UpgradeTask | DetailFailed):
                 details.upgrade[task_id] = result
             elif kind == "snapshot" and isinstance(result, SnapshotTask | DetailFailed):

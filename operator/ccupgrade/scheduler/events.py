@@ -44,6 +44,12 @@ _MICROSECOND = timedelta(microseconds=1)
 EVENT_WAIT_MAX = 30.0  # s a poster yields to status writes before it posts one Event beside them
 EVENT_SETTLE = 0.5  # s without status writes before Events are posted: a burst's writes come closer
 EVENT_TTL = timedelta(hours=1)  # kube-apiserver's --event-ttl default: an older Event is gone anyway
+# How far ahead of this clock an earlier Event's time may be and still be followed (a microsecond
+# per Event keeps a result's Events in order; more than this is another clock, not a fast burst).
+CLOCK_SLACK = timedelta(seconds=1)
+# s a namespace's Event listing is kept after a start: it answers for the journals the watch's first
+# listing brings; a later first sight lists again (kept for good, 200,000 names held 27 MB).
+LISTING_KEPT = 60.0
 
 
 def journal_digest(journal: list[RecordedEvent] | None) -> bytes:
@@ -183,6 +189,12 @@ class EventStage:
         carried = len(records)
         moment = self._last_moment.get(ref) or (records[-1].event_time if records else None)
         queued = {r.name for r in records}
+        now = datetime.now(UTC)
+        if moment is not None and moment - now > CLOCK_SLACK:
+            # Stamped by a clock ahead of ours (a former leader's, or ours before it was set back):
+            # following it would date every later Event of the object in the future, for good.
+            log.warning("%s: last Event stamped %s, ahead of this clock; stamping from now", ref, moment)
+            moment = None
         for event in result.events:
             if event.name_for(ref.name, ref.uid) in queued:
                 continue  # the same transition derived again (a retry after a refusal): once is enough
@@ -297,6 +309,7 @@ class EventStage:
                     )
                     names = None
                 self._listed[namespace] = names
+                self._supervisor.spawn(self._drop_listing(namespace), name=f"Event listing of {namespace}")
                 refs = [r for r in self._unverified if r.namespace == namespace]
                 for ref in refs:
                     self._verify(ref)
@@ -310,6 +323,10 @@ class EventStage:
                 )
         finally:
             self._listing = False
+
+    async def _drop_listing(self, namespace: str) -> None:
+        await asyncio.sleep(LISTING_KEPT)
+        self._listed.pop(namespace, None)
 
     def _verify(self, ref: ObjectRef) -> None:
         names = self._unverified.pop(ref, None)

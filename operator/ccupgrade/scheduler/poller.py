@@ -14,7 +14,7 @@ import logging
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from ccupgrade.cce import (
@@ -35,8 +35,9 @@ from ccupgrade.cce import (
     TransientError,
     fingerprint,
     for_region,
+    host_header,
 )
-from ccupgrade.mirror import Mirrored, Observed, Outcome, PollFailed, failed, mirror, suspended
+from ccupgrade.mirror import Mirrored, Observed, OutageWindows, Outcome, PollFailed, failed, mirror, suspended
 from ccupgrade.models import MIN_POLL_SECONDS, ObjectRef, PollKey, Reason, UpgradeSpec, UpgradeWorkflow, Watched
 from ccupgrade.scheduler.credentials import CredentialHealth, CredentialKey
 from ccupgrade.scheduler.details import DetailFetcher, PeerBook
@@ -48,6 +49,7 @@ from ccupgrade.scheduler.ports import (
     StatusSink,
     WorkflowSource,
 )
+from ccupgrade.scheduler.refs import Users
 from ccupgrade.scheduler.tasks import Supervisor
 from ccupgrade.scheduler.writes import Derive, Ticket, Writer
 
@@ -95,6 +97,11 @@ class SchedulerConfig:
     # not polled again until its objects are written. (How many CCE requests are in flight is
     # bounded per endpoint by the client's gates, so one slow endpoint cannot starve another.)
     max_concurrent_writes: int = 64
+    outage: OutageWindows = field(default_factory=OutageWindows)  # when a CCE outage is announced, and over
+
+
+ClusterKey = tuple[str, str, str]  # endpoint host, project, cluster: one CCE cluster, whatever the Secret
+TokenKey = tuple[str, str, str]  # IAM URL, project, credential fingerprint (as CceClient's token cache)
 
 
 @dataclass
@@ -107,6 +114,12 @@ class _Group:
     running: bool = False
     rerun: bool = False  # a member's spec changed while a poll was under way
     credential_free_at: float = 0.0  # its credential is being left alone until then (after a refusal)
+    last_failure: datetime | None = None  # its latest read that CCE failed (transiently): see mirror.OutageWindows
+    # What it holds of what is kept per cluster and per credential (see `Scheduler._release`).
+    cluster: ClusterKey | None = None
+    gates: tuple[str, ...] = ()  # the endpoint gates its requests pass (CCE's and IAM's)
+    credential: CredentialKey | None = None
+    token: TokenKey | None = None
 
 
 class Scheduler:
@@ -123,8 +136,10 @@ class Scheduler:
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
         details: DetailFetcher | None = None,
+        wall: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.client = client
+        self._wall = wall  # the time that goes into status (tests on fake time move it with `clock`)
         self.credentials = credentials
         self.config = config or SchedulerConfig()
         self.observer: PollObserver = observer or NoObserver()
@@ -136,7 +151,12 @@ class Scheduler:
         self._wake = asyncio.Event()
         self._tasks = Supervisor()
         self._writer = Writer(
-            sink, self.observer, self._tasks, max_concurrent=self.config.max_concurrent_writes, rng=self._rng
+            sink,
+            self.observer,
+            self._tasks,
+            max_concurrent=self.config.max_concurrent_writes,
+            rng=self._rng,
+            on_gone=self.remove,
         )
         self._credential_health = CredentialHealth(self.config.policy, clock)
         # The task details running tasks need (progress, pre-check findings), read with the same client.
@@ -144,6 +164,12 @@ class Scheduler:
             details = DetailFetcher(TaskReader(client))
         self._details = details
         self._peers = PeerBook()
+        # Kept per cluster, credential and Secret, while a poll group uses it (see `_release`).
+        self._clusters: Users[ClusterKey] = Users(self._forget_cluster)
+        self._credential_users: Users[CredentialKey] = Users(self._credential_health.forget)
+        self._token_users: Users[TokenKey] = Users(self._forget_token)
+        self._secrets: Users[tuple[str, str]] = Users(lambda secret: self.credentials.forget(*secret))
+        self._gate_users: Users[str] = Users(self._forget_gate)
 
     # -- the watch stream feeds these --------------------------------------------------------
 
@@ -171,6 +197,7 @@ class Scheduler:
         if group is None:
             phase = slot_phase(next(self._joined))
             group = self._groups[key] = _Group(key, next_due=self._clock() + JOIN_DELAY, phase=phase)
+            self._secrets.take((key.namespace, key.secret_name))
         group.members[ref] = None
         self._where[ref] = key
         if spec_changed:
@@ -181,7 +208,8 @@ class Scheduler:
             self._wake.set()
 
     def remove(self, ref: ObjectRef) -> None:
-        """The object is gone: nothing more is polled or written for it."""
+        """The object is gone (a DELETED from the watch, or a write that found it gone): nothing
+        more is polled or written for it, and its metrics series go."""
         self._writer.forget(ref)
         key = self._where.get(ref)
         if key is not None:
@@ -195,6 +223,47 @@ class Scheduler:
             group.members.pop(ref, None)
             if not group.members:
                 del self._groups[key]
+                self._secrets.drop((key.namespace, key.secret_name))
+                if not group.running:  # otherwise its poll lets go when it ends
+                    self._release(group)
+
+    def _release(self, group: _Group) -> None:
+        """A group that is gone lets go of its cluster and credential: what is kept for them (past
+        task runs, ended pre-checks, refusal counts, an IAM token) goes when no group holds them."""
+        if group.cluster is not None:
+            self._clusters.drop(group.cluster)
+            group.cluster = None
+        for host in group.gates:
+            self._gate_users.drop(host)
+        group.gates = ()
+        self._hold_credential(group, None, None)
+
+    def _hold_credential(self, group: _Group, credential: CredentialKey | None, token: TokenKey | None) -> None:
+        if group.credential != credential:  # a rotated Secret is another credential
+            if group.credential is not None:
+                self._credential_users.drop(group.credential)
+            if credential is not None:
+                self._credential_users.take(credential)
+            group.credential = credential
+        if group.token != token:
+            if group.token is not None:
+                self._token_users.drop(group.token)
+            if token is not None:
+                self._token_users.take(token)
+            group.token = token
+
+    def _forget_cluster(self, cluster: ClusterKey) -> None:
+        self._peers.forget(cluster)
+        if self._details is not None:
+            self._details.forget(cluster)
+
+    def _forget_gate(self, host: str) -> None:
+        if isinstance(self.client, CceClient):
+            self.client.transport.gates.forget(host)
+
+    def _forget_token(self, token: TokenKey) -> None:
+        if isinstance(self.client, CceClient):
+            self.client.tokens.forget(token)
 
     def _write_unpolled(self, watched: Watched) -> None:
         """Suspended objects and invalid specs: the status says so, nothing is polled. The write is
@@ -204,11 +273,11 @@ class Scheduler:
             problem = PollFailed(False, Reason.INVALID_SPEC, f"{watched.spec_error or 'invalid spec'}: fix the object")
 
             def derive(current: Watched) -> Mirrored:
-                return failed(current.status, problem, current.generation, datetime.now(UTC))
+                return failed(current.status, problem, current.generation, self._wall())
         else:
 
             def derive(current: Watched) -> Mirrored:
-                return suspended(current.status, current.generation, datetime.now(UTC))
+                return suspended(current.status, current.generation, self._wall())
 
         write = self._writer.write(watched.ref, Ticket.of(watched), derive, fresh=False)
         self._tasks.spawn(write, name=f"write of {watched.ref}")
@@ -258,6 +327,10 @@ class Scheduler:
             outcome, label = read
             if label != "credential_backoff":  # a poll that did not ask CCE is no new failure
                 group.failures = 0 if isinstance(outcome, Observed) else group.failures + 1
+            if isinstance(outcome, PollFailed) and outcome.transient:
+                group.last_failure = self._wall()
+            elif isinstance(outcome, Observed):
+                outcome = replace(outcome, last_failure=group.last_failure)
             self.observer.poll_finished(group.key, label, self._clock() - started)
             derive = self._deriver(outcome)
             fresh = isinstance(outcome, Observed)
@@ -270,6 +343,8 @@ class Scheduler:
             log.exception("poll of %s failed unexpectedly", _describe(group.key))
         finally:
             group.running = False
+            if self._groups.get(group.key) is not group:  # left while it polled: let go now
+                self._release(group)
             if group.rerun:
                 group.next_due = self._clock() + JOIN_DELAY
             elif retry_soon:
@@ -285,11 +360,11 @@ class Scheduler:
             self._wake.set()
 
     def _deriver(self, outcome: Outcome) -> Derive:
-        resync = self.config.policy.resync
+        resync, windows = self.config.policy.resync, self.config.outage
 
         def derive(current: Watched) -> Mirrored:
             assert current.spec is not None  # the ticket matched: the spec is valid
-            return mirror(current.status, outcome, current.spec, current.generation, datetime.now(UTC), resync)
+            return mirror(current.status, outcome, current.spec, current.generation, self._wall(), resync, windows)
 
         return derive
 
@@ -319,6 +394,12 @@ class Scheduler:
             log.warning("poll of %s: Secret %r not read: %s", _describe(key), key.secret_name, error)
             return None
         target = ClusterTarget(endpoint, key.project_id, key.cluster_id, credentials)
+        if group.cluster is None:
+            group.cluster = (endpoint.host, key.project_id, key.cluster_id)
+            self._clusters.take(group.cluster)
+            group.gates = (host_header(endpoint.cce), host_header(endpoint.iam))
+            for host in group.gates:
+                self._gate_users.take(host)
 
         async def request() -> Outcome:
             try:
@@ -331,13 +412,14 @@ class Scheduler:
                 return failure_of(error, key.secret_name)
 
         credential = CredentialKey(key.namespace, key.secret_name, endpoint.iam, fingerprint(credentials))
+        self._hold_credential(group, credential, (endpoint.iam, key.project_id, credential.fingerprint))
         outcome, requested = await self._credential_health.call(credential, request)
         group.credential_free_at = self._credential_health.blocked_until(credential)
         return outcome, (_outcome_label(outcome) if requested else "credential_backoff")
 
     async def _observed(self, target: ClusterTarget, workflows: list[UpgradeWorkflow]) -> Observed:
         """The workflows, the details their running tasks need (each call failing on its own) and peers."""
-        cluster = (target.endpoint.host, target.project_id, target.cluster_id)
+        cluster: ClusterKey = (target.endpoint.host, target.project_id, target.cluster_id)
         self._peers.record(cluster, workflows)
         if self._details is None:
             return Observed(workflows, peers=self._peers.peers_of(cluster))

@@ -49,14 +49,23 @@ class StatusRefused(Exception):
     the last good status and writes a condition saying why instead, and posts the Events."""
 
 
+class ObjectGone(Exception):
+    """The object no longer exists: its status write answered 404 and a read of it confirmed that.
+
+    The watch normally says so (DELETED); a missed one (kopf re-lists after a 410 without
+    synthesising deletions) must not leave the object polled and written for ever."""
+
+
 class StatusSink(Protocol):
     """The Kubernetes side of a write."""
 
     async def publish(self, watched: Watched, result: Mirrored) -> Watched | None:
         """Writes the status derived from `watched` (if `result.changed`); its Events come later.
 
-        Returns the object as now stored (after a 409: as re-read), or None if it is gone. Raises
-        `WriteFailed` when trying again later can help, `StatusRefused` when nothing can."""
+        Returns the object as now stored (after a 409: as re-read), or None if the write went
+        nowhere (a 404 for an object that still exists: logged). Raises `ObjectGone` when the
+        object no longer exists, `WriteFailed` when trying again later can help, `StatusRefused`
+        when nothing can."""
         ...
 
     async def post_event(self, ref: ObjectRef, event: RecordedEvent) -> None:

@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 from ccupgrade.mirror import Mirrored, refused
 from ccupgrade.models import ObjectRef, PollKey, RecordedEvent, Watched
 from ccupgrade.scheduler.events import EVENT_TTL, EventStage, StatusActivity, retry_delay
-from ccupgrade.scheduler.ports import PollObserver, StatusRefused, StatusSink, WriteFailed
+from ccupgrade.scheduler.ports import ObjectGone, PollObserver, StatusRefused, StatusSink, WriteFailed
 from ccupgrade.scheduler.tasks import Supervisor
 
 log = logging.getLogger("ccupgrade.scheduler")
@@ -88,8 +88,10 @@ class Writer:
         max_concurrent: int,
         rng: random.Random | None = None,
         event_ttl: timedelta = EVENT_TTL,
+        on_gone: Callable[[ObjectRef], None] = lambda ref: None,
     ) -> None:
         self._sink = sink
+        self._on_gone = on_gone  # a write found the object deleted: everything kept for it goes
         self._observer = observer
         self._supervisor = supervisor
         self._rng = rng or random.Random()
@@ -210,6 +212,9 @@ class Writer:
                 await self._write(ref, job)
         except asyncio.CancelledError:
             raise
+        except ObjectGone:
+            log.info("%s: gone (its status write answered 404, a read confirmed it): forgotten", ref)
+            self._on_gone(ref)
         except Exception as error:  # a write must never take its poll or its siblings down
             self._failed(ref, job, error)
         else:
