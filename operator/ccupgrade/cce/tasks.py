@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from ccupgrade.cce.client import CceClient, ClusterTarget
 from ccupgrade.cce.parser import parse
-from ccupgrade.models import PreCheckTask, SnapshotTaskList, UpgradeTask
+from ccupgrade.models import PreCheckTask, PreCheckTaskList, SnapshotTaskList, UpgradeInfo, UpgradePathList, UpgradeTask
+
+UPGRADE_PATHS_PATH = "/api/v3/clusterupgradepaths"  # per endpoint: names no project or cluster
 
 
 def cluster_path(target: ClusterTarget, version: str = "v3") -> str:
@@ -24,6 +26,11 @@ def precheck_tasks_path(target: ClusterTarget) -> str:
 def upgrade_tasks_path(target: ClusterTarget) -> str:
     """The path of the cluster's upgrade tasks (one task is `<path>/<task ID>`)."""
     return f"{cluster_path(target)}/operation/upgrade/tasks"
+
+
+def upgrade_info_path(target: ClusterTarget) -> str:
+    """The path of the cluster's upgrade info (its version and the targets CCE offers)."""
+    return f"{cluster_path(target)}/upgradeinfo"
 
 
 def snapshot_tasks_path(target: ClusterTarget) -> str:
@@ -53,3 +60,15 @@ class TaskReader:
     async def list_snapshot_tasks(self, target: ClusterTarget) -> SnapshotTaskList:
         """The cluster's snapshot (backup) tasks."""
         return parse(SnapshotTaskList, await self._get(target, snapshot_tasks_path(target)), "snapshot task list")
+
+    async def list_precheck_tasks(self, target: ClusterTarget) -> PreCheckTaskList:
+        """Every pre-check of the cluster: those of workflows and those run from the console."""
+        return parse(PreCheckTaskList, await self._get(target, precheck_tasks_path(target)), "pre-check task list")
+
+    async def show_upgrade_info(self, target: ClusterTarget) -> UpgradeInfo:
+        """The cluster's version (release, patch), the suggested patch and the target versions."""
+        return parse(UpgradeInfo, await self._get(target, upgrade_info_path(target)), "upgrade info")
+
+    async def list_upgrade_paths(self, target: ClusterTarget) -> UpgradePathList:
+        """The endpoint's upgrade paths (the same for every cluster behind it), read with the target's credentials."""
+        return parse(UpgradePathList, await self._get(target, UPGRADE_PATHS_PATH), "upgrade paths")

@@ -4,8 +4,9 @@ Other packages import these names from `ccupgrade.models`, never from its module
 import-linter contract in pyproject.toml says so).
 """
 
+from ccupgrade.models.between import MAX_ANNOUNCED, MAX_TARGETS, AvailableUpgrades
 from ccupgrade.models.cce import PointStatus, UpgradeWorkflow, UpgradeWorkflowList
-from ccupgrade.models.insight import Eta, Finding, FindingCount, PreCheckView, Slowness, TaskProgress
+from ccupgrade.models.insight import DeprecatedApiUse, Eta, Finding, FindingCount, PreCheckView, Slowness, TaskProgress
 from ccupgrade.models.reasons import Reason
 from ccupgrade.models.resource import (
     DURATION_PATTERN,
@@ -31,11 +32,17 @@ from ccupgrade.models.resource import (
     WorkflowSelector,
 )
 from ccupgrade.models.tasks import (
+    DeprecatedApiRisk,
     PreCheckItem,
     PreCheckTask,
+    PreCheckTaskList,
     SnapshotTask,
     SnapshotTaskList,
+    UpgradeInfo,
+    UpgradePath,
+    UpgradePathList,
     UpgradeTask,
+    VersionInfo,
 )
 from ccupgrade.models.watched import ObjectRef, PollKey, Watched
 
@@ -43,16 +50,21 @@ __all__ = [
     "DURATION_PATTERN",
     "GROUP",
     "KIND",
+    "MAX_ANNOUNCED",
     "MAX_RECORDED_EVENTS",
+    "MAX_TARGETS",
     "MIN_POLL_SECONDS",
     "PLURAL",
     "PRINTER_COLUMNS",
     "SHORT_NAMES",
     "SINGULAR",
     "VERSION",
+    "AvailableUpgrades",
     "CceClusterUpgrade",
     "Condition",
     "ConditionStatus",
+    "DeprecatedApiRisk",
+    "DeprecatedApiUse",
     "Eta",
     "Finding",
     "FindingCount",
@@ -63,6 +75,7 @@ __all__ = [
     "PollKey",
     "PreCheckItem",
     "PreCheckTask",
+    "PreCheckTaskList",
     "PreCheckView",
     "Reason",
     "RecordedEvent",
@@ -71,11 +84,15 @@ __all__ = [
     "SnapshotTaskList",
     "TaskProgress",
     "TaskView",
+    "UpgradeInfo",
+    "UpgradePath",
+    "UpgradePathList",
     "UpgradeSpec",
     "UpgradeStatus",
     "UpgradeTask",
     "UpgradeWorkflow",
     "UpgradeWorkflowList",
+    "VersionInfo",
     "Watched",
     "WorkflowRef",
     "WorkflowSelector",

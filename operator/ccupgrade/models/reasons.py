@@ -55,3 +55,4 @@ class Reason(StrEnum):
     UPGRADE_SLOW = "UpgradeSlow"  # Warning, once per stall: the running task is slower than its ETA or stuck
     CLOUD_API_ERROR = "CloudAPIError"  # Warning, once per outage: CCE became unavailable
     CLOUD_API_RECOVERED = "CloudAPIRecovered"  # CCE answered again after CloudAPIError
+    UPGRADE_AVAILABLE = "UpgradeAvailable"  # CCE offers a version (target or suggested patch) not announced before
