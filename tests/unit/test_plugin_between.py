@@ -39,7 +39,11 @@ def _no_workflow() -> dict[str, Any]:
                         "level": "Warning",
                         "where": "cluster",
                         "deprecatedApis": [
-                            {"url": "/apis/policy/v1beta1/podsecuritypolicies", "userAgent": "[red]helm[/red]", "calls": 3}
+                            {
+                                "url": "/apis/policy/v1beta1/podsecuritypolicies",
+                                "userAgent": "[red]helm[/red]",
+                                "calls": 3,
+                            }
                         ],
                     }
                 ],
