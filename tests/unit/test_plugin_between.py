@@ -77,6 +77,7 @@ def test_list_shows_the_newest_reachable_version_and_the_steps() -> None:
 def test_status_of_an_object_with_no_workflow_shows_version_whats_next_and_the_console_precheck() -> None:
     out = _print(status_view(UpgradeView.from_api(_no_workflow(), now=NOW)))
     assert "Between upgrades" in out
+    assert "Upgrade    none yet: CCE lists no workflow (see Between upgrades)" in out
     assert "Version          v1.28.15-r20" in out
     assert "Suggested patch  v1.28.15-r30" in out
     assert "Newest           v1.31   2 upgrades away, 3 minor versions behind" in out

@@ -212,7 +212,10 @@ def _header(view: UpgradeView) -> RenderableType:
     facts.add_column(style="bold")
     facts.add_column()
     facts.add_row("Cluster", view.cluster_id or "-")
-    facts.add_row("Upgrade", f"{status.cluster_version or '?'} → {status.target_version or '?'}")
+    if status.workflow is None and not status.phase and status.available is not None:
+        facts.add_row("Upgrade", "none yet: CCE lists no workflow (see Between upgrades)")
+    else:
+        facts.add_row("Upgrade", f"{status.cluster_version or '?'} → {status.target_version or '?'}")
     facts.add_row("Phase", Text.assemble(_phase_text(status.phase), f"   progress {status.progress or '-'}"))
     if status.current_task:
         facts.add_row("Task", status.current_task)
