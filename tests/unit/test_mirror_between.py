@@ -79,7 +79,13 @@ def test_newest_reachable_follows_the_paths_from_the_minor_version() -> None:
 
 def test_no_workflow_shows_version_whats_next_and_announces_each_version_once() -> None:
     data = BetweenData(info(suggest="r30"), paths(), prechecks(), info_time=NOW)
-    status, result = run(None, data)
+    stored, first = run(None, data)
+    # First sight stores the versions and announces them at the next poll, once the stored status
+    # shows the API server keeps them.
+    assert [e for e in first.events if e.reason == Reason.UPGRADE_AVAILABLE] == []
+    assert stored.available is not None
+    assert stored.available.announced == []
+    status, result = run(stored, data, NOW + timedelta(seconds=30))
     available = status.available
     assert available is not None
     assert (available.current_version, available.suggested_patch) == ("v1.28.15-r20", "v1.28.15-r30")
@@ -100,6 +106,9 @@ def test_no_workflow_shows_version_whats_next_and_announces_each_version_once() 
     assert "the cluster runs v1.28.15-r20; newest reachable v1.31 in 2 upgrades" in ready.message
     # The same answer again (the next poll, or a restart reading the stored status): nothing new.
     again, second = run(status, data, NOW + timedelta(minutes=10))
+    # A CRD that prunes status.available: every poll looks like first sight, and announces nothing.
+    pruned = status.model_copy(update={"available": None})
+    assert [e for e in run(pruned, data)[1].events if e.reason == Reason.UPGRADE_AVAILABLE] == []
     assert [e for e in second.events if e.reason == Reason.UPGRADE_AVAILABLE] == []
     # A new target: announced alone.
     newer = BetweenData(info(suggest="r30", targets=["v1.29.13-r0", "v1.30.2-r0"]), paths(), prechecks(), NOW)
@@ -112,6 +121,7 @@ def test_no_workflow_shows_version_whats_next_and_announces_each_version_once() 
 def test_the_announced_versions_are_bounded_and_keep_what_is_offered() -> None:
     many = [f"v1.29.{n}-r0" for n in range(MAX_ANNOUNCED + 10)]
     status, _ = run(None, BetweenData(info(targets=many[:16]), None, None, NOW))
+    status, _ = run(status, BetweenData(info(targets=many[:16]), None, None, NOW))
     for start in range(16, len(many), 8):
         status, _ = run(status, BetweenData(info(targets=many[start : start + 16]), None, None, NOW))
     assert status.available is not None

@@ -4,8 +4,9 @@
 Pure, like the rest of the mirror. The poller reads these calls only while no upgrade runs and
 hands in the last answer of each (or DetailFailed); None means never read, and keeps what the status
 has. A version is announced once: the versions announced are kept in status (bounded), so a restart
-or a second replica computing the same difference announces nothing again, and the Event's name
-depends only on the object and the version.
+or a second replica computing the same difference announces nothing again. The first versions an
+object sees are announced one poll after they were stored, so a CRD that prunes `available` (one
+older than this field) costs no Events instead of repeating them at every poll.
 """
 
 from __future__ import annotations
@@ -204,6 +205,8 @@ def _latest_pre_check(old: PreCheckView | None, data: BetweenData, now: datetime
     if task is None:
         return None
     view = findings.precheck_view(task)
+    if view.task_id:
+        view = view.model_copy(update={"task_id": findings.clip(view.task_id, 128)})
     expired = view.phase in findings.PASSED and view.expire_time is not None and view.expire_time <= now
     target = _clean(task.spec.target_version) if task.spec.target_version else None
     return view.model_copy(
@@ -238,7 +241,12 @@ def derive(
         return []
     available, offered = _available(old.available, data)
     events: list[EventIntent] = []
-    if available is not None and offered:
+    if available is not None and offered and old.available is None:
+        # First sight: stored first, announced at the next poll, once the stored status shows that
+        # the API server keeps `available` (a CRD from before this field prunes it, and would make
+        # every poll look like a first sight: an Event per version per poll).
+        available = available.model_copy(update={"announced": []})
+    elif available is not None and offered:
         available, events = _announce(available, offered, cluster_id)
     new.available = available
     new.latest_pre_check = _latest_pre_check(old.latest_pre_check, data, now)
