@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from at_rest import at_rest
 from ceiling import write_ceiling
 from figures import Figures, ratios, table
 from kubernetes import client, config
@@ -394,6 +395,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--windows", type=float, nargs=2, metavar=("QUIET", "TERMINAL"), help="seconds of each window")
     parser.add_argument("--no-plots", action="store_true")
     parser.add_argument(
+        "--at-rest",
+        type=int,
+        nargs=3,
+        default=(50, 20, 3),
+        metavar=("CLUSTERS", "RESYNC", "RESYNCS"),
+        help="a fleet at rest: clusters, --resync seconds, resyncs measured (0 clusters skips it)",
+    )
+    parser.add_argument("--at-rest-only", action="store_true", help="only the fleet-at-rest figure")
+    parser.add_argument(
         "--ceiling-objects", type=int, default=1000, help="objects for the API server's own write ceiling (0 skips it)"
     )
     args = parser.parse_args(argv)
@@ -404,6 +414,7 @@ def main(argv: list[str] | None = None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="ccupgrade-bench-"))
     results: list[Figures] = []
     ceiling: list[dict[str, float]] = []
+    rest: dict[str, Any] = {}
     with ControlPlane(workdir / "controlplane", binaries) as plane:
         subprocess.run(
             [
@@ -431,6 +442,10 @@ def main(argv: list[str] | None = None) -> int:
         simulator = start_simulator(workdir, extra=["--aksk", f"{AK}:{SK}"])
         try:
             bench = Bench(plane, simulator, str(binaries.kubectl), workdir, args.rate)
+            if args.at_rest[0] > 0:
+                rest = at_rest(bench, args.at_rest[0], float(args.at_rest[1]), args.at_rest[2])
+            if args.at_rest_only:
+                args.ceiling_objects, sizes = 0, []
             if args.ceiling_objects:
                 for concurrency in (16, 64):
                     namespace = f"bench-ceiling-{concurrency}"
@@ -449,6 +464,7 @@ def main(argv: list[str] | None = None) -> int:
         "interval_s": INTERVAL,
         "objects_per_cluster": OBJECTS_PER_CLUSTER,
         "api_server_write_ceiling": ceiling,
+        "at_rest": rest,
         "results": [
             {
                 **asdict(f),
@@ -462,19 +478,29 @@ def main(argv: list[str] | None = None) -> int:
             for f in results
         ],
     }
-    (args.out / "latest.json").write_text(json.dumps(summary, indent=1))
-    if not args.no_plots:
+    if args.at_rest_only:  # the full run's figures stay as they are
+        (args.out / "at_rest.json").write_text(json.dumps({"machine": machine, "at_rest": rest}, indent=1))
+    else:
+        (args.out / "latest.json").write_text(json.dumps(summary, indent=1))
+    if not args.no_plots and results:
         plots(results, args.out)
         dashboard(results, args.out)
     print(f"\nmachine: {machine}; active poll interval {INTERVAL:g}s; {OBJECTS_PER_CLUSTER} objects per cluster\n")
-    print(table(results))
-    print()
+    if results:
+        print(table(results))
+        print()
     for line in ratios(results):
         print(line)
     for measured in ceiling:
         print(
             f"API server alone, {measured['concurrency']:g} writes in flight: {measured['writes_per_s']:g} writes/s "
             f"(half status patches, half Events)"
+        )
+    if rest:
+        print(
+            f"A fleet at rest ({rest['clusters']} clusters, resync {rest['resync_s']:g}s): "
+            f"{rest['requests_per_cluster_per_resync']} CCE requests per cluster per resync; "
+            f"the workflow list alone (before reading between upgrades): {rest['workflow_list_per_cluster_per_resync']}"
         )
     print(f"\nraw figures and plots in {args.out}")
     return 0

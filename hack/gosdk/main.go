@@ -1,6 +1,6 @@
 // Command cce-list-workflows calls CCE's ListUpgradeWorkFlows (or, with -call, one of the task detail
 // calls: ListPreCheckTasks, ShowPreCheck, ListUpgradeClusterTasks, ShowUpgradeClusterTask,
-// ShowClusterUpgradeInfo, ListClusterMasterSnapshotTasks) through the official Go SDK
+// ShowClusterUpgradeInfo, ListClusterMasterSnapshotTasks, ListClusterUpgradePaths) through the official Go SDK
 // (huaweicloud-sdk-go-v3), signed with AK/SK exactly as the SDK signs it, and prints one JSON
 // line: {"ok":true,"status":200,"response":{...},"sent":{...}} or {"ok":false,"error":{...},"sent":{...}},
 // where "sent" names the headers the SDK sent and the ones it signed (never a secret).
@@ -65,7 +65,7 @@ func main() {
 	cluster := flag.String("cluster", "", "cluster ID")
 	timeout := flag.Duration("timeout", 20*time.Second, "HTTP timeout")
 	operation := flag.String("call", "workflows",
-		"workflows, prechecks, precheck, upgrades, upgrade, upgradeinfo or snapshots")
+		"workflows, prechecks, precheck, upgrades, upgrade, upgradeinfo, upgradepaths or snapshots")
 	task := flag.String("task", "", "task ID for -call precheck or upgrade")
 	flag.Parse()
 	if *endpoint == "" || *cluster == "" {
@@ -132,6 +132,9 @@ func call(client *cce.CceClient, operation, cluster, task string) (interface{}, 
 		return r, statusOf(err, func() int { return r.HttpStatusCode }), err
 	case "upgradeinfo":
 		r, err := client.ShowClusterUpgradeInfo(&model.ShowClusterUpgradeInfoRequest{ClusterId: cluster})
+		return r, statusOf(err, func() int { return r.HttpStatusCode }), err
+	case "upgradepaths":
+		r, err := client.ListClusterUpgradePaths(&model.ListClusterUpgradePathsRequest{})
 		return r, statusOf(err, func() int { return r.HttpStatusCode }), err
 	case "snapshots":
 		r, err := client.ListClusterMasterSnapshotTasks(&model.ListClusterMasterSnapshotTasksRequest{ClusterId: cluster})

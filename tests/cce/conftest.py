@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from aiohttp import web
@@ -65,3 +66,21 @@ FAST = ClientSettings(backoff_base=0.01, backoff_cap=0.05, total_timeout=2.0, co
 async def client() -> AsyncIterator[CceClient]:
     async with CceClient(settings=FAST) as cce:
         yield cce
+
+
+@pytest.fixture
+def no_proxy_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`requests` (under the SDK) would send even loopback traffic to a proxy named in the environment."""
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(scope="session")
+def go_sdk() -> Path:
+    """The Go program on the official Go SDK (built once, cached); skips where Go cannot build it."""
+    from tests.support.gosdk import GoSdkUnavailable, ensure_program
+
+    try:
+        return ensure_program()
+    except GoSdkUnavailable as exc:
+        pytest.skip(str(exc))

@@ -26,18 +26,9 @@ from yarl import URL
 from ccupgrade.cce import auth
 from ccupgrade.cce.credentials import AccessKeyCredentials
 from tests.cce.conftest import AK, CLUSTER, PROJECT, SECURITY_TOKEN, SK, TEMP_AK, TEMP_SK, Sim
-from tests.support.gosdk import GoSdkUnavailable, ensure_program
 from tests.support.python_sdk import sdk_client
 
 WORKFLOWS = f"/api/v3/projects/{PROJECT}/clusters/{CLUSTER}/operation/upgradeworkflows"
-
-
-@pytest.fixture(scope="session")
-def go_sdk() -> Path:
-    try:
-        return ensure_program()
-    except GoSdkUnavailable as exc:
-        pytest.skip(str(exc))
 
 
 async def _go_list(program: Path, sim: Sim, ak: str, sk: str, token: str | None = None) -> tuple[int, dict[str, Any]]:
@@ -184,13 +175,6 @@ async def test_operator_client_signs_an_encoded_query_once(sim: Sim) -> None:
 # -- the official Python SDK's CCE client (huaweicloudsdkcce) ---------------------------------------
 # The SDK has no IAM-token login: its maintainers chose AK/SK only (huaweicloud-sdk-go-v3#48,
 # huaweicloud-sdk-java-v3#37). Its token-based form is temporary AK/SK with a security token.
-
-
-@pytest.fixture
-def no_proxy_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """`requests` (under the SDK) would send even loopback traffic to a proxy named in the environment."""
-    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
-        monkeypatch.delenv(name, raising=False)
 
 
 @pytest.mark.usefixtures("no_proxy_env")

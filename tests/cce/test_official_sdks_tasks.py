@@ -4,8 +4,6 @@ SDK's CceClient (huaweicloudsdkcce) and the Go SDK (hack/gosdk, `-call`), signed
 from __future__ import annotations
 
 import asyncio
-import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -22,27 +20,13 @@ from huaweicloudsdkcce.v3 import (
 from huaweicloudsdkcore.exceptions.exceptions import ClientRequestException
 
 from tests.cce.conftest import AK, CLUSTER, PROJECT, SK, Sim
-from tests.support.gosdk import GoSdkUnavailable, ensure_program
+from tests.support.gosdk import run_call
 from tests.support.python_sdk import sdk_client
 
 pytestmark = [
     pytest.mark.usefixtures("no_proxy_env"),
     pytest.mark.filterwarnings("ignore:Unable to convert string to date"),  # the SDK's own date parsing
 ]
-
-
-@pytest.fixture
-def no_proxy_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
-        monkeypatch.delenv(name, raising=False)
-
-
-@pytest.fixture(scope="session")
-def go_sdk() -> Path:
-    try:
-        return ensure_program()
-    except GoSdkUnavailable as exc:
-        pytest.skip(str(exc))
 
 
 def _at(sim: Sim, scenario: str, second: float) -> None:
@@ -114,60 +98,38 @@ async def test_python_sdk_unknown_task_is_a_404_in_ccees_shape(sim: Sim) -> None
     assert caught.value.error_code == "CCE.01404010"
 
 
-async def _go(program: Path, sim: Sim, call: str, task: str = "") -> tuple[int, dict[str, Any]]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HUAWEICLOUD_SDK_") and "proxy" not in k.lower()}
-    env.update(HUAWEICLOUD_SDK_AK=AK, HUAWEICLOUD_SDK_SK=SK, HUAWEICLOUD_SDK_PROJECT_ID=PROJECT)
-    process = await asyncio.create_subprocess_exec(
-        str(program),
-        "-endpoint",
-        sim.url,
-        "-cluster",
-        CLUSTER,
-        "-call",
-        call,
-        "-task",
-        task,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    stdout, stderr = await asyncio.wait_for(process.communicate(), 60)
-    assert stdout, f"no output from the Go SDK program; stderr: {stderr.decode()[-2000:]}"
-    return int(process.returncode or 0), json.loads(stdout.decode().strip().splitlines()[-1])
-
-
 @pytest.mark.timeout(900)  # a cold build downloads the SDK module first
 async def test_go_sdk_reads_every_task_endpoint(sim: Sim, go_sdk: Path) -> None:
     _at(sim, "precheck-failed", 20)
-    code, workflows = await _go(go_sdk, sim, "workflows")
+    code, workflows = await run_call(go_sdk, sim.url, "workflows")
     assert code == 0, workflows
     points = workflows["response"]["items"][0]["status"]["pointStatuses"]
     precheck_id = next(p["taskID"] for p in points if p["taskType"] == "PreCheck")
-    code, shown = await _go(go_sdk, sim, "precheck", precheck_id)
+    code, shown = await run_call(go_sdk, sim.url, "precheck", precheck_id)
     assert code == 0, shown
     status = shown["response"]["status"]
     assert status["phase"] == "Failed"
     assert status["clusterCheckStatus"]["itemsStatus"][0]["kind"] == "Exception"
     assert status["nodeCheckStatus"]["nodeStageStatus"][0]["nodeInfo"]["name"] == "node-a-1"
-    code, listed = await _go(go_sdk, sim, "prechecks")
+    code, listed = await run_call(go_sdk, sim.url, "prechecks")
     assert code == 0, listed
     assert [t["metadata"]["uid"] for t in listed["response"]["items"]] == [precheck_id]
 
     _at(sim, "slow", 360)
-    code, workflows = await _go(go_sdk, sim, "workflows")
+    code, workflows = await run_call(go_sdk, sim.url, "workflows")
     points = workflows["response"]["items"][-1]["status"]["pointStatuses"]
     cluster_id = next(p["taskID"] for p in points if p["taskType"] == "Cluster")
-    code, upgrade = await _go(go_sdk, sim, "upgrade", cluster_id)
+    code, upgrade = await run_call(go_sdk, sim.url, "upgrade", cluster_id)
     assert code == 0, upgrade
     assert upgrade["response"]["status"] == {"phase": "Running", "progress": "63"}
-    code, upgrades = await _go(go_sdk, sim, "upgrades")
+    code, upgrades = await run_call(go_sdk, sim.url, "upgrades")
     assert [t["status"]["progress"] for t in upgrades["response"]["items"]] == ["100", "63"]
-    code, info = await _go(go_sdk, sim, "upgradeinfo")
+    code, info = await run_call(go_sdk, sim.url, "upgradeinfo")
     assert code == 0, info
     assert info["response"]["spec"]["versionInfo"]["release"] == "v1.28.15"
-    code, snapshots = await _go(go_sdk, sim, "snapshots")
+    code, snapshots = await run_call(go_sdk, sim.url, "snapshots")
     assert code == 0, snapshots
     assert len(snapshots["response"]["items"]) == 2
-    code, missing = await _go(go_sdk, sim, "upgrade", "nope")
+    code, missing = await run_call(go_sdk, sim.url, "upgrade", "nope")
     assert code == 1
     assert (missing["error"]["status"], missing["error"]["code"]) == (404, "CCE.01404010")

@@ -88,7 +88,7 @@ def test_standard_upgrade_shows_every_transition_exactly_once(env: Env) -> None:
     assert table[0].split() == ["NAME", "CLUSTER", "TARGET", "PHASE", "PROGRESS", "ETA", "READY", "AGE"]
     assert table[1].split()[:6] == ["prod", env.cluster, "v1.29.13-r0", "Success", "4/4", "True"]
     wide = env.kube.kubectl("get", "ccupgrades", "-n", env.namespace, "-o", "wide").stdout.splitlines()
-    assert wide[0].split()[-3:] == ["FROM", "TASK", "MESSAGE"]
+    assert wide[0].split()[-5:] == ["FROM", "VERSION", "NEWEST", "TASK", "MESSAGE"]
     assert "v1.28.15-r20" in wide[1]
     assert "Upgraded v1.28.15-r20 to v1.29.13-r0" in wide[1]
     env.kube.kubectl("wait", "--for=condition=Ready", "ccupgrade/prod", "-n", env.namespace, "--timeout=5s")

@@ -7,15 +7,19 @@ version and a hash of the module's files, so a warm machine reuses it and a chan
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import json
 import os
 import re
 import shutil
 import subprocess
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from ccupgrade.testbed.binaries import cache_dir
+from tests.cce.conftest import AK, CLUSTER, PROJECT, SK
 from tests.support.paths import REPO
 
 MODULE = REPO / "hack" / "gosdk"
@@ -68,3 +72,26 @@ def ensure_program() -> Path:
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return program
+
+
+async def run_call(program: Path, url: str, call: str, task: str = "") -> tuple[int, dict[str, Any]]:
+    """Runs one call of the Go SDK program against the simulator at `url`: its exit code and JSON answer."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HUAWEICLOUD_SDK_") and "proxy" not in k.lower()}
+    env.update(HUAWEICLOUD_SDK_AK=AK, HUAWEICLOUD_SDK_SK=SK, HUAWEICLOUD_SDK_PROJECT_ID=PROJECT)
+    process = await asyncio.create_subprocess_exec(
+        str(program),
+        "-endpoint",
+        url,
+        "-cluster",
+        CLUSTER,
+        "-call",
+        call,
+        "-task",
+        task,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    stdout, stderr = await asyncio.wait_for(process.communicate(), 60)
+    assert stdout, f"no output from the Go SDK program; stderr: {stderr.decode()[-2000:]}"
+    return int(process.returncode or 0), json.loads(stdout.decode().strip().splitlines()[-1])

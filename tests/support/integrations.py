@@ -281,6 +281,23 @@ def botkube_notifies(event: dict[str, Any], event_type: str = "error", source: d
     return False
 
 
+def botkube_notifies_event_created(event: dict[str, Any], source: dict[str, Any] | None = None) -> bool:
+    """Whether Botkube notifies for the creation of a core Event itself (resource `v1/events`, type
+    `create`): how a Normal Event gets to Botkube at all (only Warning Events are mapped onto the
+    object's `error`). event/event.go reads the reason and the namespace from the core Event."""
+    config = (source or botkube_source())["config"]
+    for route in _botkube_routes(config, "v1/events", "create"):
+        constraints = route["event"]
+        if _defined(constraints.get("reason")) and not _allowed(constraints["reason"], event.get("reason") or ""):
+            continue
+        if _defined(constraints.get("message")) and not _allowed(constraints["message"], event.get("message") or ""):
+            continue
+        if _defined(route["namespaces"]) and not _allowed(route["namespaces"], event["namespace"]):
+            continue
+        return True
+    return False
+
+
 def botkube_dead_settings(source: dict[str, Any] | None = None) -> list[str]:
     """Settings Botkube can never act on: an updateSetting whose resource never yields an update
     notification (update not among its types, or filtered out by a reason/message constraint)."""

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from ccupgrade.cce.errors import classify
 from ccupgrade.kube.io import KubeIO
+from ccupgrade.mirror import OutageWindows
 from ccupgrade.mirror.conditions import READY, U, set_condition
 from ccupgrade.mirror.core import failed
 from ccupgrade.models import (
@@ -69,7 +70,7 @@ def test_a_chinese_cce_error_makes_event_and_condition_messages_within_their_byt
     for body in (CHINESE_BODY, WIDE_BODY):
         error = classify(500, REQUEST_ID, body, token_mode=False)
         failure = failure_of(error, "s")
-        result = failed(None, failure, 1, datetime(2026, 1, 1, tzinfo=UTC))
+        result = failed(None, failure, 1, datetime(2026, 1, 1, tzinfo=UTC), OutageWindows(timedelta(0), timedelta(0)))
         (event,) = result.events
         assert event.reason == Reason.CLOUD_API_ERROR
         assert len(event.message.encode()) > 960  # what the mirror says: unbounded

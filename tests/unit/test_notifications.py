@@ -14,6 +14,7 @@ from tests.support.integrations import (
     EXPORTER_VERSION,
     botkube_dead_settings,
     botkube_notifies,
+    botkube_notifies_event_created,
     botkube_source,
     exporter_config,
     exporter_delivered,
@@ -131,6 +132,15 @@ def test_a_new_warning_reason_was_dropped_by_the_old_reason_list() -> None:
 def test_normal_events_and_other_kinds_are_not_routed(event: dict[str, Any]) -> None:
     assert exporter_receivers(event) == []
     assert not botkube_notifies(event)
+
+
+def test_upgrade_available_is_news_for_its_own_receiver_and_botkube() -> None:
+    news = _event("UpgradeAvailable", "Normal")
+    assert exporter_receivers(news) == ["cce-upgrade-news"]
+    assert not botkube_notifies(news)  # not an `error`: Botkube maps only Warnings onto the object
+    assert botkube_notifies_event_created(news)
+    assert not botkube_notifies_event_created(_event("UpgradeStarted", "Normal"))
+    assert not botkube_notifies_event_created(_event("TaskFailed"))
 
 
 def test_warnings_from_another_component_about_the_kind_are_routed_too() -> None:

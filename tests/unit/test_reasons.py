@@ -69,6 +69,7 @@ EVENT_REASONS = frozenset(
         Reason.UPGRADE_SLOW,
         Reason.CLOUD_API_ERROR,
         Reason.CLOUD_API_RECOVERED,
+        Reason.UPGRADE_AVAILABLE,
     }
 )
 

@@ -37,6 +37,7 @@ class PerObjectSeries:
         self.findings: dict[ObjectRef, list[tuple[str, str, int]]] = {}  # (kind, level, count)
         self.precheck_failed: set[ObjectRef] = set()  # the workflow's pre-check ended Failed/Error
         self.slow: dict[ObjectRef, str] = {}  # the slow task's type, while status.slow is set
+        self.available: dict[ObjectRef, tuple[int, int]] = {}  # (versions offered, minor versions behind)
 
     def collect(self) -> Iterator[Metric]:
         """prometheus_client's collector hook: the per-object series as they are at scrape time."""
@@ -91,6 +92,21 @@ class PerObjectSeries:
         for ref, task in self.slow.items():
             slow.add_metric([ref.namespace, ref.name, task], 1.0)
         yield slow
+        offered = GaugeMetricFamily(
+            "ccupgrade_versions_available",
+            "Versions CCE offers the object's cluster now (target versions and a suggested patch).",
+            labels=["namespace", "name"],
+        )
+        behind = GaugeMetricFamily(
+            "ccupgrade_minor_versions_behind",
+            "Minor versions between the cluster's version and the newest reachable along the upgrade paths.",
+            labels=["namespace", "name"],
+        )
+        for ref, (count, minors) in self.available.items():
+            offered.add_metric([ref.namespace, ref.name], count)
+            behind.add_metric([ref.namespace, ref.name], minors)
+        yield offered
+        yield behind
 
     def update(self, ref: ObjectRef, status: UpgradeStatus) -> None:
         """The insight series of one object from its new status (absent parts remove their series)."""
@@ -111,10 +127,16 @@ class PerObjectSeries:
             self.slow[ref] = status.slow.task
         else:
             self.slow.pop(ref, None)
+        available = status.available
+        if available is not None and available.current_version:
+            offered = len(available.target_versions or []) + (1 if available.suggested_patch else 0)
+            self.available[ref] = (offered, available.minor_versions_behind or 0)
+        else:
+            self.available.pop(ref, None)
 
     def remove(self, ref: ObjectRef) -> None:
         """A deleted object's series go with it (no stale phase for an object that no longer exists)."""
-        for series in (self.phases, self.last_success, self.progress, self.findings, self.slow):
+        for series in (self.phases, self.last_success, self.progress, self.findings, self.slow, self.available):
             series.pop(ref, None)
         self.precheck_failed.discard(ref)
 

@@ -12,9 +12,18 @@ from urllib.parse import quote
 from ccupgrade.cce.client import CceClient, ClusterTarget
 from ccupgrade.cce.errors import ParseError
 from ccupgrade.cce.parser import parse
-from ccupgrade.models import ID_PATTERN, PreCheckTask, SnapshotTaskList, UpgradeTask
+from ccupgrade.models import (
+    ID_PATTERN,
+    PreCheckTask,
+    PreCheckTaskList,
+    SnapshotTaskList,
+    UpgradeInfo,
+    UpgradePathList,
+    UpgradeTask,
+)
 
 _TASK_ID = re.compile(ID_PATTERN)
+UPGRADE_PATHS_PATH = "/api/v3/clusterupgradepaths"  # per endpoint: names no project or cluster
 
 
 def cluster_path(target: ClusterTarget, version: str = "v3") -> str:
@@ -30,6 +39,11 @@ def precheck_tasks_path(target: ClusterTarget) -> str:
 def upgrade_tasks_path(target: ClusterTarget) -> str:
     """The path of the cluster's upgrade tasks (one task is `<path>/<task ID>`)."""
     return f"{cluster_path(target)}/operation/upgrade/tasks"
+
+
+def upgrade_info_path(target: ClusterTarget) -> str:
+    """The path of the cluster's upgrade info (its version and the targets CCE offers)."""
+    return f"{cluster_path(target)}/upgradeinfo"
 
 
 def snapshot_tasks_path(target: ClusterTarget) -> str:
@@ -68,3 +82,15 @@ class TaskReader:
     async def list_snapshot_tasks(self, target: ClusterTarget) -> SnapshotTaskList:
         """The cluster's snapshot (backup) tasks."""
         return parse(SnapshotTaskList, await self._get(target, snapshot_tasks_path(target)), "snapshot task list")
+
+    async def list_precheck_tasks(self, target: ClusterTarget) -> PreCheckTaskList:
+        """Every pre-check of the cluster: those of workflows and those run from the console."""
+        return parse(PreCheckTaskList, await self._get(target, precheck_tasks_path(target)), "pre-check task list")
+
+    async def show_upgrade_info(self, target: ClusterTarget) -> UpgradeInfo:
+        """The cluster's version (release, patch), the suggested patch and the target versions."""
+        return parse(UpgradeInfo, await self._get(target, upgrade_info_path(target)), "upgrade info")
+
+    async def list_upgrade_paths(self, target: ClusterTarget) -> UpgradePathList:
+        """The endpoint's upgrade paths (the same for every cluster behind it), read with the target's credentials."""
+        return parse(UpgradePathList, await self._get(target, UPGRADE_PATHS_PATH), "upgrade paths")

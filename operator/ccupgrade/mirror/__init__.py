@@ -5,6 +5,7 @@ Other packages import these names from `ccupgrade.mirror`, never from its module
 import-linter contract in pyproject.toml says so).
 """
 
+from ccupgrade.mirror.between import BetweenData
 from ccupgrade.mirror.conditions import READY, RECONCILING, STALLED
 from ccupgrade.mirror.conditions import find as find_condition
 from ccupgrade.mirror.core import (
@@ -30,6 +31,7 @@ __all__ = [
     "READY",
     "RECONCILING",
     "STALLED",
+    "BetweenData",
     "DetailFailed",
     "DetailKind",
     "Details",

@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
+from ccupgrade.mirror import between, insight, timing
 from ccupgrade.mirror import conditions as cond
-from ccupgrade.mirror import insight, timing
 from ccupgrade.mirror import status as view
 from ccupgrade.mirror.events import EventIntent, EventType, in_causal_order
 from ccupgrade.mirror.select import select_workflow
@@ -42,6 +42,7 @@ class Observed:
     # The cluster's latest failed read the poller remembers (None: none, or none since it started):
     # an outage ends only once that is OutageWindows.recover_after old.
     last_failure: datetime | None = None
+    between: between.BetweenData | None = None  # the between-upgrades calls' last answers (None: not read)
 
 
 @dataclass(frozen=True)
@@ -415,12 +416,13 @@ def mirror(
 
     new = _observed_status(outcome.workflows, spec, generation)
     insight_events = _with_insight(previous, new, outcome, spec, now)
+    between_events = between.derive(previous, new, outcome.between, spec.cluster_id, now)
     verdict = _verdict(new, _selector_note(spec))
-    note = insight.ready_note(_insight_of(new), new.phase)
+    note = insight.ready_note(_insight_of(new), new.phase) or between.ready_note(new)
     if note:
         verdict = replace(verdict, message=f"{verdict.message}; {note}")
     new.conditions = cond.apply_verdict(previous.conditions, verdict, generation, now)
-    events = [*_workflow_events(previous, new), *insight_events]
+    events = [*_workflow_events(previous, new), *insight_events, *between_events]
     outage = _outage_of(previous)
     recent = outcome.last_failure is not None and now - outcome.last_failure < windows.recover_after
     if outage is not None and recent:

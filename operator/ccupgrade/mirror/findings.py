@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections import Counter
 from datetime import datetime
 
-from ccupgrade.models import Finding, FindingCount, PreCheckItem, PreCheckTask, PreCheckView
+from ccupgrade.models import DeprecatedApiUse, Finding, FindingCount, PreCheckItem, PreCheckTask, PreCheckView
 
 DEFAULT_CAP = 10
+API_CAP = 5  # deprecated API uses listed per finding, most-called first
+TEXT_BYTES = 256  # an API path or a user agent from CCE, at most (UTF-8 bytes)
 KNOWN_KINDS = {"Exception", "Risk"}
 KNOWN_LEVELS = {"Info", "Warning", "Fatal"}
 PASSED = {"Success"}
@@ -53,13 +55,44 @@ def _severity(finding: Finding) -> tuple[int, int]:
     return _KIND_ORDER.get(finding.kind or "", 1), _LEVEL_ORDER.get(finding.level or "", 2)
 
 
+def clip(text: str, limit: int = TEXT_BYTES) -> str:
+    """At most `limit` UTF-8 bytes of `text`, cut on a character boundary, control characters removed."""
+    cleaned = "".join(c if c.isprintable() else " " for c in text)
+    raw = cleaned.encode()
+    if len(raw) <= limit:
+        return cleaned
+    return raw[: limit - 3].decode(errors="ignore") + "..."
+
+
+def deprecated_apis(item: PreCheckItem, cap: int = API_CAP) -> tuple[list[DeprecatedApiUse], int]:
+    """The item's deprecated API calls by path and client, most-called first (then by path), at most
+    `cap`; and how many distinct uses were left out."""
+    calls = Counter(
+        (clip(risk.url), clip(risk.user_agent) if risk.user_agent else None)
+        for risk in item.risk_source.deprecated_api_risks
+        if risk.url
+    )
+    ordered = sorted(calls.items(), key=lambda kv: (-kv[1], kv[0][0], kv[0][1] or ""))
+    uses = [DeprecatedApiUse(url=url, user_agent=agent, calls=n) for (url, agent), n in ordered]
+    return uses[:cap], max(0, len(uses) - cap)
+
+
+def _finding(where: str, item: PreCheckItem) -> Finding:
+    apis, more = deprecated_apis(item)
+    return Finding(
+        name=item.name,
+        kind=item.kind,
+        level=item.level,
+        where=where,
+        message=item.message,
+        deprecated_apis=apis or None,
+        more_deprecated_apis=more or None,
+    )
+
+
 def findings_of(task: PreCheckTask) -> list[Finding]:
     """All findings that matter, most severe first (Exception before Risk, Fatal before Warning)."""
-    found = [
-        Finding(name=item.name, kind=item.kind, level=item.level, where=where, message=item.message)
-        for where, item in _located(task)
-        if matters(item)
-    ]
+    found = [_finding(where, item) for where, item in _located(task) if matters(item)]
     return sorted(found, key=_severity)  # stable: CCE's own order within a severity
 
 
@@ -93,10 +126,18 @@ def summary(view: PreCheckView, first: int = 3) -> str:
         by_kind[c.kind] += c.count
     parts = ", ".join(f"{n} {_plural(kind, n)}" for kind, n in sorted(by_kind.items(), key=lambda kv: _rank(kv[0])))
     listed = view.findings or []
-    named = "; ".join(f"{f.name} ({f.where}{', ' + f.level if f.level else ''})" for f in listed[:first])
+    named = "; ".join(f"{f.name} ({f.where}{', ' + f.level if f.level else ''}){_top_api(f)}" for f in listed[:first])
     rest = total - min(first, len(listed))
     more = f"; and {rest} more" if rest > 0 else ""
     return f"{parts}: {named}{more}"
+
+
+def _top_api(finding: Finding) -> str:
+    """The most-called deprecated API of a finding, for one-line messages."""
+    if not finding.deprecated_apis:
+        return ""
+    top = finding.deprecated_apis[0]
+    return f" {top.url} called by {top.user_agent or 'an unknown client'}"
 
 
 def _rank(kind: str) -> int:

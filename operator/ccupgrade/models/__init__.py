@@ -4,8 +4,9 @@ Other packages import these names from `ccupgrade.models`, never from its module
 import-linter contract in pyproject.toml says so).
 """
 
+from ccupgrade.models.between import MAX_ANNOUNCED, MAX_TARGETS, AvailableUpgrades
 from ccupgrade.models.cce import PointStatus, UpgradeWorkflow, UpgradeWorkflowList
-from ccupgrade.models.insight import Eta, Finding, FindingCount, PreCheckView, Slowness, TaskProgress
+from ccupgrade.models.insight import DeprecatedApiUse, Eta, Finding, FindingCount, PreCheckView, Slowness, TaskProgress
 from ccupgrade.models.limits import (
     CCE_NAME_BYTES,
     CCE_TEXT_BYTES,
@@ -44,11 +45,17 @@ from ccupgrade.models.resource import (
     WorkflowSelector,
 )
 from ccupgrade.models.tasks import (
+    DeprecatedApiRisk,
     PreCheckItem,
     PreCheckTask,
+    PreCheckTaskList,
     SnapshotTask,
     SnapshotTaskList,
+    UpgradeInfo,
+    UpgradePath,
+    UpgradePathList,
     UpgradeTask,
+    VersionInfo,
 )
 from ccupgrade.models.text import printable
 from ccupgrade.models.watched import ObjectRef, PollKey, Watched
@@ -63,19 +70,24 @@ __all__ = [
     "GROUP",
     "ID_PATTERN",
     "KIND",
+    "MAX_ANNOUNCED",
     "MAX_RECORDED_EVENTS",
     "MAX_STATUS_BYTES",
+    "MAX_TARGETS",
     "MIN_POLL_SECONDS",
     "PLURAL",
     "PRINTER_COLUMNS",
     "SHORT_NAMES",
     "SINGULAR",
     "VERSION",
+    "AvailableUpgrades",
     "CceClusterUpgrade",
     "CloudOutage",
     "Condition",
     "ConditionMessage",
     "ConditionStatus",
+    "DeprecatedApiRisk",
+    "DeprecatedApiUse",
     "Eta",
     "EventMessage",
     "Finding",
@@ -87,6 +99,7 @@ __all__ = [
     "PollKey",
     "PreCheckItem",
     "PreCheckTask",
+    "PreCheckTaskList",
     "PreCheckView",
     "Reason",
     "RecordedEvent",
@@ -95,11 +108,15 @@ __all__ = [
     "SnapshotTaskList",
     "TaskProgress",
     "TaskView",
+    "UpgradeInfo",
+    "UpgradePath",
+    "UpgradePathList",
     "UpgradeSpec",
     "UpgradeStatus",
     "UpgradeTask",
     "UpgradeWorkflow",
     "UpgradeWorkflowList",
+    "VersionInfo",
     "Watched",
     "WorkflowRef",
     "WorkflowSelector",

@@ -20,6 +20,14 @@ class _Model(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
 
 
+class DeprecatedApiUse(_Model):
+    """Calls to one deprecated API by one client, as a pre-check saw them."""
+
+    url: CceText = Field(description="The API path called, for example /apis/policy/v1beta1/podsecuritypolicies.")
+    user_agent: CceText | None = Field(default=None, description="The client that called it (its User-Agent).")
+    calls: int = Field(default=1, ge=1, description="How many times the pre-check listed this path and client.")
+
+
 class Finding(_Model):
     """One pre-check item that matters, as CCE said it (kind and level verbatim)."""
 
@@ -30,6 +38,14 @@ class Finding(_Model):
     level: CceName | None = Field(default=None, description="Info, Warning, Fatal, or as CCE says.")
     where: CceName = Field(description="What it concerns: cluster, add-on <name> or node <name>.")
     message: CceText | None = Field(default=None, description="CCE's explanation.")
+    deprecated_apis: list[DeprecatedApiUse] | None = Field(
+        default=None,
+        description="For a deprecated-API risk: which API paths are called and by which client, most-called first, "
+        "capped.",
+    )
+    more_deprecated_apis: int | None = Field(
+        default=None, ge=0, description="Deprecated API uses not listed because of the cap."
+    )
 
 
 class FindingCount(_Model):
@@ -44,6 +60,10 @@ class PreCheckView(_Model):
     """The workflow's PreCheck task in detail."""
 
     task_id: CceName | None = Field(default=None, description="The pre-check task's ID in CCE.")
+    target_version: CceName | None = Field(
+        default=None, description="The version the check was run for (shown for the latest pre-check)."
+    )
+    created: datetime | None = Field(default=None, description="When the check was started (latest pre-check).")
     phase: CceName | None = Field(default=None, description="Init, Running, Success, Failed, Error, or as CCE says.")
     expire_time: datetime | None = Field(default=None, description="When the check's result expires.")
     expired: bool | None = Field(default=None, description="True when the result expired before the upgrade ran.")

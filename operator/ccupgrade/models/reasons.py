@@ -57,3 +57,4 @@ class Reason(StrEnum):
     UPGRADE_SLOW = "UpgradeSlow"  # Warning, once per stall: the running task is slower than its ETA or stuck
     CLOUD_API_ERROR = "CloudAPIError"  # Warning, once per outage that lasted (mirror.OutageWindows)
     CLOUD_API_RECOVERED = "CloudAPIRecovered"  # CCE answered steadily again after CloudAPIError
+    UPGRADE_AVAILABLE = "UpgradeAvailable"  # CCE offers a version (target or suggested patch) not announced before

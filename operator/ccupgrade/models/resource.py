@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 from pydantic.config import JsonDict
 
+from ccupgrade.models.between import AvailableUpgrades
 from ccupgrade.models.insight import Eta, PreCheckView, Slowness, TaskProgress
 from ccupgrade.models.limits import LINES_CAP, TASKS_CAP, CceName, ConditionMessage, EventMessage
 
@@ -267,6 +268,16 @@ class UpgradeStatus(_Model):
     )
     eta: Eta | None = Field(default=None, description="When the running task and the workflow should end.")
     slow: Slowness | None = Field(default=None, description="Set while the running task is slower than it should be.")
+    available: AvailableUpgrades | None = Field(
+        default=None,
+        description="Between upgrades: the cluster's version, the targets CCE offers and the newest reachable "
+        "(read only while no upgrade runs).",
+    )
+    latest_pre_check: PreCheckView | None = Field(
+        default=None,
+        description="The cluster's newest pre-check, also one run from the console with no workflow (read only "
+        "while no upgrade runs).",
+    )
     last_sync_time: datetime | None = Field(default=None, description="When CCE was last read successfully.")
     cloud_outage: CloudOutage | None = Field(
         default=None, description="Set while CCE fails or has failed lately (Ready is then Unknown)."
@@ -308,6 +319,9 @@ PRINTER_COLUMNS: list[dict[str, Any]] = [
     # The version the followed workflow upgrades from: after a successful upgrade the cluster runs
     # Target, not this, so it is not called "Current".
     {"name": "From", "type": "string", "jsonPath": ".status.clusterVersion", "priority": 1},
+    # Between upgrades: what the cluster runs and the newest version it can reach.
+    {"name": "Version", "type": "string", "jsonPath": ".status.available.currentVersion", "priority": 1},
+    {"name": "Newest", "type": "string", "jsonPath": ".status.available.newestVersion", "priority": 1},
     {"name": "Task", "type": "string", "jsonPath": ".status.currentTask", "priority": 1},
     {
         "name": "Message",

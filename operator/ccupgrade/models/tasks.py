@@ -103,11 +103,24 @@ class NodeRisk(_Model):
     node_id: Text | None = Field(default=None, alias="NodeID")
 
 
+class DeprecatedApiRisk(_Model):
+    """A call to a deprecated API: its path and the client (user agent) that made it."""
+
+    url: Text | None = None
+    user_agent: Text | None = Field(default=None, alias="userAgent")
+
+
 class RiskSource(_Model):
-    """What a pre-check item concerns: add-ons and nodes; one malformed entry is left out."""
+    """What a pre-check item concerns: add-ons, nodes and deprecated API calls; one malformed entry is left out."""
 
     addon_risks: list[AddonRisk] = Field(default_factory=list, alias="addonRisks")
     node_risks: list[NodeRisk] = Field(default_factory=list, alias="nodeRisks")
+    deprecated_api_risks: list[DeprecatedApiRisk] = Field(default_factory=list, alias="deprecatedAPIRisks")
+
+    @field_validator("deprecated_api_risks", mode="before")
+    @classmethod
+    def _deprecated(cls, value: Any) -> Any:
+        return tolerant_items(DeprecatedApiRisk, value, "riskSource.deprecatedAPIRisks")
 
     @field_validator("addon_risks", mode="before")
     @classmethod
@@ -314,3 +327,91 @@ class SnapshotTaskList(_Model):
     @classmethod
     def _tolerant(cls, value: Any) -> Any:
         return tolerant_items(SnapshotTask, value, "items")
+
+
+class PreCheckTaskList(_Model):
+    """ListPreCheckTasksResponse: every pre-check of the cluster, from workflows or run on their own."""
+
+    kind: Text | None = None
+    api_version: Text | None = Field(default=None, alias="apiVersion")
+    items: list[PreCheckTask] = Field(default_factory=list)
+
+    @field_validator("items", mode="before")
+    @classmethod
+    def _tolerant(cls, value: Any) -> Any:
+        return tolerant_items(PreCheckTask, value, "items")
+
+
+# -- between upgrades: the cluster's version and the endpoint's upgrade paths ----------------------------
+
+
+def _strings(value: Any) -> Any:
+    """A list of version strings: scalars kept (as text), anything else left out; one string is a list."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    if not isinstance(value, list):
+        return []
+    return [str(v) for v in value if isinstance(v, str | int | float) and not isinstance(v, bool)]
+
+
+class VersionInfo(_Model):
+    """UpgradeVersionInfo: the release and patch the cluster runs, the suggested patch, the targets."""
+
+    release: Text | None = None
+    patch: Text | None = None
+    suggest_patch: Text | None = Field(default=None, alias="suggestPatch")
+    target_versions: Annotated[list[str], BeforeValidator(_strings)] = Field(
+        default_factory=list, alias="targetVersions"
+    )
+
+
+class LastUpgrade(_Model):
+    """UpgradeInfoStatus: the last upgrade's phase, progress and end."""
+
+    phase: Text | None = None
+    progress: Text | None = None
+    completion_time: Timestamp = Field(default=None, alias="completionTime")
+
+
+class UpgradeInfoSpec(_Model):
+    """UpgradeInfoSpec: the version part and the last upgrade (feature gates are not read)."""
+
+    version_info: Annotated[VersionInfo, BeforeValidator(_none_as_empty)] = Field(
+        default_factory=VersionInfo, alias="versionInfo"
+    )
+    last_upgrade: Annotated[LastUpgrade, BeforeValidator(_none_as_empty)] = Field(
+        default_factory=LastUpgrade, alias="lastUpgradeInfo"
+    )
+
+
+class UpgradeInfo(_Model):
+    """ShowClusterUpgradeInfoResponse."""
+
+    kind: Text | None = None
+    api_version: Text | None = Field(default=None, alias="apiVersion")
+    spec: Annotated[UpgradeInfoSpec, BeforeValidator(_none_as_empty)] = Field(default_factory=UpgradeInfoSpec)
+
+
+class UpgradePath(_Model):
+    """UpgradePath: from `version` (v1.28, or v1.19.16-r20 for old releases) to each target version."""
+
+    version: Text = Field(min_length=1)
+    platform_version: Text | None = Field(default=None, alias="platformVersion")
+    target_versions: Annotated[list[str], BeforeValidator(_strings)] = Field(
+        default_factory=list, alias="targetVersions"
+    )
+
+
+class UpgradePathList(_Model):
+    """ListClusterUpgradePathsResponse (per endpoint, not per cluster); a malformed path is left out."""
+
+    kind: Text | None = None
+    api_version: Text | None = Field(default=None, alias="apiVersion")
+    paths: list[UpgradePath] = Field(default_factory=list, alias="upgradePaths")
+
+    @field_validator("paths", mode="before")
+    @classmethod
+    def _tolerant(cls, value: Any) -> Any:
+        return tolerant_items(UpgradePath, value, "upgradePaths")

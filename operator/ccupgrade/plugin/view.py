@@ -21,7 +21,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from ccupgrade.models import Condition, HistoryEntry, Reason, TaskView, UpgradeStatus, printable
+from ccupgrade.models import Condition, Finding, HistoryEntry, PreCheckView, Reason, TaskView, UpgradeStatus, printable
 
 BAR_WIDTH = 40
 _STATUS_STYLE = {
@@ -181,7 +181,19 @@ def list_table(views: Sequence[UpgradeView], all_namespaces: bool) -> Table:
     table = Table(box=None, pad_edge=False, header_style="bold", show_edge=False)
     if all_namespaces:
         table.add_column("NAMESPACE")
-    for column in ("NAME", "CLUSTER", "FROM → TO", "PHASE", "PROGRESS", "ETA", "TASK", "SYNCED", "REASON", "AGE"):
+    for column in (
+        "NAME",
+        "CLUSTER",
+        "FROM → TO",
+        "PHASE",
+        "PROGRESS",
+        "ETA",
+        "TASK",
+        "NEXT",
+        "SYNCED",
+        "REASON",
+        "AGE",
+    ):
         table.add_column(column, no_wrap=column != "REASON")
     for view in views:
         status = view.status
@@ -194,6 +206,7 @@ def list_table(views: Sequence[UpgradeView], all_namespaces: bool) -> Table:
             _text(status.progress),
             _text(status.eta.text, "yellow" if status.slow else "") if status.eta else "-",
             _text(status.current_task),
+            next_text(status),
             _ago(view.now, status.last_sync_time) if status.last_sync_time else "-",
             _text(reason, "bold red" if view.stalled else "yellow", empty=""),
             human_duration(view.now - view.created) if view.created else "-",
@@ -212,7 +225,10 @@ def _header(view: UpgradeView) -> RenderableType:
     facts.add_column(style="bold")
     facts.add_column()
     facts.add_row("Cluster", _text(view.cluster_id))
-    facts.add_row("Upgrade", _versions(status))
+    if status.workflow is None and not status.phase and status.available is not None:
+        facts.add_row("Upgrade", Text("none yet: CCE lists no workflow (see Between upgrades)"))
+    else:
+        facts.add_row("Upgrade", _versions(status))
     facts.add_row("Phase", Text.assemble(_phase_text(status.phase), "   progress ", _text(status.progress)))
     if status.current_task:
         facts.add_row("Task", _text(status.current_task))
@@ -369,10 +385,13 @@ def _eta(view: UpgradeView) -> RenderableType | None:
 
 def _findings(view: UpgradeView) -> RenderableType | None:
     """The pre-check's findings that matter (Exceptions, Risks, Warning/Fatal), most severe first."""
-    pre = view.status.pre_check
+    return _precheck_table(view.status.pre_check, "Pre-check")
+
+
+def _precheck_table(pre: PreCheckView | None, name: str) -> RenderableType | None:
     if pre is None or (not pre.findings and not pre.error and not pre.expired):
         return None
-    title = Text.assemble("Pre-check ", _text(pre.phase))
+    title = Text.assemble(printable(f"{name} "), _text(pre.phase))
     if pre.expire_time:
         title.append(f", result {'expired' if pre.expired else 'valid until'} {_clock(pre.expire_time)} UTC")
     table = Table(box=None, header_style="bold", pad_edge=False, title=title, title_justify="left")
@@ -388,6 +407,8 @@ def _findings(view: UpgradeView) -> RenderableType | None:
             _text(finding.where, empty=""),
             _text(finding.message, empty=""),
         )
+        for row in deprecated_api_rows(finding):
+            table.add_row("", "", "", "", row)
     if pre.more_findings:
         table.add_row("", "", Text(f"… and {pre.more_findings} more", style="dim"), "", "")
     if pre.error:
@@ -395,8 +416,89 @@ def _findings(view: UpgradeView) -> RenderableType | None:
     return table
 
 
+# -- between upgrades -------------------------------------------------------------------------------
+
+
+def next_text(status: UpgradeStatus) -> Text:
+    """The `list` NEXT column: the newest version reachable and the steps to it, else a suggested patch."""
+    available = status.available
+    if available is None or not available.current_version:
+        return Text("-")
+    if available.newest_version and available.newest_version != available.current_version:
+        steps = available.steps_to_newest or 1
+        return Text(printable(f"{available.newest_version} ({steps} step{'s' if steps != 1 else ''})"), style="cyan")
+    if available.suggested_patch:
+        return Text(printable(f"{available.suggested_patch} (patch)"), style="cyan")
+    return Text("up to date", style="green")
+
+
+def deprecated_api_rows(finding: Finding) -> list[Text]:
+    """One line per deprecated API use under its finding: path, client, calls (plain text, never markup)."""
+    rows = []
+    for use in finding.deprecated_apis or []:
+        calls = f"{use.calls} call{'s' if use.calls != 1 else ''}"
+        rows.append(Text(printable(f"↳ {use.url}  by {use.user_agent or 'an unknown client'}  {calls}"), style="dim"))
+    if finding.more_deprecated_apis:
+        rows.append(Text(f"↳ … and {finding.more_deprecated_apis} more", style="dim"))
+    return rows
+
+
+def between_upgrades(view: UpgradeView) -> RenderableType | None:
+    """The cluster's version and what is next, as CCE offers it (read while no upgrade runs)."""
+    available = view.status.available
+    if available is None:
+        return None
+    facts = Table.grid(padding=(0, 2))
+    facts.add_column(style="bold")
+    facts.add_column()
+    facts.add_row("Version", _text(available.current_version, empty="?"))
+    if available.suggested_patch:
+        facts.add_row("Suggested patch", _text(available.suggested_patch, "cyan"))
+    facts.add_row("Targets", _text(", ".join(available.target_versions or []), empty="none offered"))
+    if available.newest_version:
+        steps = available.steps_to_newest or 1
+        behind = available.minor_versions_behind
+        facts.add_row(
+            "Newest",
+            Text.assemble(
+                (printable(available.newest_version), "bold cyan"),
+                f"   {steps} upgrade{'s' if steps != 1 else ''} away",
+                f", {behind} minor version{'s' if behind != 1 else ''} behind" if behind else "",
+            ),
+        )
+    if available.checked_time:
+        facts.add_row("Checked", _ago(view.now, available.checked_time))
+    if available.error:
+        facts.add_row("Warning", _text(available.error, "yellow"))
+    return Group(Text("Between upgrades", style="bold"), facts)
+
+
+def latest_pre_check(view: UpgradeView) -> RenderableType | None:
+    """The cluster's newest pre-check (also one run from the console), unless it is the workflow's own."""
+    latest = view.status.latest_pre_check
+    own = view.status.pre_check
+    if latest is None or (own is not None and own.task_id == latest.task_id):
+        return None
+    target = printable(f" for {latest.target_version}") if latest.target_version else ""
+    table = _precheck_table(latest, f"Latest pre-check{target}:")
+    if table is not None:
+        return table
+    expiry = f", valid until {_clock(latest.expire_time)} UTC" if latest.expire_time else ""
+    return Text(printable(f"Latest pre-check{target}: {latest.phase or '-'}{expiry}, nothing to fix"))
+
+
 Section = Callable[[UpgradeView], RenderableType | None]
-STATUS_SECTIONS: list[Section] = [_header, _eta, _findings, _timeline, _conditions, _events, _history]
+STATUS_SECTIONS: list[Section] = [
+    _header,
+    between_upgrades,
+    _eta,
+    _findings,
+    latest_pre_check,
+    _timeline,
+    _conditions,
+    _events,
+    _history,
+]
 
 
 def status_view(view: UpgradeView, sections: Sequence[Section] = STATUS_SECTIONS) -> Group:

@@ -39,6 +39,7 @@ from ccupgrade.cce import (
 )
 from ccupgrade.mirror import Mirrored, Observed, OutageWindows, Outcome, PollFailed, failed, mirror, suspended
 from ccupgrade.models import MIN_POLL_SECONDS, ObjectRef, PollKey, Reason, UpgradeSpec, UpgradeWorkflow, Watched
+from ccupgrade.scheduler.between import BetweenFetcher
 from ccupgrade.scheduler.credentials import CredentialHealth, CredentialKey
 from ccupgrade.scheduler.details import DetailFetcher, PeerBook
 from ccupgrade.scheduler.intervals import IntervalPolicy, next_slot, parse_duration, slot_phase
@@ -137,6 +138,7 @@ class Scheduler:
         rng: random.Random | None = None,
         details: DetailFetcher | None = None,
         wall: Callable[[], datetime] = lambda: datetime.now(UTC),
+        between: BetweenFetcher | None = None,
     ) -> None:
         self.client = client
         self._wall = wall  # the time that goes into status (tests on fake time move it with `clock`)
@@ -163,6 +165,10 @@ class Scheduler:
         if details is None and isinstance(client, CceClient):
             details = DetailFetcher(TaskReader(client))
         self._details = details
+        # What CCE says between upgrades (version, targets, paths, console pre-checks), same client.
+        if between is None and isinstance(client, CceClient):
+            between = BetweenFetcher(TaskReader(client), self.config.policy.resync.total_seconds())
+        self._between = between
         self._peers = PeerBook()
         # Kept per cluster, credential and Secret, while a poll group uses it (see `_release`).
         self._clusters: Users[ClusterKey] = Users(self._forget_cluster)
@@ -224,6 +230,7 @@ class Scheduler:
             if not group.members:
                 del self._groups[key]
                 self._secrets.drop((key.namespace, key.secret_name))
+                self._forget_between(key)
                 if not group.running:  # otherwise its poll lets go when it ends
                     self._release(group)
 
@@ -264,6 +271,15 @@ class Scheduler:
     def _forget_token(self, token: TokenKey) -> None:
         if isinstance(self.client, CceClient):
             self.client.tokens.forget(token)
+
+    def _forget_between(self, gone: PollKey) -> None:
+        """The last group of a cluster (or endpoint) left: its between-upgrades answers go too."""
+        if self._between is None:
+            return
+        keys = self._groups.keys()
+        if not any(_cluster_of(k) == _cluster_of(gone) for k in keys):
+            endpoint_left = not any(k.endpoint == gone.endpoint for k in keys)
+            self._between.forget(_cluster_of(gone), gone.endpoint if endpoint_left else None)
 
     def _write_unpolled(self, watched: Watched) -> None:
         """Suspended objects and invalid specs: the status says so, nothing is polled. The write is
@@ -404,7 +420,7 @@ class Scheduler:
         async def request() -> Outcome:
             try:
                 listed = await self.client.list_upgrade_workflows(target)
-                return await self._observed(target, listed.items)
+                return await self._observed(key, target, listed.items)
             except CceError as error:
                 if isinstance(error, AuthenticationError | CredentialsError):
                     self.credentials.forget(key.namespace, key.secret_name)  # a rotated Secret is re-read next time
@@ -417,19 +433,28 @@ class Scheduler:
         group.credential_free_at = self._credential_health.blocked_until(credential)
         return outcome, (_outcome_label(outcome) if requested else "credential_backoff")
 
-    async def _observed(self, target: ClusterTarget, workflows: list[UpgradeWorkflow]) -> Observed:
-        """The workflows, the details their running tasks need (each call failing on its own) and peers."""
-        cluster: ClusterKey = (target.endpoint.host, target.project_id, target.cluster_id)
+    async def _observed(self, key: PollKey, target: ClusterTarget, workflows: list[UpgradeWorkflow]) -> Observed:
+        """The workflows, the details their running tasks need (each call failing on its own), peers,
+        and what CCE says between upgrades (read only while none of the workflows is active)."""
+        cluster = (target.endpoint.host, target.project_id, target.cluster_id)
         self._peers.record(cluster, workflows)
+        between = None
+        if self._between is not None:
+            between = await self._between.fetch(key.endpoint, _cluster_of(key), target, workflows)
         if self._details is None:
-            return Observed(workflows, peers=self._peers.peers_of(cluster))
+            return Observed(workflows, peers=self._peers.peers_of(cluster), between=between)
         details = await self._details.fetch(target, workflows)
-        return Observed(workflows, details, self._peers.peers_of(cluster))
+        return Observed(workflows, details, self._peers.peers_of(cluster), between=between)
 
     def _endpoint(self, spec: UpgradeSpec) -> Endpoint:
         if spec.region:
             return for_region(spec.region)
         return self.config.allow_list.custom(spec.endpoint or "")
+
+
+def _cluster_of(key: PollKey) -> tuple[str, str, str]:
+    """The cluster a group reads, whichever Secret it reads it with."""
+    return key.endpoint, key.project_id, key.cluster_id
 
 
 def _describe(key: PollKey) -> str:

@@ -1,14 +1,19 @@
 """The simulated CCE API: the upgrade-workflow list and one workflow, and the task detail endpoints
-(pre-check, upgrade and snapshot tasks, upgrade info), each rendered from the cluster's scenario."""
+(pre-check, upgrade and snapshot tasks, upgrade info), each rendered from the cluster's scenario;
+and the endpoint's upgrade paths, which name no cluster."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
 
-from ccupgrade.simulator.answers import cluster_endpoint
+from ccupgrade.simulator.answers import apply_fault, cluster_endpoint, error_response, json_response
+from ccupgrade.simulator.between import PATHS_KEY, upgrade_paths
+from ccupgrade.simulator.faults import FaultList
+from ccupgrade.simulator.gatekeeper import Refused
 from ccupgrade.simulator.insight import Renderer, details_for
 from ccupgrade.simulator.scenario import ClusterScenario, WorkflowScript
 from ccupgrade.simulator.state import SIMULATOR_KEY
@@ -19,6 +24,7 @@ PRECHECK_TASKS = CLUSTER + "/operation/precheck/tasks"
 UPGRADE_TASKS = CLUSTER + "/operation/upgrade/tasks"
 UPGRADE_INFO = CLUSTER + "/upgradeinfo"
 SNAPSHOT_TASKS = "/api/v3.1/projects/{project}/clusters/{cluster}/operation/snapshot/tasks"
+UPGRADE_PATHS = "/api/v3/clusterupgradepaths"
 
 # Faults that only alter a normal answer: with them, a refused credential is still refused.
 WORKFLOW_QUIRKS = frozenset({"singleObject", "delay", "malformedItem"})
@@ -72,7 +78,8 @@ def list_prechecks(request: web.Request, scenario: ClusterScenario) -> dict[str,
 @task_endpoint
 def get_precheck(request: web.Request, scenario: ClusterScenario) -> dict[str, Any] | None:
     """One pre-check task, with its findings once it has finished."""
-    return _one(request, scenario, "PreCheck", Renderer.precheck)
+    found = _one(request, scenario, "PreCheck", Renderer.precheck)
+    return found if found is not None else _renderer(request, scenario).find_standalone(request.match_info["task"])
 
 
 @routes.get(UPGRADE_TASKS)
@@ -101,3 +108,41 @@ def upgrade_info(request: web.Request, scenario: ClusterScenario) -> dict[str, A
 def list_snapshots(request: web.Request, scenario: ClusterScenario) -> dict[str, Any] | None:
     """The snapshot (backup) tasks, and the latest backup time."""
     return _renderer(request, scenario).snapshot_list()
+
+
+@routes.get(UPGRADE_PATHS)
+async def list_upgrade_paths(request: web.Request) -> web.StreamResponse:
+    """The endpoint's upgrade paths (per endpoint, not per cluster): authenticated like every call,
+    counted under the project the request names (X-Project-Id) or `-`; the global faults apply."""
+    sim = request.app[SIMULATOR_KEY]
+    named = request.headers.get("X-Project-Id")
+    project = named or PATHS_KEY[0]
+    entry = sim.arrive(project, PATHS_KEY[1], request.method, request.path)
+    body = await request.read()
+    status, auth = 500, "none"
+    try:
+        fault = sim.faults.get((project, PATHS_KEY[1]), FaultList()).take() or sim.global_faults.take()
+        try:
+            url = request.rel_url
+            auth = sim.gatekeeper.check(
+                request.method, url.raw_path, url.raw_query_string, request.headers, body, named
+            )
+        except Refused as refused:
+            if fault is None or fault.kind in TASK_QUIRKS:
+                response = error_response(refused.status, refused.code, refused.message)
+                status = response.status
+                return response
+        payload = upgrade_paths(sim)
+        if fault is not None:
+            faulty = await apply_fault(request, fault, payload)
+            if faulty is not None:
+                status = faulty.status
+                return faulty
+        response = json_response(payload)
+        status = response.status
+        return response
+    except asyncio.CancelledError:
+        status = 0
+        raise
+    finally:
+        sim.finish(entry, status, auth)

@@ -94,3 +94,11 @@ class SimulatorControl:
     def requests(self, project: str, cluster: str, limit: int = 200) -> dict[str, Any]:
         """The cluster's latest requests as the simulator logged them (at most `limit`)."""
         return self._call("GET", f"/clusters/{project}/{cluster}/requests?limit={limit}")
+
+    def task_details(self, project: str, cluster: str, details: dict[str, Any]) -> None:
+        """Replaces one cluster's task details: pre-check findings, progress, versionInfo, console pre-checks."""
+        self._call("PUT", f"/clusters/{project}/{cluster}/tasks", details)
+
+    def upgrade_paths(self, paths: list[dict[str, Any]]) -> None:
+        """Replaces the endpoint's upgrade paths ([{version, platformVersion, targetVersions}])."""
+        self._call("PUT", "/upgradepaths", {"upgradePaths": paths})

@@ -10,6 +10,7 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from ccupgrade.simulator.answers import json_response
+from ccupgrade.simulator.between import set_paths
 from ccupgrade.simulator.faults import Fault, FaultList, FaultsDocument
 from ccupgrade.simulator.gatekeeper import CredentialsDocument
 from ccupgrade.simulator.insight import set_details
@@ -205,4 +206,14 @@ async def put_details(request: web.Request) -> web.StreamResponse:
         set_details(request.app[SIMULATOR_KEY], *_cluster_key(request), await request.json())
     except (ValueError, ValidationError) as exc:
         return json_response({"error": f"invalid task details: {exc}"}, 400)
+    return json_response({"ok": True})
+
+
+@routes.put(CONTROL + "/upgradepaths")
+async def put_upgrade_paths(request: web.Request) -> web.StreamResponse:
+    """Replaces the endpoint's upgrade paths: {"upgradePaths": [{version, platformVersion, targetVersions}]}."""
+    try:
+        set_paths(request.app[SIMULATOR_KEY], await request.json())
+    except (ValueError, ValidationError) as exc:
+        return json_response({"error": f"invalid upgrade paths: {exc}"}, 400)
     return json_response({"ok": True})

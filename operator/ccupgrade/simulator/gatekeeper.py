@@ -134,9 +134,10 @@ class Gatekeeper:
         return token, expires_at
 
     def check(
-        self, method: str, path: str, query: str, headers: CIMultiDictProxy[str], body: bytes, project_id: str
+        self, method: str, path: str, query: str, headers: CIMultiDictProxy[str], body: bytes, project_id: str | None
     ) -> str:
-        """Returns the auth mode used, or raises Refused."""
+        """Returns the auth mode used, or raises Refused. `project_id` None: a path that names no
+        project (the upgrade paths); any project's token or key is accepted there."""
         token = headers.get("X-Auth-Token")
         if token:
             self._check_token(token, project_id)
@@ -146,17 +147,17 @@ class Gatekeeper:
             return "aksk"
         raise Refused(401, "APIGW.0301", "Incorrect IAM authentication information: no credentials in the request")
 
-    def _check_token(self, token: str, project_id: str) -> None:
+    def _check_token(self, token: str, project_id: str | None) -> None:
         issued = self.tokens.get(token)
         if issued is None:
             raise Refused(401, "APIGW.0301", "Incorrect IAM authentication information: unknown token")
         if issued.expires_at is not None and issued.expires_at <= datetime.now(UTC):
             raise Refused(401, "APIGW.0307", "The token must be updated.")
-        if issued.project_id is not None and issued.project_id != project_id:
+        if issued.project_id is not None and project_id is not None and issued.project_id != project_id:
             raise Refused(403, "APIGW.0302", "The token is not scoped to this project.")
 
     def _check_signature(
-        self, method: str, path: str, query: str, headers: CIMultiDictProxy[str], body: bytes, project_id: str
+        self, method: str, path: str, query: str, headers: CIMultiDictProxy[str], body: bytes, project_id: str | None
     ) -> None:
         match = _AUTHORIZATION.match(headers.get("Authorization", "").strip())
         if not match:
@@ -192,7 +193,7 @@ class Gatekeeper:
         expected = SignatureCheck(match["ak"], key.secret_key).signature(request, signed, sent_at)
         if not hmac.compare_digest(expected, match["sig"]):
             raise Refused(401, "APIGW.0301", "Incorrect IAM authentication information: verify aksk signature fail")
-        if headers.get("X-Project-Id") not in (None, project_id):
+        if project_id is not None and headers.get("X-Project-Id") not in (None, project_id):
             raise Refused(403, "APIGW.0302", "X-Project-Id does not match the project in the path.")
 
 

@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
+from ccupgrade.simulator.between import VersionScript
 from ccupgrade.simulator.scenario import ClusterScenario, WorkflowScript
 from ccupgrade.simulator.state import Simulator
 
@@ -37,6 +38,7 @@ class ItemScript(BaseModel):
     message: str | None = None
     addon: str | None = None
     error_codes: list[str] = Field(default_factory=list, alias="errorCodes")
+    deprecated_apis: list[dict[str, str]] = Field(default_factory=list, alias="deprecatedApis")
 
     def render(self) -> dict[str, Any]:
         item: dict[str, Any] = {"name": self.name, "phase": self.phase}
@@ -44,6 +46,8 @@ class ItemScript(BaseModel):
         item.update({key: value for key, value in optional.items() if value is not None})
         if self.addon:
             item["riskSource"] = {"addonRisks": [{"addonTemplateName": self.addon, "alias": self.addon}]}
+        if self.deprecated_apis:  # {url, userAgent}: one entry per call seen, as CCE lists them
+            item.setdefault("riskSource", {})["deprecatedAPIRisks"] = [dict(api) for api in self.deprecated_apis]
         if self.error_codes:
             item["errorCodes"] = list(self.error_codes)
         return item
@@ -65,13 +69,35 @@ class PreCheckScript(BaseModel):
     nodes: list[NodeScript] = Field(default_factory=list)
 
 
+class StandalonePreCheck(BaseModel):
+    """A pre-check run from the console or the API, with no workflow: Running from `at` for `runFor`
+    scenario seconds, then `phase`; its result expires `expireAfter` seconds after it ended."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    uid: str
+    at: float = 0.0
+    run_for: float = Field(default=0.0, alias="runFor")
+    phase: str = "Success"
+    expire_after: float = Field(default=3600.0, alias="expireAfter")
+    cluster_version: str | None = Field(default=None, alias="clusterVersion")
+    target_version: str | None = Field(default=None, alias="targetVersion")
+    check: PreCheckScript = Field(default_factory=PreCheckScript)
+
+
 class TaskDetails(BaseModel):
-    """Per scripted workflow uid: its pre-check findings and task progress curves ([second, percent])."""
+    """Per scripted workflow uid: its pre-check findings and task progress curves ([second, percent]);
+    per cluster: its versionInfo and the pre-checks run without a workflow."""
 
     model_config = ConfigDict(extra="forbid")
 
     precheck: dict[str, PreCheckScript] = Field(default_factory=dict)
     progress: dict[str, dict[str, list[tuple[float, float]]]] = Field(default_factory=dict)
+    versions: VersionScript | None = None
+    prechecks: list[StandalonePreCheck] = Field(default_factory=list)
+
+
+DEFAULT_VERSION = "v1.28.15-r20"  # a cluster whose scenario has no workflow runs this
 
 
 def shipped_details(scenario_name: str) -> TaskDetails:
@@ -162,7 +188,22 @@ class Renderer:
     def precheck(self, script: WorkflowScript, workflow: dict[str, Any], point: dict[str, Any]) -> dict[str, Any]:
         phase = point.get("status")
         found = self.details.precheck.get(script.uid) if phase in {"Success", "Failed"} else None
-        found = found or PreCheckScript()
+        return self._precheck_body(
+            phase,
+            found or PreCheckScript(),
+            point.get("expireTimeStamp"),
+            self._meta(workflow, point),
+            (script.cluster_version, script.target_version),
+        )
+
+    def _precheck_body(
+        self,
+        phase: str | None,
+        found: PreCheckScript,
+        expires: str | None,
+        meta: dict[str, Any],
+        versions: tuple[str | None, str | None],
+    ) -> dict[str, Any]:
         group_phase = phase if phase in {"Running", "Success", "Failed"} else "Init"
 
         def group(items: list[ItemScript]) -> dict[str, Any]:
@@ -181,25 +222,51 @@ class Renderer:
                 ],
             },
         }
-        if point.get("expireTimeStamp"):
-            status["expireTimeStamp"] = point["expireTimeStamp"]
+        if expires:
+            status["expireTimeStamp"] = expires
         if found.message or phase == "Failed":
             status["message"] = found.message or "pre-check failed"
         return {
             "apiVersion": "v3",
             "kind": "PreCheckTask",
-            "metadata": self._meta(workflow, point),
+            "metadata": meta,
             "spec": {
                 "clusterID": self.scenario.cluster_id,
-                "clusterVersion": script.cluster_version,
-                "targetVersion": script.target_version,
+                "clusterVersion": versions[0],
+                "targetVersion": versions[1],
             },
             "status": status,
         }
 
+    def _standalone(self) -> list[dict[str, Any]]:
+        """The pre-checks run without a workflow that have started by now."""
+        found = []
+        current = self.current_version()
+        for script in self.details.prechecks:
+            if script.at > self.now:
+                continue
+            end = script.at + script.run_for
+            ended = self.now >= end
+            phase = script.phase if ended else "Running"
+            meta = {
+                "uid": script.uid,
+                "creationTimestamp": self.scenario.stamp(script.at),
+                "updateTimestamp": self.scenario.stamp(end if ended else script.at),
+            }
+            expires = self.scenario.stamp(end + script.expire_after) if ended and phase == "Success" else None
+            versions = (script.cluster_version or current, script.target_version)
+            found.append(
+                self._precheck_body(phase, script.check if ended else PreCheckScript(), expires, meta, versions)
+            )
+        return found
+
     def precheck_list(self) -> dict[str, Any]:
-        items = [self.precheck(s, w, p) for s, w, p in self._started("PreCheck")]
+        items = [self.precheck(s, w, p) for s, w, p in self._started("PreCheck")] + self._standalone()
         return {"apiVersion": "v3", "kind": "List", "metadata": {}, "items": items}
+
+    def find_standalone(self, task_id: str) -> dict[str, Any] | None:
+        """A pre-check run without a workflow, by ID (ShowPreCheck answers those too)."""
+        return next((t for t in self._standalone() if t["metadata"]["uid"] == task_id), None)
 
     # -- upgrade tasks -------------------------------------------------------------------------------
 
@@ -226,16 +293,27 @@ class Renderer:
         items = [self.upgrade_task(s, w, p) for s, w, p in self._started("Cluster")]
         return {"apiVersion": "v3", "kind": "List", "metadata": {}, "items": items}
 
-    def upgrade_info(self) -> dict[str, Any]:
-        started = self._started("Cluster")
-        current = self.workflows[0][0].cluster_version if self.workflows else "v1.28.15-r20"
-        for script, workflow, _ in started:
+    def current_version(self) -> str:
+        """The version the cluster runs: the scripted one, else where its workflows left it."""
+        if self.details.versions is not None:
+            return "-".join(p for p in (self.details.versions.release, self.details.versions.patch) if p)
+        current = self.workflows[0][0].cluster_version if self.workflows else DEFAULT_VERSION
+        for script, workflow, _ in self._started("Cluster"):
             if workflow["status"]["phase"] == "Success":
                 current = script.target_version
-        targets = sorted({s.target_version for s, _ in self.workflows if s.target_version != current})
-        release, _, patch = current.partition("-")
+        return current
+
+    def upgrade_info(self) -> dict[str, Any]:
+        started = self._started("Cluster")
+        current = self.current_version()
+        if self.details.versions is not None:
+            version_info = self.details.versions.render()
+        else:
+            targets = sorted({s.target_version for s, _ in self.workflows if s.target_version != current})
+            release, _, patch = current.partition("-")
+            version_info = {"release": release, "patch": patch, "suggestPatch": patch, "targetVersions": targets}
         spec: dict[str, Any] = {
-            "versionInfo": {"release": release, "patch": patch, "suggestPatch": patch, "targetVersions": targets},
+            "versionInfo": version_info,
             "upgradeFeatureGates": {"supportUpgradePageV4": True},
         }
         status: dict[str, Any] = {}

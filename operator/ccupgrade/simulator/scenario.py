@@ -142,6 +142,10 @@ class ClusterScenario:
         """The workflow UID CCE shows for a scripted uid (stable per project, cluster and script)."""
         return self._uids[scripted_uid]
 
+    def stamp(self, seconds: float) -> str:
+        """A scenario second as CCE writes timestamps (Go's format or RFC 3339, per scenario)."""
+        return self._stamp(seconds)
+
     def _stamp(self, seconds: float) -> str:
         moment = self.epoch + timedelta(seconds=seconds)
         return _go_time(moment) if self.scenario.time_format == "go" else _rfc3339(moment)

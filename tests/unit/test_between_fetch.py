@@ -1,0 +1,134 @@
+"""The between-upgrades reads and their cost: info and pre-check list at most once per resync per
+cluster (shared by every group that names it), the paths at most once an hour per endpoint, none
+while an upgrade is active; a failing call fails alone; forgotten with the cluster."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from typing import Any
+
+from ccupgrade.cce.client import ClusterTarget
+from ccupgrade.cce.credentials import TokenCredentials
+from ccupgrade.cce.endpoints import Endpoint
+from ccupgrade.cce.errors import ServerError
+from ccupgrade.cce.parser import parse, parse_workflow_list
+from ccupgrade.mirror import DetailFailed
+from ccupgrade.models import PreCheckTaskList, UpgradeInfo, UpgradePathList, UpgradeWorkflow, UpgradeWorkflowList
+from ccupgrade.scheduler.between import BetweenFetcher
+
+RESYNC = 600.0
+ENDPOINT = "region:ap-southeast-1"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class FakeReader:
+    def __init__(self) -> None:
+        self.calls: Counter[str] = Counter()
+        self.failing: set[str] = set()
+
+    def _answer(self, what: str) -> None:
+        self.calls[what] += 1
+        if what in self.failing:
+            raise ServerError(f"{what}: 503 from CCE")
+
+    async def show_upgrade_info(self, target: ClusterTarget) -> UpgradeInfo:
+        self._answer("info")
+        return parse(UpgradeInfo, json.dumps({"spec": {"versionInfo": {"release": "v1.28.15"}}}), "info")
+
+    async def list_precheck_tasks(self, target: ClusterTarget) -> PreCheckTaskList:
+        self._answer("prechecks")
+        return parse(PreCheckTaskList, b'{"items": []}', "prechecks")
+
+    async def list_upgrade_paths(self, target: ClusterTarget) -> UpgradePathList:
+        self._answer("paths")
+        return parse(UpgradePathList, b'{"upgradePaths": [{"version": "v1.28"}]}', "paths")
+
+
+def _target(cluster: str) -> ClusterTarget:
+    return ClusterTarget(Endpoint("https://cce.example", "https://iam.example"), "p", cluster, TokenCredentials("t"))
+
+
+def _workflows(phase: str) -> list[UpgradeWorkflow]:
+    body: dict[str, Any] = {"items": [{"metadata": {"uid": "w"}, "status": {"phase": phase, "pointStatuses": []}}]}
+    return parse_workflow_list(json.dumps(body)).items
+
+
+async def test_at_most_once_per_resync_per_cluster_and_once_an_hour_for_the_paths() -> None:
+    reader, clock = FakeReader(), Clock()
+    fetcher = BetweenFetcher(reader, RESYNC, clock=clock)
+    for minute in range(0, 121):  # two hours of a poll every minute, two groups on c1, one on c2
+        clock.now = 1000.0 + minute * 60
+        for cluster in ("c1", "c1", "c2"):
+            data = await fetcher.fetch(ENDPOINT, (ENDPOINT, "p", cluster), _target(cluster), [])
+            assert isinstance(data.info, UpgradeInfo)
+            assert isinstance(data.paths, UpgradePathList)
+    assert reader.calls == Counter({"info": 2 * 13, "prechecks": 2 * 13, "paths": 3})
+
+
+async def test_nothing_is_read_while_an_upgrade_is_active() -> None:
+    reader, clock = FakeReader(), Clock()
+    fetcher = BetweenFetcher(reader, RESYNC, clock=clock)
+    for phase in ("Init", "Running", "Pending"):
+        data = await fetcher.fetch(ENDPOINT, "c1", _target("c1"), _workflows(phase))
+        assert (data.info, data.prechecks, data.paths) == (None, None, None)
+    assert reader.calls == Counter()
+    await fetcher.fetch(ENDPOINT, "c1", _target("c1"), _workflows("Success"))
+    assert reader.calls == Counter({"info": 1, "prechecks": 1, "paths": 1})
+
+
+async def test_a_failing_call_fails_alone_and_waits_for_its_next_turn() -> None:
+    reader, clock = FakeReader(), Clock()
+    reader.failing = {"info"}
+    fetcher = BetweenFetcher(reader, RESYNC, clock=clock)
+    data = await fetcher.fetch(ENDPOINT, "c1", _target("c1"), [])
+    assert isinstance(data.info, DetailFailed)
+    assert "503" in data.info.message
+    assert isinstance(data.prechecks, PreCheckTaskList)
+    clock.now += 60
+    await fetcher.fetch(ENDPOINT, "c1", _target("c1"), [])
+    assert reader.calls["info"] == 1
+
+
+async def test_forgotten_with_the_last_object_naming_the_cluster() -> None:
+    reader, clock = FakeReader(), Clock()
+    fetcher = BetweenFetcher(reader, RESYNC, clock=clock)
+    await fetcher.fetch(ENDPOINT, "c1", _target("c1"), [])
+    assert len(fetcher) == 1
+    fetcher.forget("c1", ENDPOINT)
+    assert len(fetcher) == 0
+    data = await fetcher.fetch(ENDPOINT, "c1", _target("c1"), [])
+    assert reader.calls == Counter({"info": 2, "prechecks": 2, "paths": 2})
+    assert data.info is not None
+
+
+async def test_the_scheduler_forgets_a_cluster_when_its_last_object_goes() -> None:
+    from ccupgrade.models.watched import Watched
+    from ccupgrade.scheduler.poller import Scheduler
+    from tests.unit.test_scheduler import FakeCce, FakeSecrets, FakeSink, _body, _run_for
+
+    class IdleCce(FakeCce):
+        async def list_upgrade_workflows(self, target: ClusterTarget) -> UpgradeWorkflowList:
+            self.calls[target.cluster_id] += 1
+            return UpgradeWorkflowList()
+
+    reader = FakeReader()
+    fetcher = BetweenFetcher(reader, RESYNC)
+    scheduler = Scheduler(IdleCce(), FakeSecrets({"s", "s2"}), FakeSink(), between=fetcher)
+    scheduler.upsert(Watched.from_body(_body("a")))
+    scheduler.upsert(Watched.from_body(_body("b", credentialsSecretRef={"name": "s2"})))
+    await _run_for(scheduler, 1.2)
+    assert reader.calls == Counter({"info": 1, "prechecks": 1, "paths": 1})  # two groups, one cluster
+    assert len(fetcher) == 1
+    first = Watched.from_body(_body("a")).ref
+    scheduler.remove(first)
+    assert len(fetcher) == 1  # b still names the cluster
+    scheduler.remove(Watched.from_body(_body("b")).ref)
+    assert len(fetcher) == 0
