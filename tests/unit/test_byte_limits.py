@@ -35,6 +35,8 @@ REQUEST_ID = {"x-request-id": "5f0e7c1a-9b2d-4c3e-8f6a-1d2b3c4d5e6f"}
 # Characters of 4 bytes (CJK extension B, used in names): 300 of them are 1,200 bytes.
 WIDE_BODY = json.dumps({"error_code": "CCE.01500001", "error_msg": "𠮷" * 400}).encode()
 
+AT_ONCE = OutageWindows(timedelta(0), timedelta(0))
+
 
 def _fits(text: str, limit: int) -> None:
     assert len(text.encode()) <= limit
@@ -89,7 +91,7 @@ def test_a_chinese_cce_error_makes_event_and_condition_messages_within_their_byt
 async def test_every_event_the_scheduler_posts_fits_1024_bytes() -> None:
     cce = FakeCce({"c1": fails(classify(503, REQUEST_ID, WIDE_BODY, token_mode=False))})
     server = FakeApiServer()
-    scheduler = scheduler_for(cce, server)
+    scheduler = scheduler_for(cce, server, outage=AT_ONCE)  # the outage's Event at its first failure
     scheduler.upsert(server.apply("a"))
     task = asyncio.create_task(scheduler.run())
     try:

@@ -8,12 +8,13 @@ import logging
 import re
 import sys
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from ccupgrade.cce import ServerError
 from ccupgrade.cli import PrintableFormatter
+from ccupgrade.mirror import OutageWindows
 from ccupgrade.models import Condition, RecordedEvent, printable
 from tests.support.scheduler_fakes import FakeApiServer, FakeCce, fails, scheduler_for
 
@@ -24,6 +25,8 @@ HOSTILE = (
     "\x1b]8;;https://evil.example\x1b\\点击\x1b]8;;\x1b\\ \x9b31m8位\x9d0;t\x9c \x07\x00\x7f回车\roverwrite \u202eevil"
 )
 CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+AT_ONCE = OutageWindows(timedelta(0), timedelta(0))
 
 
 def test_printable_removes_escape_sequences_whole_and_every_control_character() -> None:
@@ -55,7 +58,7 @@ async def _until(condition: Callable[[], object], seconds: float) -> None:
 async def test_a_cce_error_with_terminal_escapes_reaches_no_condition_or_event_raw() -> None:
     cce = FakeCce({"c1": fails(ServerError(HOSTILE, status=503, code="CCE.01500500"))})
     server = FakeApiServer()
-    scheduler = scheduler_for(cce, server)
+    scheduler = scheduler_for(cce, server, outage=AT_ONCE)  # the outage's Event at its first failure
     scheduler.upsert(server.apply("o"))
     task = asyncio.create_task(scheduler.run())
     try:

@@ -180,7 +180,7 @@ def list_table(views: Sequence[UpgradeView], all_namespaces: bool) -> Table:
     """The fleet at a glance: one row per object."""
     table = Table(box=None, pad_edge=False, header_style="bold", show_edge=False)
     if all_namespaces:
-        table.add_column("NAMESPACE")
+        table.add_column("NAMESPACE", no_wrap=True)
     for column in (
         "NAME",
         "CLUSTER",
