@@ -20,7 +20,7 @@ from typing import Any
 from pydantic import TypeAdapter
 
 from ccupgrade.cce import Credentials, CredentialsError, SecretNotFound, from_secret_data
-from ccupgrade.kube.api import KubeApi, KubeApiError, path_of
+from ccupgrade.kube.api import KubeApi, KubeApiError, KubeConflict, KubeForbidden, KubeNotFound, path_of
 from ccupgrade.kube.patching import merge_patch
 from ccupgrade.mirror import Mirrored
 from ccupgrade.models import (
@@ -117,14 +117,12 @@ class KubeIO:
             return cached[1]
         try:
             secret = await self.api.get(path_of("api", "v1", "namespaces", namespace, "secrets", secret_name))
-        except KubeApiError as exc:
-            if exc.status == 404:
-                raise SecretNotFound(f"Secret {secret_name!r} not found in namespace {namespace!r}") from None
-            if exc.status == 403:
-                raise CredentialsError(
-                    f"the operator may not read Secret {secret_name!r} in namespace {namespace!r} (RBAC)"
-                ) from None
-            raise
+        except KubeNotFound:
+            raise SecretNotFound(f"Secret {secret_name!r} not found in namespace {namespace!r}") from None
+        except KubeForbidden:
+            raise CredentialsError(
+                f"the operator may not read Secret {secret_name!r} in namespace {namespace!r} (RBAC)"
+            ) from None
         credentials = from_secret_data(secret_name, secret.get("data") or {})
         self._secrets[key] = (time.monotonic(), credentials)
         return credentials
@@ -194,13 +192,13 @@ class KubeIO:
         try:
             await self.api.create(path_of("api", "v1", "namespaces", ref.namespace, "events"), body)
             self._on_event(event.reason, event.type)
+        except KubeConflict:
+            return  # posted before a crash or a conflict: exactly once
+        except KubeNotFound:
+            return  # namespace going away
         except KubeApiError as exc:
             if exc.retryable:
                 raise WriteFailed(str(exc), str(exc.status) if exc.status else "unreachable") from None
-            if exc.status == 409:
-                return  # posted before a crash or a conflict: exactly once
-            if exc.status == 404:
-                return  # namespace going away
             log.warning("could not post event %s for %s: HTTP %s", event.reason, ref, exc.status)
 
     async def event_names(self, namespace: str) -> set[str]:
@@ -230,11 +228,9 @@ class KubeIO:
             self._on_status_write("success")
         except KubeApiError as exc:
             self._on_status_write(str(exc.status) if exc.status else "unreachable")
-            if exc.retryable:
-                raise
-            if exc.status == 404:
+            if isinstance(exc, KubeNotFound):
                 return None
-            if exc.status == 409:
+            if isinstance(exc, KubeConflict):
                 return await self._reread(watched)
             raise
         metadata = body.get("metadata") or {}
@@ -248,8 +244,6 @@ class KubeIO:
         ref = watched.ref
         try:
             body = await self.api.get(_objects_path(ref.namespace) + path_of(ref.name))
-        except KubeApiError as exc:
-            if exc.status == 404:
-                return None
-            raise
+        except KubeNotFound:
+            return None
         return Watched.from_body(body)
