@@ -44,7 +44,7 @@ from tests.support.scheduler_fakes import (
 pytestmark = pytest.mark.looptime
 
 
-# -- item 1: a result goes only to objects that still match what was polled ----------------------
+# -- a result goes only to objects that still match what was polled --------------------------------
 
 
 async def test_a_cluster_change_mid_poll_never_gets_the_old_clusters_workflow(running: Any) -> None:
@@ -125,7 +125,7 @@ async def test_a_spec_change_mid_poll_reruns_the_poll_for_the_new_generation(run
     assert [w.generation for w in server.writes] == [2]
 
 
-# -- item 2: records are frozen; a pending write keeps the version it read ----------------------
+# -- records are frozen; a pending write keeps the version it read ---------------------------------
 
 
 def test_a_watched_record_cannot_be_changed_in_place() -> None:
@@ -168,7 +168,7 @@ async def test_a_write_under_way_keeps_its_precondition_when_another_write_lands
     assert status.progress == "BA"  # B kept, A recomputed on top of it
 
 
-# -- item 3: suspended and invalid objects are retried like the rest ----------------------------
+# -- suspended and invalid objects are retried like the rest ---------------------------------------
 
 
 async def test_a_suspended_objects_failed_write_is_retried_until_it_lands(running: Any) -> None:
@@ -188,7 +188,7 @@ async def test_a_suspended_objects_failed_write_is_retried_until_it_lands(runnin
         assert status.observed_generation == 1
 
 
-# -- item 4: failures stay with their object, on the right side ---------------------------------
+# -- failures stay with their object, on the right side --------------------------------------------
 
 
 class Recorder(NoObserver):
@@ -350,7 +350,7 @@ def test_slots_of_groups_that_join_one_by_one_stay_evenly_spread() -> None:
         assert min(gaps) >= 0.3 / n
 
 
-# -- item 5: errors never poll faster than the last good state would -----------------------------
+# -- errors never poll faster than the last good state would ---------------------------------------
 
 
 async def test_a_finished_object_keeps_its_resync_during_an_outage(running: Any) -> None:
@@ -395,7 +395,7 @@ def test_the_error_interval_is_never_below_the_normal_one() -> None:
     assert [policy.for_status(30, None, n) for n in range(7)] == [30, 30, 60, 120, 240, 300, 300]
 
 
-# -- item 6: one bad credential, many clusters ----------------------------------------------------
+# -- one bad credential, many clusters -------------------------------------------------------------
 
 
 async def test_a_refused_credential_is_tried_once_per_round_not_once_per_cluster(running: Any) -> None:
@@ -463,7 +463,7 @@ async def test_a_rotated_secret_is_tried_at_once(running: Any) -> None:
     assert status.phase == "Running"
 
 
-# -- item 7: a throttled or hanging endpoint beside a healthy one --------------------------------
+# -- a throttled or hanging endpoint beside a healthy one ------------------------------------------
 
 
 async def test_a_throttled_and_a_hanging_endpoint_do_not_starve_a_healthy_one(running: Any) -> None:
@@ -501,7 +501,7 @@ async def test_a_throttled_and_a_hanging_endpoint_do_not_starve_a_healthy_one(ru
     assert sum(1 for _, c in cce.calls if c.startswith("hanging")) == 1 + 5  # its own places only
 
 
-# -- item 14: metrics ----------------------------------------------------------------------------
+# -- metrics ---------------------------------------------------------------------------------------
 
 
 async def test_metrics_count_every_object_and_do_not_call_a_configuration_failure_a_success(running: Any) -> None:

@@ -1,4 +1,4 @@
-"""Status first, Events after (issue 16): in a burst every status write goes before any Event, and
+"""Status first, Events after: in a burst every status write goes before any Event, and
 Events the status recorded but a crash cut off are posted by the next operator, once each, in order."""
 
 from __future__ import annotations

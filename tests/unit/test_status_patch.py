@@ -1,5 +1,5 @@
 """A status write dumps each status once: the mirror's documents (made to decide `changed`) are
-reused for the merge patch, which stays the one the full dumps give (issue 12)."""
+reused for the merge patch, which stays the one the full dumps give."""
 
 from __future__ import annotations
 
