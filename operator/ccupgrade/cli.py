@@ -9,11 +9,13 @@ import os
 import sys
 from datetime import timedelta
 
+import durationpy
+
 from ccupgrade import __version__
 from ccupgrade.app import OperatorConfig, run, tune_gc
 from ccupgrade.cce import AllowList
 from ccupgrade.kube import LeaseSettings
-from ccupgrade.models import MIN_POLL_SECONDS, printable
+from ccupgrade.models import DEFAULT_RESYNC, MIN_POLL_SECONDS, printable
 from ccupgrade.scheduler import parse_duration
 
 
@@ -37,7 +39,11 @@ def _parser() -> argparse.ArgumentParser:
         default=_env("ALLOWED_ENDPOINTS", ""),
         help="comma-separated scheme://host:port patterns that spec.endpoint may name (e.g. https://*.corp:443)",
     )
-    run_cmd.add_argument("--resync", default=_env("RESYNC", "10m"), help="poll interval for finished upgrades")
+    run_cmd.add_argument(
+        "--resync",
+        default=_env("RESYNC", durationpy.to_str(DEFAULT_RESYNC)),
+        help="poll interval for finished upgrades",
+    )
     run_cmd.add_argument("--rate", type=float, default=float(_env("RATE", "10")), help="requests/s per CCE endpoint")
     run_cmd.add_argument("--burst", type=int, default=int(_env("BURST", "10")), help="request burst per endpoint")
     run_cmd.add_argument("--max-concurrent-polls", type=int, default=int(_env("MAX_CONCURRENT_POLLS", "20")))

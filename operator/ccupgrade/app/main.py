@@ -20,6 +20,7 @@ from ccupgrade.app.memory import trim_heap_forever
 from ccupgrade.app.metrics import Metrics
 from ccupgrade.cce import AllowList, CceClient, ClientSettings, GateRegistry
 from ccupgrade.kube import KubeApi, KubeIO, Leadership, LeaseSettings
+from ccupgrade.models import DEFAULT_RESYNC
 from ccupgrade.scheduler import IntervalPolicy, Scheduler, SchedulerConfig
 
 log = logging.getLogger("ccupgrade")
@@ -33,7 +34,7 @@ class OperatorConfig:
 
     namespaces: tuple[str, ...] = ()  # empty: every namespace
     allowed_endpoints: AllowList = field(default_factory=AllowList)
-    resync: timedelta = timedelta(minutes=10)
+    resync: timedelta = DEFAULT_RESYNC
     requests_per_second: float = 10.0
     burst: int = 10
     max_concurrent_polls: int = 20

@@ -8,7 +8,6 @@ import-linter contract in pyproject.toml says so).
 from ccupgrade.mirror.conditions import READY, RECONCILING, STALLED
 from ccupgrade.mirror.conditions import find as find_condition
 from ccupgrade.mirror.core import (
-    DEFAULT_RESYNC,
     Mirrored,
     Observed,
     Outcome,
@@ -24,7 +23,6 @@ from ccupgrade.mirror.insight import wanted as wanted_details
 from ccupgrade.mirror.timing import Sample, samples_of
 
 __all__ = [
-    "DEFAULT_RESYNC",
     "ENDED",
     "READY",
     "RECONCILING",

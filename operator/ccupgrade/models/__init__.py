@@ -19,6 +19,7 @@ from ccupgrade.models.limits import (
 )
 from ccupgrade.models.reasons import Reason
 from ccupgrade.models.resource import (
+    DEFAULT_RESYNC,
     DURATION_PATTERN,
     GROUP,
     KIND,
@@ -55,6 +56,7 @@ __all__ = [
     "CCE_NAME_BYTES",
     "CCE_TEXT_BYTES",
     "CONDITION_MESSAGE_BYTES",
+    "DEFAULT_RESYNC",
     "DURATION_PATTERN",
     "EVENT_FIELD_BYTES",
     "EVENT_MESSAGE_BYTES",
