@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import signal
 import socket
 import time
 from collections.abc import Callable
@@ -41,7 +39,6 @@ from ccupgrade.scheduler import StatusRefused, WriteFailed
 
 log = logging.getLogger("ccupgrade.kube")
 COMPONENT = "cce-upgrade-operator"
-TEST_KILL_ENV = "CCUPGRADE_TEST_KILL_AFTER_STATUS"  # set only by the soak test
 EVENT_PAGE = 500
 _JOURNAL = TypeAdapter(list[RecordedEvent])
 _JSON: dict[str, Any] = {"mode": "json", "by_alias": True, "exclude_none": True}
@@ -88,8 +85,9 @@ def _status_documents(old: UpgradeStatus | None, result: Mirrored) -> tuple[dict
 
 
 class KubeIO:
-    """The scheduler's Kubernetes side: credentials from Secrets, then Events before status, each Event
-    once (deterministic names); a write the API server cannot take now raises `WriteFailed`, to retry."""
+    """The scheduler's Kubernetes side: credentials from Secrets, then status before Events (the status
+    records its Events in `eventJournal`; each Event is posted once, under a deterministic name); a
+    write the API server cannot take now raises `WriteFailed`, to retry."""
 
     def __init__(
         self,
@@ -105,7 +103,6 @@ class KubeIO:
         self._instance = socket.gethostname()
         self._on_status_write = on_status_write or (lambda outcome: None)
         self._on_event = on_event or (lambda reason, kind: None)
-        self._die_after_status = os.environ.get(TEST_KILL_ENV) == "1"
 
     # -- credentials -------------------------------------------------------------------------------
 
@@ -157,10 +154,6 @@ class KubeIO:
             # retryable, or a refusal of the operator rather than of this status (401, 403: RBAC
             # or credentials that may be fixed): retried with backoff, logged once per streak
             raise WriteFailed(str(exc), str(exc.status) if exc.status else "unreachable") from None
-        if self._die_after_status and result.events and stored is not None:
-            # Test hook (CCUPGRADE_TEST_KILL_AFTER_STATUS): die like a crash, Events not posted yet.
-            log.warning("test hook: SIGKILL after the status write, before its %d Events", len(result.events))
-            os.kill(os.getpid(), signal.SIGKILL)
         return stored
 
     async def post_event(self, ref: ObjectRef, event: RecordedEvent) -> None:
