@@ -19,6 +19,7 @@ from ccupgrade.models.limits import (
 )
 from ccupgrade.models.reasons import Reason
 from ccupgrade.models.resource import (
+    DEFAULT_POLL_INTERVAL,
     DEFAULT_RESYNC,
     DURATION_PATTERN,
     GROUP,
@@ -56,6 +57,7 @@ __all__ = [
     "CCE_NAME_BYTES",
     "CCE_TEXT_BYTES",
     "CONDITION_MESSAGE_BYTES",
+    "DEFAULT_POLL_INTERVAL",
     "DEFAULT_RESYNC",
     "DURATION_PATTERN",
     "EVENT_FIELD_BYTES",

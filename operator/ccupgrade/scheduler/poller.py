@@ -37,7 +37,16 @@ from ccupgrade.cce import (
     for_region,
 )
 from ccupgrade.mirror import Mirrored, Observed, Outcome, PollFailed, failed, mirror, suspended
-from ccupgrade.models import MIN_POLL_SECONDS, ObjectRef, PollKey, Reason, UpgradeSpec, UpgradeWorkflow, Watched
+from ccupgrade.models import (
+    DEFAULT_POLL_INTERVAL,
+    MIN_POLL_SECONDS,
+    ObjectRef,
+    PollKey,
+    Reason,
+    UpgradeSpec,
+    UpgradeWorkflow,
+    Watched,
+)
 from ccupgrade.scheduler.credentials import CredentialHealth, CredentialKey
 from ccupgrade.scheduler.details import DetailFetcher, PeerBook
 from ccupgrade.scheduler.intervals import IntervalPolicy, next_slot, parse_duration, slot_phase
@@ -55,6 +64,7 @@ log = logging.getLogger("ccupgrade.scheduler")
 JOIN_DELAY = 0.5
 MIN_WAIT = 0.001
 SECRET_RETRY = 10.0  # the API server could not be asked for a Secret: try again this soon
+NO_SPEC_RECHECK = 60.0  # s until a group none of whose members has a valid spec is looked at again
 
 __all__ = ["CredentialSource", "PollObserver", "Scheduler", "SchedulerConfig", "StatusSink", "failure_of"]
 
@@ -299,7 +309,7 @@ class Scheduler:
             for ref in group.members
             if (w := self._writer.get(ref)) is not None and w.spec is not None
         ]
-        return min(intervals, default=60.0)
+        return min(intervals, default=NO_SPEC_RECHECK)
 
     def _next_interval(self, group: _Group) -> float:
         return self.config.policy.jittered(self._normal_interval(group), self._rng)
@@ -354,13 +364,11 @@ def _describe(key: PollKey) -> str:
     return f"{key.project_id}/{key.cluster_id}"
 
 
-def _poll_seconds(spec: UpgradeSpec | None) -> float:
-    if spec is None:
-        return 60.0
+def _poll_seconds(spec: UpgradeSpec) -> float:
     try:
         return max(MIN_POLL_SECONDS, parse_duration(spec.poll_interval))
-    except ValueError:
-        return 30.0
+    except ValueError:  # the CRD's pattern, but out of range (beyond timedelta's): as if unset
+        return parse_duration(DEFAULT_POLL_INTERVAL)
 
 
 def _outcome_label(outcome: Outcome) -> str:
