@@ -53,12 +53,13 @@ def _too_large(exc: KubeApiError) -> bool:
 
 
 def _refusal(exc: KubeApiError) -> str:
-    """The API server's reason, from its Status body when there is one."""
+    """The API server's reason, from its Status body when there is one, cut as an Event message
+    (it goes into the StatusRejected Event and the Stalled condition)."""
     try:
         message = json.loads(exc.body).get("message")
     except (ValueError, AttributeError):
         message = None
-    return clip_utf8(f"HTTP {exc.status}: {message or exc.body}", 1024)
+    return clip_utf8(f"HTTP {exc.status}: {message or exc.body}", EVENT_MESSAGE_BYTES)
 
 
 def _objects_path(namespace: str | None) -> str:

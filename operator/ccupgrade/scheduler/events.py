@@ -32,7 +32,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from ccupgrade.mirror import Mirrored
-from ccupgrade.models import EVENT_MESSAGE_BYTES, MAX_RECORDED_EVENTS, ObjectRef, RecordedEvent, clip_utf8
+from ccupgrade.models import MAX_RECORDED_EVENTS, ObjectRef, RecordedEvent
 from ccupgrade.scheduler.ports import PollObserver, StatusSink, WriteFailed
 from ccupgrade.scheduler.tasks import Supervisor
 
@@ -193,7 +193,7 @@ class EventStage:
                     name=event.name_for(ref.name, ref.uid),
                     type=event.type,
                     reason=event.reason,
-                    message=clip_utf8(event.message, EVENT_MESSAGE_BYTES),
+                    message=event.message,  # cut to EVENT_MESSAGE_BYTES by the model (EventMessage)
                     event_time=moment,
                 )
             )
