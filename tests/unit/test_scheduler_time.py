@@ -209,7 +209,9 @@ async def test_one_objects_write_error_is_logged_once_retried_and_not_a_cce_fail
     cce = FakeCce()
     server = FakeApiServer()
     recorder = Recorder()
-    scheduler = Scheduler(cce, Secrets(), server, clock=asyncio.get_running_loop().time, observer=recorder)
+    scheduler = Scheduler(
+        client=cce, credentials=Secrets(), sink=server, clock=asyncio.get_running_loop().time, observer=recorder
+    )
     for name in ("a", "b", "c"):
         scheduler.upsert(server.apply(name))
     broken = {"b": 3}
@@ -374,10 +376,10 @@ async def test_a_running_object_backs_off_on_errors_up_to_the_cap(running: Any) 
     cce = FakeCce({"c1": fails(ServerError("CCE unavailable", status=503))})
     server = FakeApiServer()
     scheduler = Scheduler(
-        cce,
-        Secrets(),
-        server,
-        SchedulerConfig(policy=IntervalPolicy(jitter=0.0)),
+        client=cce,
+        credentials=Secrets(),
+        sink=server,
+        config=SchedulerConfig(policy=IntervalPolicy(jitter=0.0)),
         clock=asyncio.get_running_loop().time,
     )
     scheduler.upsert(server.apply("a"))
@@ -429,10 +431,10 @@ async def test_a_credential_that_works_again_is_used_when_its_backoff_ends(runni
     cce = FakeCce({"c1": fails(AuthenticationError("authentication refused", status=401))})
     server = FakeApiServer()
     scheduler = Scheduler(
-        cce,
-        Secrets(),
-        server,
-        SchedulerConfig(policy=IntervalPolicy(jitter=0.0)),
+        client=cce,
+        credentials=Secrets(),
+        sink=server,
+        config=SchedulerConfig(policy=IntervalPolicy(jitter=0.0)),
         clock=asyncio.get_running_loop().time,
     )
     scheduler.upsert(server.apply("a"))
@@ -508,7 +510,9 @@ async def test_metrics_count_every_object_and_do_not_call_a_configuration_failur
     cce = FakeCce({"c1": lambda _: workflows(20)})
     server = FakeApiServer()
     metrics = Metrics()
-    scheduler = Scheduler(cce, Secrets(), server, clock=asyncio.get_running_loop().time, observer=metrics)
+    scheduler = Scheduler(
+        client=cce, credentials=Secrets(), sink=server, clock=asyncio.get_running_loop().time, observer=metrics
+    )
     metrics.count_objects(lambda: scheduler.watched)
     scheduler.upsert(server.apply("a"))
     scheduler.upsert(server.apply("paused", suspend=True))

@@ -54,10 +54,10 @@ async def test_a_task_detail_refused_for_10_minutes_writes_status_once(running: 
     cce = FakeCce({"c1": lambda _: workflows(31.0)})  # the Cluster task runs: its detail is read
     server = FakeApiServer()
     scheduler = Scheduler(
-        cce,
-        Secrets(),
-        server,
-        SchedulerConfig(),
+        client=cce,
+        credentials=Secrets(),
+        sink=server,
+        config=SchedulerConfig(),
         clock=asyncio.get_running_loop().time,
         details=DetailFetcher(tasks),
     )

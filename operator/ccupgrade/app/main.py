@@ -136,10 +136,10 @@ def build(settings: OperatorConfig) -> Operator:
     gates = GateRegistry(settings.requests_per_second, settings.burst, settings.max_concurrent_polls)
     cce = CceClient(settings=client_settings, observer=metrics.cce_response, gates=gates)
     scheduler = Scheduler(
-        cce,
-        kube,
-        kube,
-        SchedulerConfig(
+        client=cce,
+        credentials=kube,
+        sink=kube,
+        config=SchedulerConfig(
             allow_list=settings.allowed_endpoints,
             policy=IntervalPolicy(resync=settings.resync),
             max_concurrent_writes=settings.max_concurrent_writes,

@@ -124,11 +124,11 @@ class Scheduler:
 
     def __init__(
         self,
+        *,
         client: WorkflowSource,
         credentials: CredentialSource,
         sink: StatusSink,
         config: SchedulerConfig | None = None,
-        *,
         observer: PollObserver | None = None,
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
