@@ -14,7 +14,7 @@ import durationpy
 from ccupgrade import __version__
 from ccupgrade.app import OperatorConfig, run, tune_gc
 from ccupgrade.cce import AllowList
-from ccupgrade.kube import LeaseSettings
+from ccupgrade.kube import LeaseConfig
 from ccupgrade.models import DEFAULT_RESYNC, MIN_POLL_SECONDS, printable
 from ccupgrade.scheduler import parse_duration
 
@@ -100,7 +100,7 @@ def config_from(args: argparse.Namespace) -> OperatorConfig:
         ca_bundle=args.ca_bundle,
         cce_timeout=args.cce_timeout,
         secret_ttl=args.secret_ttl,
-        leader_election=LeaseSettings(args.leader_election_namespace) if args.leader_elect else None,
+        leader_election=LeaseConfig(args.leader_election_namespace) if args.leader_elect else None,
         kubeconfig=args.kubeconfig,
     )
 

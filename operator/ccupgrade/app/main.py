@@ -18,8 +18,8 @@ from ccupgrade.app.handlers import SpecEssenceStorage, build_registry
 from ccupgrade.app.health import start_health_server
 from ccupgrade.app.memory import trim_heap_forever
 from ccupgrade.app.metrics import Metrics
-from ccupgrade.cce import AllowList, CceClient, ClientSettings, GateRegistry
-from ccupgrade.kube import KubeApi, KubeIO, Leadership, LeaseSettings
+from ccupgrade.cce import AllowList, CceClient, ClientConfig, GateRegistry
+from ccupgrade.kube import KubeApi, KubeIO, Leadership, LeaseConfig
 from ccupgrade.models import DEFAULT_RESYNC
 from ccupgrade.scheduler import IntervalPolicy, Scheduler, SchedulerConfig
 
@@ -45,7 +45,7 @@ class OperatorConfig:
     kubeconfig: str | None = None
     cce_timeout: float = 30.0
     secret_ttl: float = 30.0
-    leader_election: LeaseSettings | None = None
+    leader_election: LeaseConfig | None = None
 
 
 @dataclass(frozen=True)
@@ -128,7 +128,7 @@ def build(settings: OperatorConfig) -> Operator:
         on_status_write=metrics.status_written,
         on_event=metrics.event_posted,
     )
-    client_settings = ClientSettings(
+    client_settings = ClientConfig(
         ca_bundle=settings.ca_bundle,
         total_timeout=settings.cce_timeout,
         connect_timeout=min(5.0, settings.cce_timeout),

@@ -6,7 +6,7 @@ are internal.
 """
 
 from ccupgrade.cce import errors
-from ccupgrade.cce.client import CceClient, ClientSettings, ClusterTarget
+from ccupgrade.cce.client import CceClient, ClientConfig, ClusterTarget
 from ccupgrade.cce.credentials import (
     AccessKeyCredentials,
     Credentials,
@@ -45,8 +45,8 @@ __all__ = [
     "AuthenticationError",
     "CceClient",
     "CceError",
+    "ClientConfig",
     "ClientRequestError",
-    "ClientSettings",
     "ClusterTarget",
     "ConfigurationError",
     "Credentials",

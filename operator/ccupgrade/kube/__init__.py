@@ -6,7 +6,7 @@ import-linter contract in pyproject.toml says so).
 
 from ccupgrade.kube.api import KubeApi, KubeApiError, KubeConflict, KubeForbidden, KubeNotFound, api_error
 from ccupgrade.kube.io import KubeIO
-from ccupgrade.kube.leadership import Leadership, LeaseSettings
+from ccupgrade.kube.leadership import Leadership, LeaseConfig
 
 __all__ = [
     "KubeApi",
@@ -16,6 +16,6 @@ __all__ = [
     "KubeIO",
     "KubeNotFound",
     "Leadership",
-    "LeaseSettings",
+    "LeaseConfig",
     "api_error",
 ]
