@@ -22,17 +22,10 @@ from ccupgrade.cce import (
     AuthenticationError,
     CceClient,
     CceError,
-    ClientRequestError,
     ClusterTarget,
     CredentialsError,
     Endpoint,
-    EndpointNotAllowed,
-    InvalidEndpoint,
-    NotFound,
-    PermissionDenied,
-    SecretNotFound,
     TaskReader,
-    TransientError,
     fingerprint,
     for_region,
 )
@@ -68,29 +61,10 @@ NO_SPEC_RECHECK = 60.0  # s until a group none of whose members has a valid spec
 
 __all__ = ["CredentialSource", "PollObserver", "Scheduler", "SchedulerConfig", "StatusSink", "failure_of"]
 
-_REASONS: list[tuple[type[CceError], Reason, str]] = [
-    (SecretNotFound, Reason.SECRET_NOT_FOUND, "create it, or fix spec.credentialsSecretRef.name"),
-    (CredentialsError, Reason.INVALID_CREDENTIALS, "put a complete set of keys into the Secret"),
-    (EndpointNotAllowed, Reason.ENDPOINT_NOT_ALLOWED, "use spec.region or ask the admin to allow the endpoint"),
-    (InvalidEndpoint, Reason.INVALID_SPEC, "fix spec.endpoint (scheme://host[:port], port 1-65535)"),
-    (AuthenticationError, Reason.AUTHENTICATION_FAILED, "check or rotate the credentials in the Secret"),
-    (PermissionDenied, Reason.PERMISSION_DENIED, "grant the credentials read access to CCE in this project"),
-    (NotFound, Reason.CLUSTER_NOT_FOUND, "check spec.projectId and spec.clusterId"),
-    (ClientRequestError, Reason.REQUEST_REJECTED, "check the spec"),
-]
-_ABOUT_THE_SECRET = frozenset({Reason.AUTHENTICATION_FAILED, Reason.INVALID_CREDENTIALS})
-
 
 def failure_of(error: CceError, secret_name: str) -> PollFailed:
-    """The condition reason and message a user acts on, for a failed read: the error's `summary`,
-    the same text for the same failure (no request ID), so status is not rewritten per poll."""
-    if isinstance(error, TransientError):
-        return PollFailed(True, Reason.CLOUD_API_UNAVAILABLE, error.summary)
-    for kind, reason, hint in _REASONS:
-        if isinstance(error, kind):
-            where = f" (Secret {secret_name!r})" if reason in _ABOUT_THE_SECRET else ""
-            return PollFailed(False, reason, f"{error.summary}{where}: {hint}")
-    return PollFailed(False, Reason.CONFIGURATION_ERROR, error.summary)
+    """The condition a failed read shows: the reason, hint and transience its error class carries."""
+    return PollFailed(error.transient, error.reason, error.condition_message(secret_name))
 
 
 @dataclass(frozen=True)
