@@ -169,7 +169,7 @@ async def test_no_event_post_starts_while_a_status_write_waits_or_is_under_way()
         writer.store(server.apply(name))
 
     async def write(name: str, n: int) -> None:
-        current = writer.get(server.objects[name].ref)
+        current = writer.objects.get(server.objects[name].ref)
         assert current is not None
         await writer.write(current.ref, Ticket.of(current), _change(n), fresh=True)
 
@@ -350,7 +350,7 @@ async def test_events_flow_between_status_writes_that_never_settle() -> None:
 
     async def feed() -> None:
         for n in range(1000):
-            current = writer.get(moving.ref)
+            current = writer.objects.get(moving.ref)
             assert current is not None
             supervisor.spawn(writer.write(moving.ref, Ticket.of(current), percentage(n), fresh=True), name="write")
             await asyncio.sleep(0.3)
@@ -359,7 +359,7 @@ async def test_events_flow_between_status_writes_that_never_settle() -> None:
     try:
         await asyncio.sleep(1)
         for name in names:  # 30 Events, ready while the percentages keep moving
-            current = writer.get(server.objects[name].ref)
+            current = writer.objects.get(server.objects[name].ref)
             assert current is not None
             await writer.write(current.ref, Ticket.of(current), _change(0), fresh=True)
         await asyncio.sleep(EVENT_WAIT_MAX - 2)
@@ -382,7 +382,7 @@ async def test_events_are_not_starved_by_status_writes_that_never_pause() -> Non
         await asyncio.sleep(1.0)
 
     async def write(name: str, n: int) -> None:
-        current = writer.get(server.objects[name].ref)
+        current = writer.objects.get(server.objects[name].ref)
         assert current is not None
         await writer.write(current.ref, Ticket.of(current), _change(n), fresh=True)
 

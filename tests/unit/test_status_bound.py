@@ -180,7 +180,7 @@ async def test_a_status_refused_for_good_still_gets_its_events_and_a_condition()
                 break
             await asyncio.sleep(0.1)
         attempts = server.attempts
-        current = writer.get(watched.ref)
+        current = writer.objects.get(watched.ref)
         assert current is not None
         for _ in range(5):  # the same result at later polls: not sent again
             await writer.write(current.ref, Ticket.of(current), _blocked(1), fresh=True)

@@ -43,6 +43,7 @@ from ccupgrade.models import (
 from ccupgrade.scheduler.credentials import CredentialHealth, CredentialKey
 from ccupgrade.scheduler.details import DetailFetcher, PeerBook
 from ccupgrade.scheduler.intervals import IntervalPolicy, next_slot, parse_duration, slot_phase
+from ccupgrade.scheduler.objects import ObjectStore
 from ccupgrade.scheduler.ports import (
     CredentialSource,
     NoObserver,
@@ -119,8 +120,14 @@ class Scheduler:
         self._where: dict[ObjectRef, PollKey] = {}
         self._wake = asyncio.Event()
         self._tasks = Supervisor()
+        self._objects = ObjectStore()  # read here, kept current by the writer
         self._writer = Writer(
-            sink, self.observer, self._tasks, max_concurrent=self.config.max_concurrent_writes, rng=self._rng
+            sink,
+            self.observer,
+            self._tasks,
+            max_concurrent=self.config.max_concurrent_writes,
+            rng=self._rng,
+            objects=self._objects,
         )
         self._credential_health = CredentialHealth(self.config.policy, clock)
         # The task details running tasks need (progress, pre-check findings), read with the same client.
@@ -202,7 +209,7 @@ class Scheduler:
     @property
     def watched(self) -> int:
         """Every object known, polled or not (suspended, invalid spec)."""
-        return len(self._writer)
+        return len(self._objects)
 
     async def run(self) -> None:
         """Starts each group's poll when it is due; on exit, cancels every task it started."""
@@ -233,8 +240,8 @@ class Scheduler:
         try:
             # What is read is for these objects as they are now; one that changes meanwhile
             # (another cluster, suspend, a new generation) is left to its own poll.
-            tickets = {ref: Ticket.of(w) for ref in group.members if (w := self._writer.get(ref)) is not None}
-            spec = next((w.spec for ref in group.members if (w := self._writer.get(ref)) and w.spec), None)
+            tickets = {ref: Ticket.of(w) for ref in group.members if (w := self._objects.get(ref)) is not None}
+            spec = next((w.spec for ref in group.members if (w := self._objects.get(ref)) and w.spec), None)
             read = await self._read(group, spec)
             if read is None:
                 retry_soon = True
@@ -281,7 +288,7 @@ class Scheduler:
         intervals = [
             self.config.policy.for_status(_poll_seconds(w.spec), w.status, group.failures)
             for ref in group.members
-            if (w := self._writer.get(ref)) is not None and w.spec is not None
+            if (w := self._objects.get(ref)) is not None and w.spec is not None
         ]
         return min(intervals, default=NO_SPEC_RECHECK)
 
