@@ -18,7 +18,7 @@ from ccupgrade.app.handlers import SpecEssenceStorage, build_registry
 from ccupgrade.app.health import start_health_server
 from ccupgrade.app.memory import trim_heap_forever
 from ccupgrade.app.metrics import Metrics
-from ccupgrade.cce import AllowList, CceClient, ClientConfig, GateRegistry
+from ccupgrade.cce import AllowList, CceClient, ClientConfig, GateRegistry, TaskReader
 from ccupgrade.kube import KubeApi, KubeIO, Leadership, LeaseConfig
 from ccupgrade.models import DEFAULT_RESYNC
 from ccupgrade.scheduler import IntervalPolicy, Scheduler, SchedulerConfig
@@ -139,6 +139,7 @@ def build(settings: OperatorConfig) -> Operator:
         client=cce,
         credentials=kube,
         sink=kube,
+        tasks=TaskReader(cce),  # task details through the same client: its gates, auth and retries
         config=SchedulerConfig(
             allow_list=settings.allowed_endpoints,
             policy=IntervalPolicy(resync=settings.resync),

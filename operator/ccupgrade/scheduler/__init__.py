@@ -12,6 +12,7 @@ from ccupgrade.scheduler.ports import (
     PollObserver,
     StatusRefused,
     StatusSink,
+    TaskSource,
     WorkflowSource,
     WriteFailed,
 )
@@ -25,6 +26,7 @@ __all__ = [
     "SchedulerConfig",
     "StatusRefused",
     "StatusSink",
+    "TaskSource",
     "WorkflowSource",
     "WriteFailed",
     "failure_of",

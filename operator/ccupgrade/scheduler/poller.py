@@ -20,12 +20,10 @@ from datetime import UTC, datetime
 from ccupgrade.cce import (
     AllowList,
     AuthenticationError,
-    CceClient,
     CceError,
     ClusterTarget,
     CredentialsError,
     Endpoint,
-    TaskReader,
     fingerprint,
     for_region,
 )
@@ -49,6 +47,7 @@ from ccupgrade.scheduler.ports import (
     NoObserver,
     PollObserver,
     StatusSink,
+    TaskSource,
     WorkflowSource,
 )
 from ccupgrade.scheduler.tasks import Supervisor
@@ -107,7 +106,7 @@ class Scheduler:
         observer: PollObserver | None = None,
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
-        details: DetailFetcher | None = None,
+        tasks: TaskSource | None = None,
     ) -> None:
         self.client = client
         self.credentials = credentials
@@ -130,10 +129,8 @@ class Scheduler:
             objects=self._objects,
         )
         self._credential_health = CredentialHealth(self.config.policy, clock)
-        # The task details running tasks need (progress, pre-check findings), read with the same client.
-        if details is None and isinstance(client, CceClient):
-            details = DetailFetcher(TaskReader(client))
-        self._details = details
+        # The task details running tasks need (progress, pre-check findings); none without `tasks`.
+        self._details = None if tasks is None else DetailFetcher(tasks)
         self._peers = PeerBook()
 
     # -- the watch stream feeds these --------------------------------------------------------

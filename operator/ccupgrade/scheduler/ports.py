@@ -10,7 +10,16 @@ from typing import Protocol
 
 from ccupgrade.cce import ClusterTarget, Credentials
 from ccupgrade.mirror import Mirrored
-from ccupgrade.models import ObjectRef, PollKey, RecordedEvent, UpgradeWorkflowList, Watched
+from ccupgrade.models import (
+    ObjectRef,
+    PollKey,
+    PreCheckTask,
+    RecordedEvent,
+    SnapshotTaskList,
+    UpgradeTask,
+    UpgradeWorkflowList,
+    Watched,
+)
 
 
 class WorkflowSource(Protocol):
@@ -18,6 +27,22 @@ class WorkflowSource(Protocol):
 
     async def list_upgrade_workflows(self, target: ClusterTarget) -> UpgradeWorkflowList:
         """Every workflow the cluster has had, or a typed `CceError`."""
+        ...
+
+
+class TaskSource(Protocol):
+    """The CCE side of task details, read while a task runs (`cce.TaskReader` in production)."""
+
+    async def get_precheck_task(self, target: ClusterTarget, task_id: str) -> PreCheckTask:
+        """One pre-check task with its findings, or a typed `CceError`."""
+        ...
+
+    async def get_upgrade_task(self, target: ClusterTarget, task_id: str) -> UpgradeTask:
+        """One upgrade task with its progress, or a typed `CceError`."""
+        ...
+
+    async def list_snapshot_tasks(self, target: ClusterTarget) -> SnapshotTaskList:
+        """The cluster's snapshot tasks (CCE has no call for one), or a typed `CceError`."""
         ...
 
 
