@@ -4,29 +4,31 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any
 
 from kubernetes import client, config
 from settings import PROJECT
 
 from ccupgrade.models import GROUP, PLURAL, VERSION
 
-if TYPE_CHECKING:
-    from run import Bench
 
-
-def write_ceiling(bench: Bench, namespace: str, objects: int, concurrency: int) -> dict[str, float]:
+def write_ceiling(
+    operator_kubeconfig: Path, admin: client.ApiClient, namespace: str, objects: int, concurrency: int
+) -> dict[str, float]:
     """How many writes per second this API server takes with no operator at all: the floor under
     any staleness figure when every object changes at once. Half status patches, half Events, sent
-    as ours sends them (aiohttp, merge patch, as its ServiceAccount), from `concurrency` requests in flight."""
+    as ours sends them (aiohttp, merge patch, as its ServiceAccount: `operator_kubeconfig`), from
+    `concurrency` requests in flight; the objects are created first with `admin`."""
     import asyncio
 
     from ccupgrade.kube.api import KubeApi, path_of
 
     configuration = client.Configuration()
-    config.load_kube_config(config_file=str(bench.kubeconfigs["ours"]), client_configuration=configuration)
+    config.load_kube_config(config_file=str(operator_kubeconfig), client_configuration=configuration)
     objects_path = path_of("apis", GROUP, VERSION, "namespaces", namespace, PLURAL)
     events_path = path_of("api", "v1", "namespaces", namespace, "events")
+    custom = client.CustomObjectsApi(admin)
 
     def create(name: str) -> None:  # as admin: the operator's ServiceAccount may not create these
         body = {
@@ -40,10 +42,10 @@ def write_ceiling(bench: Bench, namespace: str, objects: int, concurrency: int) 
                 "credentialsSecretRef": {"name": "cce"},
             },
         }
-        bench.custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, body)
+        custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, body)
 
     names = [f"w{i:05d}" for i in range(objects)]
-    bench.core.create_namespace({"metadata": {"name": namespace}})
+    client.CoreV1Api(admin).create_namespace({"metadata": {"name": namespace}})
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(create, names))
 

@@ -71,6 +71,26 @@ class Held:
         self.cpu += cpu_seconds(self.pid) - cpu0
 
 
+@dataclass
+class _Run:
+    """One design at one size while it runs: what its steps share."""
+
+    design: str
+    n: int
+    clusters: list[str]
+    figures: Figures
+    tracker: Tracker
+    event_tracker: EventTracker
+    operator: Service
+    started: float  # monotonic, when the operator was started
+    last_scrape: float = 0.0  # monotonic, the last /metrics scrape during the bursts
+
+    @property
+    def pid(self) -> int:
+        """The operator's process ID (CPU and memory are read from it)."""
+        return self.operator.process.pid
+
+
 class Bench:
     def __init__(self, plane: ControlPlane, simulator: Service, kubectl: str, workdir: Path, rate: float) -> None:
         self.plane = plane
@@ -197,10 +217,33 @@ class Bench:
         return Service(process, log, pid, "")
 
     def run(self, design: str, n: int, quiet_window: float, terminal_window: float) -> Figures:
+        """One design at one size: the objects made, the operator started, then each measurement in turn."""
         clusters = self.cluster_ids(design, n)
-        figures = Figures(design, n, len(clusters))
         namespace = f"bench-{design}-{n}"
         print(f"-- {design}: {n} objects on {len(clusters)} clusters", flush=True)
+        self._create_objects(namespace, clusters, n)
+        tracker = Tracker(config.new_client_from_config(str(self.plane.kubeconfig)), namespace)
+        tracker.start()
+        event_tracker = EventTracker(config.new_client_from_config(str(self.plane.kubeconfig)), namespace)
+        event_tracker.start()
+        started_wall, started = time.time(), time.monotonic()
+        operator = self.start(design, namespace)
+        one = _Run(design, n, clusters, Figures(design, n, len(clusters)), tracker, event_tracker, operator, started)
+        try:
+            self._cold_start(one, started_wall)
+            post0 = self._quiet(one, quiet_window)
+            self._active(one, quiet_window, post0)
+            self._terminal(one, terminal_window)
+        finally:
+            tracker.stop()
+            event_tracker.stop()
+            operator.stop()
+            for cluster in clusters:
+                self.control.remove(PROJECT, cluster)
+        return one.figures
+
+    def _create_objects(self, namespace: str, clusters: list[str], n: int) -> None:
+        """The namespace, its Secret, one paused scenario per cluster and `n` objects spread over them."""
         self.core.create_namespace({"metadata": {"name": namespace}})
         self.core.create_namespaced_secret(
             namespace, {"metadata": {"name": "cce"}, "stringData": {"accessKey": AK, "secretKey": SK}}
@@ -225,164 +268,167 @@ class Bench:
 
         with ThreadPoolExecutor(8) as pool:
             list(pool.map(create, range(n)))
-        tracker = Tracker(config.new_client_from_config(str(self.plane.kubeconfig)), namespace)
-        tracker.start()
-        event_tracker = EventTracker(config.new_client_from_config(str(self.plane.kubeconfig)), namespace)
-        event_tracker.start()
-        started_wall, started = time.time(), time.monotonic()
-        operator = self.start(design, namespace)
-        pid = operator.process.pid
-        try:
-            deadline = started + 180
-            while time.monotonic() < deadline:
-                if sum(1 for v in tracker.snapshot().values() if v) >= n:
-                    figures.cold_start_s = round(time.monotonic() - started, 2)
-                    break
-                time.sleep(0.2)
-            figures.cold_start_peak_rps, figures.cold_start_peak_5s_rps = self.peak_rates(set(clusters), started_wall)
+
+    def _cold_start(self, one: _Run, started_wall: float) -> None:
+        """Until every object has a status, and the CCE request rate meanwhile."""
+        figures = one.figures
+        deadline = one.started + 180
+        while time.monotonic() < deadline:
+            if sum(1 for v in one.tracker.snapshot().values() if v) >= one.n:
+                figures.cold_start_s = round(time.monotonic() - one.started, 2)
+                break
+            time.sleep(0.2)
+        figures.cold_start_peak_rps, figures.cold_start_peak_5s_rps = self.peak_rates(set(one.clusters), started_wall)
+        print(
+            f"   cold start: {figures.cold_start_s}s (CCE requests: busiest second {figures.cold_start_peak_rps}, "
+            f"busiest 5 s {figures.cold_start_peak_5s_rps}/s; cap {self.rate:g}/s)",
+            flush=True,
+        )
+
+    def _quiet(self, one: _Run, quiet_window: float) -> int:
+        """Nothing changes in CCE: what does each design cost? Returns the Event POSTs counted at its start."""
+        figures, clusters, pid = one.figures, one.clusters, one.pid
+        time.sleep(INTERVAL)
+        # Requests per interval over the time between the two reads of the counters: the window
+        # and the kubectl call after the first read (0.3-0.5 s; dividing by the window alone
+        # counted up to 3 % too many for a design that polls exactly once per interval).
+        req0, at0 = self.requests(clusters), time.monotonic()
+        (patch0, post0), cpu0 = apiserver_counts(self.kubectl), cpu_seconds(pid)
+        time.sleep(quiet_window)
+        req1, at1 = self.requests(clusters), time.monotonic()
+        (patch1, post1), cpu1 = apiserver_counts(self.kubectl), cpu_seconds(pid)
+        figures.active_requests_per_cluster_per_interval = round(
+            (req1 - req0) / len(clusters) / ((at1 - at0) / INTERVAL), 2
+        )
+        figures.quiet_status_writes, figures.quiet_event_writes = patch1 - patch0, post1 - post0
+        figures.cpu_percent_quiet = round(100 * (cpu1 - cpu0) / quiet_window, 1)
+        return post0
+
+    def _active(self, one: _Run, quiet_window: float, post0: int) -> None:
+        """The upgrade moves: how stale is each object, and what does it cost?"""
+        figures, pid = one.figures, one.pid
+        active_start, cpu_a0 = time.monotonic(), cpu_seconds(pid)
+        patch_a0, _ = apiserver_counts(self.kubectl)
+        held = Held(self.kubectl, pid)
+        for moment in (31, 46, 56):
+            # The change must fall at a random point of each design's polling cycle. Without this
+            # wait it came right after the previous moment's last object was seen (the naive
+            # design posts no Events to wait for), so each of its objects was polled again at
+            # almost the same point after the change as before: its mean staleness was 2.26 s in a
+            # run, below the 2.5 s that any 5 s poller averages over changes at random times.
+            # The wait is not part of the active window (like the Cluster-task window below).
+            with held.window():
+                time.sleep(self.rng.uniform(0.0, INTERVAL))
+            self._moment(one, moment)
+            if moment == 31:  # every Cluster task runs (and stays at its percentage: the clocks are paused)
+                with held.window():
+                    self._cluster_task_window(one, quiet_window)
+        active = time.monotonic() - active_start - held.seconds
+        if one.design == "ours":
+            print(f"   slowest /metrics answer during the bursts: {figures.metrics_answer_max_s}s", flush=True)
+        patch_a1, post_a1 = apiserver_counts(self.kubectl)
+        figures.status_writes_per_min_active = round((patch_a1 - patch_a0 - held.patches) / active * 60, 1)
+        figures.event_writes_total = post_a1 - post0
+        figures.cpu_percent_active = round(100 * (cpu_seconds(pid) - cpu_a0 - held.cpu) / active, 1)
+
+    def _moment(self, one: _Run, moment: int) -> None:
+        """Every cluster's scenario moves to `moment`: how long until each object shows it, and its Events."""
+        figures, tracker, clusters, operator = one.figures, one.tracker, one.clusters, one.operator
+        before = tracker.snapshot()
+        changed_at, changed_wall = time.monotonic(), time.time()
+        self.control.time_all(set=moment)
+        limit = changed_at + 6 * INTERVAL + one.n / 50
+        while time.monotonic() < limit:
+            now_seen = tracker.snapshot()
+            if all(now_seen.get(k) != v for k, v in before.items()):
+                break
+            if one.design == "ours" and operator.url and time.monotonic() - one.last_scrape >= SCRAPE_EVERY:
+                one.last_scrape = time.monotonic()
+                sample = scrape(operator.url)
+                figures.metrics_answer_max_s = max(
+                    figures.metrics_answer_max_s, round(time.monotonic() - one.last_scrape, 3)
+                )
+                figures.metrics_timeline.append({"t": one.last_scrape - one.started, **sample})
+            time.sleep(0.25)
+        after = tracker.snapshot()
+        seen_at = dict(tracker.seen_at)
+        first_of_moment = len(figures.staleness_s)
+        first_read = self.first_reads(set(clusters), changed_wall) if one.design == "ours" else {}
+        for name, value in before.items():
+            if after.get(name) != value:
+                staleness = seen_at[name] - changed_at
+                figures.staleness_s.append(round(staleness, 3))
+                read = first_read.get(cluster_of(clusters, int(name[1:])))
+                if read is not None:  # ours polls a cluster once for all its objects
+                    figures.detection_s.append(round(read - changed_wall, 3))
+                    figures.delivery_s.append(round(staleness - (read - changed_wall), 3))
+            else:
+                figures.unseen_changes += 1
+        # The Events of the change may trail the status: wait until every changed object has one
+        # after the change and none has come for 3 s (bounded), then take each object's last.
+        changed = [name for name, value in before.items() if after.get(name) != value]
+        if one.design == "naive":
+            changed = []  # it posts no Events
+        quiet_since, count = time.monotonic(), -1
+        while time.monotonic() < limit + 60:
+            seen = one.event_tracker.snapshot()
+            arrived = [seen[k] for k in changed if seen.get(k, 0) >= changed_at]
+            if len(arrived) != count:
+                quiet_since, count = time.monotonic(), len(arrived)
+            latest = max(arrived, default=0.0)
+            if not changed:
+                break
+            if len(arrived) == len(changed) and time.monotonic() - max(latest, quiet_since) >= 3:
+                break
+            time.sleep(0.25)
+        seen = one.event_tracker.snapshot()
+        figures.event_lag_s.extend(round(seen[k] - changed_at, 3) for k in changed if seen.get(k, 0) >= changed_at)
+        this = figures.staleness_s[first_of_moment:]
+        mean = round(sum(this) / len(this), 3) if this else None
+        print(
+            f"   moment {moment}: p95 staleness {figures.percentile(0.95)}s (mean of this moment {mean}s), "
+            f"p95 Event lag {figures.percentile(0.95, figures.event_lag_s)}s",
+            flush=True,
+        )
+        if figures.detection_s:
             print(
-                f"   cold start: {figures.cold_start_s}s (CCE requests: busiest second {figures.cold_start_peak_rps}, "
-                f"busiest 5 s {figures.cold_start_peak_5s_rps}/s; cap {self.rate:g}/s)",
+                f"   first read after the change p95 {figures.percentile(0.95, figures.detection_s)}s; "
+                f"read -> status seen p50/p95/max "
+                + "/".join(str(figures.percentile(q, figures.delivery_s)) for q in (0.5, 0.95, 1.0))
+                + "s",
                 flush=True,
             )
 
-            # Nothing changes in CCE: what does each design cost?
-            time.sleep(INTERVAL)
-            # Requests per interval over the time between the two reads of the counters: the window
-            # and the kubectl call after the first read (0.3-0.5 s; dividing by the window alone
-            # counted up to 3 % too many for a design that polls exactly once per interval).
-            req0, at0 = self.requests(clusters), time.monotonic()
-            (patch0, post0), cpu0 = apiserver_counts(self.kubectl), cpu_seconds(pid)
-            time.sleep(quiet_window)
-            req1, at1 = self.requests(clusters), time.monotonic()
-            (patch1, post1), cpu1 = apiserver_counts(self.kubectl), cpu_seconds(pid)
-            figures.active_requests_per_cluster_per_interval = round(
-                (req1 - req0) / len(clusters) / ((at1 - at0) / INTERVAL), 2
-            )
-            figures.quiet_status_writes, figures.quiet_event_writes = patch1 - patch0, post1 - post0
-            figures.cpu_percent_quiet = round(100 * (cpu1 - cpu0) / quiet_window, 1)
+    def _cluster_task_window(self, one: _Run, quiet_window: float) -> None:
+        """CCE requests per cluster per interval while every Cluster task runs (progress reads included)."""
+        clusters = one.clusters
+        time.sleep(INTERVAL)
+        r0, at0 = self.requests(clusters), time.monotonic()
+        time.sleep(quiet_window)
+        r1, at1 = self.requests(clusters), time.monotonic()
+        one.figures.cluster_task_requests_per_cluster_per_interval = round(
+            (r1 - r0) / len(clusters) / ((at1 - at0) / INTERVAL), 2
+        )
+        print(
+            f"   while the Cluster task runs: {one.figures.cluster_task_requests_per_cluster_per_interval} "
+            f"CCE requests per cluster per interval",
+            flush=True,
+        )
 
-            # The upgrade moves: how stale is each object, and what does it cost?
-            active_start, cpu_a0 = time.monotonic(), cpu_seconds(pid)
-            patch_a0, _ = apiserver_counts(self.kubectl)
-            held = Held(self.kubectl, pid)
-            last_scrape = 0.0
-            for moment in (31, 46, 56):
-                # The change must fall at a random point of each design's polling cycle. Without this
-                # wait it came right after the previous moment's last object was seen (the naive
-                # design posts no Events to wait for), so each of its objects was polled again at
-                # almost the same point after the change as before: its mean staleness was 2.26 s in a
-                # run, below the 2.5 s that any 5 s poller averages over changes at random times.
-                # The wait is not part of the active window (like the Cluster-task window below).
-                with held.window():
-                    time.sleep(self.rng.uniform(0.0, INTERVAL))
-                before = tracker.snapshot()
-                changed_at, changed_wall = time.monotonic(), time.time()
-                self.control.time_all(set=moment)
-                limit = changed_at + 6 * INTERVAL + n / 50
-                while time.monotonic() < limit:
-                    now_seen = tracker.snapshot()
-                    if all(now_seen.get(k) != v for k, v in before.items()):
-                        break
-                    if design == "ours" and operator.url and time.monotonic() - last_scrape >= SCRAPE_EVERY:
-                        last_scrape = time.monotonic()
-                        sample = scrape(operator.url)
-                        figures.metrics_answer_max_s = max(
-                            figures.metrics_answer_max_s, round(time.monotonic() - last_scrape, 3)
-                        )
-                        figures.metrics_timeline.append({"t": last_scrape - started, **sample})
-                    time.sleep(0.25)
-                after = tracker.snapshot()
-                seen_at = dict(tracker.seen_at)
-                first_of_moment = len(figures.staleness_s)
-                first_read = self.first_reads(set(clusters), changed_wall) if design == "ours" else {}
-                for name, value in before.items():
-                    if after.get(name) != value:
-                        staleness = seen_at[name] - changed_at
-                        figures.staleness_s.append(round(staleness, 3))
-                        read = first_read.get(cluster_of(clusters, int(name[1:])))
-                        if read is not None:  # ours polls a cluster once for all its objects
-                            figures.detection_s.append(round(read - changed_wall, 3))
-                            figures.delivery_s.append(round(staleness - (read - changed_wall), 3))
-                    else:
-                        figures.unseen_changes += 1
-                # The Events of the change may trail the status: wait until every changed object has one
-                # after the change and none has come for 3 s (bounded), then take each object's last.
-                changed = [name for name, value in before.items() if after.get(name) != value]
-                if design == "naive":
-                    changed = []  # it posts no Events
-                quiet_since, count = time.monotonic(), -1
-                while time.monotonic() < limit + 60:
-                    seen = event_tracker.snapshot()
-                    arrived = [seen[k] for k in changed if seen.get(k, 0) >= changed_at]
-                    if len(arrived) != count:
-                        quiet_since, count = time.monotonic(), len(arrived)
-                    latest = max(arrived, default=0.0)
-                    if not changed:
-                        break
-                    if len(arrived) == len(changed) and time.monotonic() - max(latest, quiet_since) >= 3:
-                        break
-                    time.sleep(0.25)
-                seen = event_tracker.snapshot()
-                figures.event_lag_s.extend(
-                    round(seen[k] - changed_at, 3) for k in changed if seen.get(k, 0) >= changed_at
-                )
-                this = figures.staleness_s[first_of_moment:]
-                mean = round(sum(this) / len(this), 3) if this else None
-                print(
-                    f"   moment {moment}: p95 staleness {figures.percentile(0.95)}s (mean of this moment {mean}s), "
-                    f"p95 Event lag {figures.percentile(0.95, figures.event_lag_s)}s",
-                    flush=True,
-                )
-                if figures.detection_s:
-                    print(
-                        f"   first read after the change p95 {figures.percentile(0.95, figures.detection_s)}s; "
-                        f"read -> status seen p50/p95/max "
-                        + "/".join(str(figures.percentile(q, figures.delivery_s)) for q in (0.5, 0.95, 1.0))
-                        + "s",
-                        flush=True,
-                    )
-                if moment == 31:  # every Cluster task runs (and stays at its percentage: the clocks are paused)
-                    with held.window():
-                        time.sleep(INTERVAL)
-                        r0, at0 = self.requests(clusters), time.monotonic()
-                        time.sleep(quiet_window)
-                        r1, at1 = self.requests(clusters), time.monotonic()
-                        figures.cluster_task_requests_per_cluster_per_interval = round(
-                            (r1 - r0) / len(clusters) / ((at1 - at0) / INTERVAL), 2
-                        )
-                        print(
-                            f"   while the Cluster task runs: {figures.cluster_task_requests_per_cluster_per_interval} "
-                            f"CCE requests per cluster per interval",
-                            flush=True,
-                        )
-            active = time.monotonic() - active_start - held.seconds
-            if design == "ours":
-                print(f"   slowest /metrics answer during the bursts: {figures.metrics_answer_max_s}s", flush=True)
-            patch_a1, post_a1 = apiserver_counts(self.kubectl)
-            figures.status_writes_per_min_active = round((patch_a1 - patch_a0 - held.patches) / active * 60, 1)
-            figures.event_writes_total = post_a1 - post0
-            figures.cpu_percent_active = round(100 * (cpu_seconds(pid) - cpu_a0 - held.cpu) / active, 1)
-
-            # Every upgrade is over: requests spent on terminal workflows.
-            time.sleep(INTERVAL)
-            t0, r0 = time.monotonic(), self.requests(clusters)
-            while time.monotonic() - t0 < terminal_window:
-                if design == "ours" and operator.url:
-                    figures.metrics_timeline.append({"t": time.monotonic() - started, **scrape(operator.url)})
-                time.sleep(2)
-            figures.terminal_requests_per_cluster_per_min = round(
-                (self.requests(clusters) - r0) / len(clusters) / (terminal_window / 60), 3
-            )
-            figures.rss_mb = round(rss_mb(pid), 1)
-            figures.peak_rss_mb = round(rss_mb(pid, "VmHWM"), 1)
-        finally:
-            tracker.stop()
-            event_tracker.stop()
-            operator.stop()
-            for cluster in clusters:
-                self.control.remove(PROJECT, cluster)
-        return figures
+    def _terminal(self, one: _Run, terminal_window: float) -> None:
+        """Every upgrade is over: requests spent on terminal workflows, and the memory held at the end."""
+        figures, clusters, pid, operator = one.figures, one.clusters, one.pid, one.operator
+        time.sleep(INTERVAL)
+        t0, r0 = time.monotonic(), self.requests(clusters)
+        while time.monotonic() - t0 < terminal_window:
+            if one.design == "ours" and operator.url:
+                figures.metrics_timeline.append({"t": time.monotonic() - one.started, **scrape(operator.url)})
+            time.sleep(2)
+        figures.terminal_requests_per_cluster_per_min = round(
+            (self.requests(clusters) - r0) / len(clusters) / (terminal_window / 60), 3
+        )
+        figures.rss_mb = round(rss_mb(pid), 1)
+        figures.peak_rss_mb = round(rss_mb(pid, "VmHWM"), 1)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -449,7 +495,11 @@ def main(argv: list[str] | None = None) -> int:
             if args.ceiling_objects:
                 for concurrency in (16, 64):
                     namespace = f"bench-ceiling-{concurrency}"
-                    ceiling.append(write_ceiling(bench, namespace, args.ceiling_objects, concurrency))
+                    ceiling.append(
+                        write_ceiling(
+                            bench.kubeconfigs["ours"], bench.api, namespace, args.ceiling_objects, concurrency
+                        )
+                    )
                     print(f"-- API server write ceiling: {ceiling[-1]}", flush=True)
             for n in sizes:
                 for design in args.designs.split(","):

@@ -9,12 +9,14 @@ import os
 import sys
 from datetime import timedelta
 
+import durationpy
+
 from ccupgrade import __version__
 from ccupgrade.app import OperatorConfig, run, tune_gc
 from ccupgrade.cce import AllowList
-from ccupgrade.kube import LeaseSettings
+from ccupgrade.kube import LeaseConfig
 from ccupgrade.mirror import OutageWindows
-from ccupgrade.models import MIN_POLL_SECONDS, printable
+from ccupgrade.models import DEFAULT_RESYNC, MIN_POLL_SECONDS, printable
 from ccupgrade.scheduler import parse_duration
 
 
@@ -38,7 +40,11 @@ def _parser() -> argparse.ArgumentParser:
         default=_env("ALLOWED_ENDPOINTS", ""),
         help="comma-separated scheme://host:port patterns that spec.endpoint may name (e.g. https://*.corp:443)",
     )
-    run_cmd.add_argument("--resync", default=_env("RESYNC", "10m"), help="poll interval for finished upgrades")
+    run_cmd.add_argument(
+        "--resync",
+        default=_env("RESYNC", durationpy.to_str(DEFAULT_RESYNC)),
+        help="poll interval for finished upgrades",
+    )
     run_cmd.add_argument(
         "--outage-announce-after",
         default=_env("OUTAGE_ANNOUNCE_AFTER", "1m"),
@@ -109,7 +115,7 @@ def config_from(args: argparse.Namespace) -> OperatorConfig:
         ca_bundle=args.ca_bundle,
         cce_timeout=args.cce_timeout,
         secret_ttl=args.secret_ttl,
-        leader_election=LeaseSettings(args.leader_election_namespace) if args.leader_elect else None,
+        leader_election=LeaseConfig(args.leader_election_namespace) if args.leader_elect else None,
         kubeconfig=args.kubeconfig,
     )
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from ccupgrade.cce.client import CceClient, ClientSettings, ClusterTarget
+from ccupgrade.cce.client import CceClient, ClientConfig, ClusterTarget
 from ccupgrade.cce.credentials import Credentials
 from ccupgrade.cce.endpoints import Endpoint
 from ccupgrade.simulator.app import Simulator, create_app
@@ -59,7 +59,7 @@ async def sim() -> AsyncIterator[Sim]:
     await runner.cleanup()
 
 
-FAST = ClientSettings(backoff_base=0.01, backoff_cap=0.05, total_timeout=2.0, connect_timeout=1.0)
+FAST = ClientConfig(backoff_base=0.01, backoff_cap=0.05, total_timeout=2.0, connect_timeout=1.0)
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from kubernetes import client, config
 
-from ccupgrade.kube.api import KubeApi, KubeApiError, path_of
+from ccupgrade.kube.api import KubeApi, KubeApiError, KubeConflict, KubeForbidden, KubeNotFound, path_of
 from ccupgrade.models.resource import GROUP, PLURAL, VERSION
 from ccupgrade.testbed.accounts import mint_service_account_kubeconfig
 from tests.support.kube import Kube
@@ -60,7 +60,7 @@ async def test_create_read_patch_status_and_errors(kube: Kube, crd: str, namespa
         )
         assert patched["status"]["phase"] == "Running"
 
-        with pytest.raises(KubeApiError) as stale:  # the same precondition again: the object has moved on
+        with pytest.raises(KubeConflict) as stale:  # the same precondition again: the object has moved on
             await api.merge_patch(
                 _objects(namespace) + path_of("prod", "status"), {"status": {"phase": "Pending"}, "metadata": version}
             )
@@ -68,7 +68,8 @@ async def test_create_read_patch_status_and_errors(kube: Kube, crd: str, namespa
         with pytest.raises(KubeApiError) as rejected:  # the CRD's schema is enforced
             await api.merge_patch(_objects(namespace) + path_of("prod", "status"), {"status": {"phase": 7}})
         assert rejected.value.status == 422
-        with pytest.raises(KubeApiError) as missing:
+        assert type(rejected.value) is KubeApiError
+        with pytest.raises(KubeNotFound) as missing:
             await api.get(_objects(namespace) + path_of("absent"))
         assert missing.value.status == 404
         listed = await api.get(_objects(namespace), params={"limit": "1"})
@@ -86,7 +87,7 @@ async def test_service_account_token_and_its_rotation(kube: Kube, crd: str, name
     now = [0.0]
     api = KubeApi(configuration, credentials_ttl=10, clock=lambda: now[0])
     try:
-        with pytest.raises(KubeApiError) as forbidden:  # authenticated as the ServiceAccount, which has no RBAC
+        with pytest.raises(KubeForbidden) as forbidden:  # authenticated as the ServiceAccount, which has no RBAC
             await api.get(_objects(namespace))
         assert forbidden.value.status == 403
 

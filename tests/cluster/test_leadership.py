@@ -12,7 +12,7 @@ import threading
 import pytest
 from kubernetes import client, config
 
-from ccupgrade.kube.leadership import Leadership, LeaseSettings
+from ccupgrade.kube.leadership import Leadership, LeaseConfig
 from tests.support.kube import Kube
 
 pytestmark = pytest.mark.cluster
@@ -53,7 +53,7 @@ async def test_election_keeps_trying_until_the_api_server_answers(kube: Kube, na
                 failed.set()
 
     logging.getLogger("ccupgrade.leadership").addHandler(handler := Seen())
-    leadership = Leadership(api, LeaseSettings(namespace, lease_duration=4, renew_deadline=3, retry_period=1))
+    leadership = Leadership(api, LeaseConfig(namespace, lease_duration=4, renew_deadline=3, retry_period=1))
     leadership.start()
     server = None
     try:
@@ -107,7 +107,7 @@ async def test_a_leader_whose_lease_requests_hang_stops_before_a_standby_takes_o
     through_hole = config.new_client_from_config(str(kube.kubeconfig))
     through_hole.configuration.host = f"https://127.0.0.1:{port}"
     direct = config.new_client_from_config(str(kube.kubeconfig))
-    settings = LeaseSettings(namespace, lease_duration=4, renew_deadline=3, retry_period=1)
+    settings = LeaseConfig(namespace, lease_duration=4, renew_deadline=3, retry_period=1)
     leader = Leadership(through_hole, settings)
     leader.start()
     try:

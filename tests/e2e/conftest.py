@@ -45,13 +45,14 @@ class Env:
 
     # -- processes ---------------------------------------------------------------------------------
 
-    def start_operator(self, *extra: str) -> Service:
+    def start_operator(self, *extra: str, module: str = "ccupgrade") -> Service:
         self.operator = start_operator(
             self.workdir,
             self.kube.kubeconfig,
             ["--namespace", self.namespace, "--allowed-endpoints", "http://127.0.0.1:*", *extra],
             name=f"operator-{uuid.uuid4().hex[:6]}",
             log_level="DEBUG",
+            module=module,
         )
         self.started.append(self.operator)
         return self.operator

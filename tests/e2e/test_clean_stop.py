@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ccupgrade.kube import LeaseSettings
+from ccupgrade.kube import LeaseConfig
 from ccupgrade.testbed.services import Service, start_operator
 from tests.e2e.conftest import Env
 from tests.support.kube import wait_for
@@ -125,7 +125,7 @@ def test_a_leader_whose_api_server_stops_answering_exits_within_the_lease(env: E
         swallowed = time.monotonic()
         assert leader.process.wait(30) == 1
         exited = time.monotonic() - swallowed
-        assert exited < LeaseSettings("").lease_duration, f"exited {exited:.1f}s after the API server went silent"
+        assert exited < LeaseConfig("").lease_duration, f"exited {exited:.1f}s after the API server went silent"
         log = leader.log_text()
         assert "was last renewed" in log, log[-3000:]
         found = [line for line in log.splitlines() if _UNCLEAN_EXIT.search(line)]

@@ -2,8 +2,9 @@
 Every transition the simulator went through must appear exactly once as an Event.
 
 Most kills land at random moments; some land on purpose between a status write and its Events:
-the operator is started with CCUPGRADE_TEST_KILL_AFTER_STATUS=1 and SIGKILLs itself right after
-writing a status that carries new Events, so the next operator must post them from the status."""
+the operator is started wrapped by the testkit (`ccupgrade.testbed.crash_after_status`) and
+SIGKILLs itself right after writing a status that carries new Events, so the next operator must
+post them from the status."""
 
 from __future__ import annotations
 
@@ -16,7 +17,6 @@ from typing import Any
 
 import pytest
 
-from ccupgrade.kube.io import TEST_KILL_ENV
 from tests.e2e.conftest import Env
 
 pytestmark = [pytest.mark.e2e, pytest.mark.cluster]
@@ -48,9 +48,7 @@ def _scenario() -> dict[str, Any]:
     }
 
 
-def test_sigkill_at_random_moments_loses_and_duplicates_no_event(
-    env: Env, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_sigkill_at_random_moments_loses_and_duplicates_no_event(env: Env, capsys: pytest.CaptureFixture[str]) -> None:
     scenario = _scenario()
     moments = sorted({step["at"] for step in scenario["workflows"][0]["steps"]})
     loaded = env.control.load(env.project, env.cluster, scenario, paused=True)
@@ -68,9 +66,7 @@ def test_sigkill_at_random_moments_loses_and_duplicates_no_event(
             assert env.operator is not None
             env.operator.kill()
             kills += 1
-            monkeypatch.setenv(TEST_KILL_ENV, "1")
-            doomed = env.start_operator("--cce-timeout", "2")
-            monkeypatch.delenv(TEST_KILL_ENV)
+            doomed = env.start_operator("--cce-timeout", "2", module="ccupgrade.testbed.crash_after_status")
             env.control.time(env.project, env.cluster, set=moment)
             # It writes the moment's status, then dies before posting the moment's Events.
             assert doomed.process.wait(timeout=60) == -signal.SIGKILL

@@ -212,7 +212,11 @@ class FakeApiServer:
 
 def scheduler_for(cce: FakeCce, server: FakeApiServer, secrets: Secrets | None = None, **config: Any) -> Scheduler:
     return Scheduler(
-        cce, secrets or Secrets(), server, SchedulerConfig(**config), clock=asyncio.get_running_loop().time
+        client=cce,
+        credentials=secrets or Secrets(),
+        sink=server,
+        config=SchedulerConfig(**config),
+        clock=asyncio.get_running_loop().time,
     )
 
 

@@ -121,7 +121,7 @@ async def test_the_scheduler_forgets_a_cluster_when_its_last_object_goes() -> No
 
     reader = FakeReader()
     fetcher = BetweenFetcher(reader, RESYNC)
-    scheduler = Scheduler(IdleCce(), FakeSecrets({"s", "s2"}), FakeSink(), between=fetcher)
+    scheduler = Scheduler(client=IdleCce(), credentials=FakeSecrets({"s", "s2"}), sink=FakeSink(), between=fetcher)
     scheduler.upsert(Watched.from_body(_body("a")))
     scheduler.upsert(Watched.from_body(_body("b", credentialsSecretRef={"name": "s2"})))
     await _run_for(scheduler, 1.2)

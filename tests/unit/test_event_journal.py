@@ -178,7 +178,7 @@ async def test_an_event_derived_again_while_still_unposted_is_journaled_once() -
 
     try:
         for n in range(2):
-            current = writer.get(watched.ref)
+            current = writer.objects.get(watched.ref)
             assert current is not None
             await writer.write(current.ref, Ticket.of(current), again(n), fresh=True)
         stored = server.objects["a"].status

@@ -73,7 +73,7 @@ async def test_a_clusters_runs_results_and_credential_state_go_with_its_last_obj
     secrets = Secrets({f"s{i}": TokenCredentials(f"t{i}") for i in range(200)} | {"s": TokenCredentials("t")})
     details = DetailFetcher(cast(TaskReader, Reader()))
     loop = asyncio.get_running_loop()
-    scheduler = Scheduler(cce, secrets, server, clock=loop.time, details=details)
+    scheduler = Scheduler(client=cce, credentials=secrets, sink=server, clock=loop.time, details=details)
     for i in range(200):
         scheduler.upsert(server.apply(f"o{i}", clusterId=f"c{i}", credentialsSecretRef={"name": f"s{i}"}))
     scheduler.upsert(server.apply("kept", clusterId="k"))
@@ -110,7 +110,7 @@ async def test_an_iam_token_goes_with_the_last_object_using_its_credentials() ->
     client = CceClient(cast(Any, FakeSession(answer)), gates=GateRegistry(10.0, 10, clock=loop.time))
     server = FakeApiServer()
     secrets = Secrets({"pw": PasswordCredentials("u", "p", "d"), "other": PasswordCredentials("v", "q", "d")})
-    scheduler = Scheduler(client, secrets, server, clock=loop.time)
+    scheduler = Scheduler(client=client, credentials=secrets, sink=server, clock=loop.time, tasks=TaskReader(client))
     scheduler.upsert(server.apply("a", credentialsSecretRef={"name": "pw"}))
     scheduler.upsert(server.apply("b", clusterId="c2", credentialsSecretRef={"name": "pw"}))
     scheduler.upsert(server.apply("c", clusterId="c3", credentialsSecretRef={"name": "other"}))
@@ -227,7 +227,7 @@ async def test_an_endpoints_gate_goes_with_its_last_object_but_not_before_its_ho
     client = CceClient(cast(Any, FakeSession(answer)), gates=GateRegistry(10.0, 10, clock=loop.time))
     server = FakeApiServer()
     secrets = Secrets({"s": TokenCredentials("t")})
-    scheduler = Scheduler(client, secrets, server, clock=loop.time)
+    scheduler = Scheduler(client=client, credentials=secrets, sink=server, clock=loop.time, tasks=TaskReader(client))
     regions = ["ap-southeast-1", "eu-west-101", "la-south-2"]
     for region in regions:
         scheduler.upsert(server.apply(region, region=region))

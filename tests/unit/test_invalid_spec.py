@@ -112,7 +112,9 @@ class _Sink:
 async def _first_write(watched: Watched, secrets: Any) -> _Sink:
     """Runs a scheduler over `watched` until it writes a result (2 s at most), then stops it."""
     sink = _Sink()
-    scheduler = Scheduler(_NoCce(), secrets, sink, SchedulerConfig(allow_list=AllowList.parse("*")))
+    scheduler = Scheduler(
+        client=_NoCce(), credentials=secrets, sink=sink, config=SchedulerConfig(allow_list=AllowList.parse("*"))
+    )
     scheduler.upsert(watched)
     task = asyncio.create_task(scheduler.run())
     for _ in range(100):

@@ -14,10 +14,10 @@ import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from ccupgrade.kube import Leadership, LeaseSettings
+from ccupgrade.kube import Leadership, LeaseConfig
 
 pytestmark = pytest.mark.looptime
-SETTINGS = LeaseSettings("ns", lease_duration=15, renew_deadline=10, retry_period=2)
+SETTINGS = LeaseConfig("ns", lease_duration=15, renew_deadline=10, retry_period=2)
 
 
 def _error(status: int) -> ApiException:

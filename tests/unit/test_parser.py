@@ -18,7 +18,8 @@ from ccupgrade.models.cce import UpgradeWorkflowList, parse_timestamp
 from tests.support.cce_documents import json_values, mangle, responses
 from tests.support.examples import examples
 
-# Verbatim from the API reference page (../shared/cce-api/ListUpgradeWorkFlows.md).
+# Verbatim from the example response of Huawei Cloud's CCE API reference page for ListUpgradeWorkFlows
+# ("获取UpgradeWorkFlows列表", GET /api/v3/projects/{project_id}/clusters/{cluster_id}/operation/upgradeworkflows).
 DOCUMENTED_EXAMPLE = """
 {
   "apiVersion": "v3",

@@ -97,7 +97,7 @@ async def _run_for(scheduler: Scheduler, seconds: float) -> None:
 
 async def test_objects_on_one_cluster_share_one_request() -> None:
     cce, sink = FakeCce(), FakeSink()
-    scheduler = Scheduler(cce, FakeSecrets({"s"}), sink)
+    scheduler = Scheduler(client=cce, credentials=FakeSecrets({"s"}), sink=sink)
     for name in ("a", "b", "c"):
         scheduler.upsert(Watched.from_body(_body(name)))
     scheduler.upsert(Watched.from_body(_body("d", clusterId="c2")))
@@ -109,7 +109,7 @@ async def test_objects_on_one_cluster_share_one_request() -> None:
 
 async def test_suspended_and_invalid_objects_are_not_polled_but_say_why() -> None:
     cce, sink = FakeCce(), FakeSink()
-    scheduler = Scheduler(cce, FakeSecrets({"s"}), sink)
+    scheduler = Scheduler(client=cce, credentials=FakeSecrets({"s"}), sink=sink)
     scheduler.upsert(Watched.from_body(_body("paused", suspend=True)))
     scheduler.upsert(Watched.from_body(_body("broken", spec={"region": "x"})))
     await _run_for(scheduler, 1.0)
@@ -123,7 +123,7 @@ async def test_suspended_and_invalid_objects_are_not_polled_but_say_why() -> Non
 
 async def test_missing_secret_is_a_configuration_failure_for_every_object_on_the_key() -> None:
     cce, sink = FakeCce(), FakeSink()
-    scheduler = Scheduler(cce, FakeSecrets(set()), sink)
+    scheduler = Scheduler(client=cce, credentials=FakeSecrets(set()), sink=sink)
     scheduler.upsert(Watched.from_body(_body("a")))
     scheduler.upsert(Watched.from_body(_body("b")))
     await _run_for(scheduler, 1.0)
@@ -137,7 +137,7 @@ async def test_missing_secret_is_a_configuration_failure_for_every_object_on_the
 
 async def test_deleted_objects_leave_their_group() -> None:
     cce, sink = FakeCce(), FakeSink()
-    scheduler = Scheduler(cce, FakeSecrets({"s"}), sink)
+    scheduler = Scheduler(client=cce, credentials=FakeSecrets({"s"}), sink=sink)
     watched = Watched.from_body(_body("a"))
     scheduler.upsert(watched)
     scheduler.remove(watched.ref)
@@ -166,7 +166,9 @@ class SlowSink(FakeSink):
 
 async def test_writes_in_a_burst_are_bounded_and_none_is_dropped() -> None:
     cce, sink = FakeCce(), SlowSink()
-    scheduler = Scheduler(cce, FakeSecrets({"s"}), sink, SchedulerConfig(max_concurrent_writes=3))
+    scheduler = Scheduler(
+        client=cce, credentials=FakeSecrets({"s"}), sink=sink, config=SchedulerConfig(max_concurrent_writes=3)
+    )
     names = [f"o{i:02d}" for i in range(40)]
     for index, name in enumerate(names):
         scheduler.upsert(Watched.from_body(_body(name, clusterId=f"c{index % 4}")))

@@ -19,6 +19,7 @@ import pytest
 from prometheus_client import generate_latest
 
 from ccupgrade.app.metrics import Metrics
+from ccupgrade.cce import TaskReader
 from ccupgrade.cce.client import CceClient, ClusterTarget
 from ccupgrade.cce.errors import AuthenticationError, NotFound, ServerError
 from ccupgrade.cce.ratelimit import GateRegistry
@@ -47,7 +48,7 @@ from tests.support.scheduler_fakes import (
 pytestmark = pytest.mark.looptime
 
 
-# -- item 1: a result goes only to objects that still match what was polled ----------------------
+# -- a result goes only to objects that still match what was polled --------------------------------
 
 
 async def test_a_cluster_change_mid_poll_never_gets_the_old_clusters_workflow(running: Any) -> None:
@@ -128,7 +129,7 @@ async def test_a_spec_change_mid_poll_reruns_the_poll_for_the_new_generation(run
     assert [w.generation for w in server.writes] == [2]
 
 
-# -- item 2: records are frozen; a pending write keeps the version it read ----------------------
+# -- records are frozen; a pending write keeps the version it read ---------------------------------
 
 
 def test_a_watched_record_cannot_be_changed_in_place() -> None:
@@ -171,7 +172,7 @@ async def test_a_write_under_way_keeps_its_precondition_when_another_write_lands
     assert status.progress == "BA"  # B kept, A recomputed on top of it
 
 
-# -- item 3: suspended and invalid objects are retried like the rest ----------------------------
+# -- suspended and invalid objects are retried like the rest ---------------------------------------
 
 
 async def test_a_suspended_objects_failed_write_is_retried_until_it_lands(running: Any) -> None:
@@ -191,7 +192,7 @@ async def test_a_suspended_objects_failed_write_is_retried_until_it_lands(runnin
         assert status.observed_generation == 1
 
 
-# -- item 4: failures stay with their object, on the right side ---------------------------------
+# -- failures stay with their object, on the right side --------------------------------------------
 
 
 class Recorder(NoObserver):
@@ -212,7 +213,9 @@ async def test_one_objects_write_error_is_logged_once_retried_and_not_a_cce_fail
     cce = FakeCce()
     server = FakeApiServer()
     recorder = Recorder()
-    scheduler = Scheduler(cce, Secrets(), server, clock=asyncio.get_running_loop().time, observer=recorder)
+    scheduler = Scheduler(
+        client=cce, credentials=Secrets(), sink=server, clock=asyncio.get_running_loop().time, observer=recorder
+    )
     for name in ("a", "b", "c"):
         scheduler.upsert(server.apply(name))
     broken = {"b": 3}
@@ -353,7 +356,7 @@ def test_slots_of_groups_that_join_one_by_one_stay_evenly_spread() -> None:
         assert min(gaps) >= 0.3 / n
 
 
-# -- item 5: errors never poll faster than the last good state would -----------------------------
+# -- errors never poll faster than the last good state would ---------------------------------------
 
 
 async def test_a_finished_object_keeps_its_resync_during_an_outage(running: Any) -> None:
@@ -377,10 +380,10 @@ async def test_a_running_object_backs_off_on_errors_up_to_the_cap(running: Any) 
     cce = FakeCce({"c1": fails(ServerError("CCE unavailable", status=503))})
     server = FakeApiServer()
     scheduler = Scheduler(
-        cce,
-        Secrets(),
-        server,
-        SchedulerConfig(policy=IntervalPolicy(jitter=0.0)),
+        client=cce,
+        credentials=Secrets(),
+        sink=server,
+        config=SchedulerConfig(policy=IntervalPolicy(jitter=0.0)),
         clock=asyncio.get_running_loop().time,
     )
     scheduler.upsert(server.apply("a"))
@@ -398,7 +401,7 @@ def test_the_error_interval_is_never_below_the_normal_one() -> None:
     assert [policy.for_status(30, None, n) for n in range(7)] == [30, 30, 60, 120, 240, 300, 300]
 
 
-# -- item 6: one bad credential, many clusters ----------------------------------------------------
+# -- one bad credential, many clusters -------------------------------------------------------------
 
 
 async def test_a_refused_credential_is_tried_once_per_round_not_once_per_cluster(running: Any) -> None:
@@ -432,10 +435,10 @@ async def test_a_credential_that_works_again_is_used_when_its_backoff_ends(runni
     cce = FakeCce({"c1": fails(AuthenticationError("authentication refused", status=401))})
     server = FakeApiServer()
     scheduler = Scheduler(
-        cce,
-        Secrets(),
-        server,
-        SchedulerConfig(policy=IntervalPolicy(jitter=0.0)),
+        client=cce,
+        credentials=Secrets(),
+        sink=server,
+        config=SchedulerConfig(policy=IntervalPolicy(jitter=0.0)),
         clock=asyncio.get_running_loop().time,
     )
     scheduler.upsert(server.apply("a"))
@@ -466,7 +469,7 @@ async def test_a_rotated_secret_is_tried_at_once(running: Any) -> None:
     assert status.phase == "Running"
 
 
-# -- item 7: a throttled or hanging endpoint beside a healthy one --------------------------------
+# -- a throttled or hanging endpoint beside a healthy one ------------------------------------------
 
 
 async def test_a_throttled_and_a_hanging_endpoint_do_not_starve_a_healthy_one(running: Any) -> None:
@@ -504,14 +507,16 @@ async def test_a_throttled_and_a_hanging_endpoint_do_not_starve_a_healthy_one(ru
     assert sum(1 for _, c in cce.calls if c.startswith("hanging")) == 1 + 5  # its own places only
 
 
-# -- item 14: metrics ----------------------------------------------------------------------------
+# -- metrics ---------------------------------------------------------------------------------------
 
 
 async def test_metrics_count_every_object_and_do_not_call_a_configuration_failure_a_success(running: Any) -> None:
     cce = FakeCce({"c1": lambda _: workflows(20)})
     server = FakeApiServer()
     metrics = Metrics()
-    scheduler = Scheduler(cce, Secrets(), server, clock=asyncio.get_running_loop().time, observer=metrics)
+    scheduler = Scheduler(
+        client=cce, credentials=Secrets(), sink=server, clock=asyncio.get_running_loop().time, observer=metrics
+    )
     metrics.count_objects(lambda: scheduler.watched)
     scheduler.upsert(server.apply("a"))
     scheduler.upsert(server.apply("paused", suspend=True))
@@ -545,7 +550,9 @@ async def test_an_object_deleted_unseen_is_forgotten_at_its_first_404_with_its_m
 
     server.before = count
     metrics = Metrics()
-    scheduler = Scheduler(cce, Secrets(), server, clock=asyncio.get_running_loop().time, observer=metrics)
+    scheduler = Scheduler(
+        client=cce, credentials=Secrets(), sink=server, clock=asyncio.get_running_loop().time, observer=metrics
+    )
     scheduler.upsert(server.apply("gone", clusterId="c1"))
     scheduler.upsert(server.apply("kept", clusterId="c2"))
     running(scheduler)
@@ -585,7 +592,7 @@ async def test_an_hour_long_retry_after_holds_its_endpoint_briefly_and_its_objec
     session = FakeSession(answer)
     client = CceClient(cast(Any, session), gates=GateRegistry(10.0, 10, clock=loop.time))
     server = FakeApiServer()
-    scheduler = Scheduler(client, Secrets(), server, clock=loop.time)
+    scheduler = Scheduler(client=client, credentials=Secrets(), sink=server, clock=loop.time, tasks=TaskReader(client))
     scheduler.upsert(server.apply("t", clusterId="t"))  # t and o: one endpoint (ap-southeast-1)
     scheduler.upsert(server.apply("o", clusterId="o"))
     scheduler.upsert(server.apply("x", clusterId="x", region="eu-west-101"))  # another endpoint
@@ -625,7 +632,13 @@ async def test_a_flapping_cce_is_one_outage_per_object_not_an_event_and_write_st
     server = FakeApiServer()
     loop = asyncio.get_running_loop()
     start = datetime(2026, 12, 1, tzinfo=UTC)
-    scheduler = Scheduler(cce, Secrets(), server, clock=loop.time, wall=lambda: start + timedelta(seconds=loop.time()))
+    scheduler = Scheduler(
+        client=cce,
+        credentials=Secrets(),
+        sink=server,
+        clock=loop.time,
+        wall=lambda: start + timedelta(seconds=loop.time()),
+    )
     names = [f"o{i}" for i in range(50)]
     for name in names:
         scheduler.upsert(server.apply(name))
@@ -665,7 +678,13 @@ async def test_a_short_outage_is_not_announced_and_its_recovery_neither(running:
     server = FakeApiServer()
     loop = asyncio.get_running_loop()
     start = datetime(2026, 12, 1, tzinfo=UTC)
-    scheduler = Scheduler(cce, Secrets(), server, clock=loop.time, wall=lambda: start + timedelta(seconds=loop.time()))
+    scheduler = Scheduler(
+        client=cce,
+        credentials=Secrets(),
+        sink=server,
+        clock=loop.time,
+        wall=lambda: start + timedelta(seconds=loop.time()),
+    )
     scheduler.upsert(server.apply("a"))
     running(scheduler)
     await asyncio.sleep(80)

@@ -12,7 +12,6 @@ import pytest
 from ccupgrade.cce.client import ClusterTarget
 from ccupgrade.cce.errors import PermissionDenied, ServerError
 from ccupgrade.models import PreCheckTask, SnapshotTaskList, UpgradeTask
-from ccupgrade.scheduler.details import DetailFetcher
 from ccupgrade.scheduler.poller import Scheduler, SchedulerConfig
 from tests.support.scheduler_fakes import FakeApiServer, FakeCce, Secrets, scheduler_for, workflows
 
@@ -54,12 +53,12 @@ async def test_a_task_detail_refused_for_10_minutes_writes_status_once(running: 
     cce = FakeCce({"c1": lambda _: workflows(31.0)})  # the Cluster task runs: its detail is read
     server = FakeApiServer()
     scheduler = Scheduler(
-        cce,
-        Secrets(),
-        server,
-        SchedulerConfig(),
+        client=cce,
+        credentials=Secrets(),
+        sink=server,
+        config=SchedulerConfig(),
         clock=asyncio.get_running_loop().time,
-        details=DetailFetcher(tasks),
+        tasks=tasks,
     )
     scheduler.upsert(server.apply("a", pollInterval="5s"))
     running(scheduler)

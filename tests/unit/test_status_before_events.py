@@ -1,4 +1,4 @@
-"""Status first, Events after (issue 16): in a burst every status write goes before any Event, and
+"""Status first, Events after: in a burst every status write goes before any Event, and
 Events the status recorded but a crash cut off are posted by the next operator, once each, in order."""
 
 from __future__ import annotations
@@ -169,7 +169,7 @@ async def test_no_event_post_starts_while_a_status_write_waits_or_is_under_way()
         writer.store(server.apply(name))
 
     async def write(name: str, n: int) -> None:
-        current = writer.get(server.objects[name].ref)
+        current = writer.objects.get(server.objects[name].ref)
         assert current is not None
         await writer.write(current.ref, Ticket.of(current), _change(n), fresh=True)
 
@@ -350,7 +350,7 @@ async def test_events_flow_between_status_writes_that_never_settle() -> None:
 
     async def feed() -> None:
         for n in range(1000):
-            current = writer.get(moving.ref)
+            current = writer.objects.get(moving.ref)
             assert current is not None
             supervisor.spawn(writer.write(moving.ref, Ticket.of(current), percentage(n), fresh=True), name="write")
             await asyncio.sleep(0.3)
@@ -359,7 +359,7 @@ async def test_events_flow_between_status_writes_that_never_settle() -> None:
     try:
         await asyncio.sleep(1)
         for name in names:  # 30 Events, ready while the percentages keep moving
-            current = writer.get(server.objects[name].ref)
+            current = writer.objects.get(server.objects[name].ref)
             assert current is not None
             await writer.write(current.ref, Ticket.of(current), _change(0), fresh=True)
         await asyncio.sleep(EVENT_WAIT_MAX - 2)
@@ -382,7 +382,7 @@ async def test_events_are_not_starved_by_status_writes_that_never_pause() -> Non
         await asyncio.sleep(1.0)
 
     async def write(name: str, n: int) -> None:
-        current = writer.get(server.objects[name].ref)
+        current = writer.objects.get(server.objects[name].ref)
         assert current is not None
         await writer.write(current.ref, Ticket.of(current), _change(n), fresh=True)
 
@@ -421,7 +421,7 @@ async def test_events_after_a_journal_from_a_clock_ahead_are_not_dated_in_the_fu
     try:
         writer.store(server.objects["a"])
         await asyncio.sleep(1)  # its journal checked against the Events there
-        current = writer.get(server.objects["a"].ref)
+        current = writer.objects.get(server.objects["a"].ref)
         assert current is not None
         await writer.write(current.ref, Ticket.of(current), _change(1), fresh=True)
         await _until(lambda: len(server.events) == 4)

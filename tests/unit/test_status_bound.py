@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from ccupgrade.cce.parser import parse, parse_workflow_list
-from ccupgrade.kube.api import KubeApiError
+from ccupgrade.kube.api import KubeApiError, api_error
 from ccupgrade.kube.io import KubeIO
 from ccupgrade.mirror import Details, EventIntent, Mirrored, Observed, mirror
 from ccupgrade.models import (
@@ -180,7 +180,7 @@ async def test_a_status_refused_for_good_still_gets_its_events_and_a_condition()
                 break
             await asyncio.sleep(0.1)
         attempts = server.attempts
-        current = writer.get(watched.ref)
+        current = writer.objects.get(watched.ref)
         assert current is not None
         for _ in range(5):  # the same result at later polls: not sent again
             await writer.write(current.ref, Ticket.of(current), _blocked(1), fresh=True)
@@ -229,7 +229,7 @@ def _watched() -> Watched:
     ],
 )
 async def test_a_refusal_for_good_is_told_apart_from_a_failure_to_retry(status: int, body: str) -> None:
-    api = _AnsweringApi([KubeApiError(status, body)])
+    api = _AnsweringApi([api_error(status, body)])
     io = KubeIO(api)
     result = Mirrored(UpgradeStatus(phase="Running"), changed=True)
     with pytest.raises(StatusRefused, match=f"HTTP {status}"):
@@ -248,7 +248,7 @@ async def test_a_status_over_the_bound_is_not_sent() -> None:
 @pytest.mark.parametrize("status", [401, 403, 429, 503, 0])
 async def test_a_refusal_of_the_operator_not_of_the_status_is_retried(status: int) -> None:
     """401/403 (credentials, RBAC: may be fixed), throttling, 5xx, no answer: retried later."""
-    api = _AnsweringApi([KubeApiError(status, '{"kind":"Status","message":"forbidden"}')])
+    api = _AnsweringApi([api_error(status, '{"kind":"Status","message":"forbidden"}')])
     io = KubeIO(api)
     with pytest.raises(WriteFailed):
         await io.publish(_watched(), Mirrored(UpgradeStatus(phase="Running"), changed=True))

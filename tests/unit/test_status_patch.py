@@ -1,5 +1,5 @@
 """A status write dumps each status once: the mirror's documents (made to decide `changed`) are
-reused for the merge patch, which stays the one the full dumps give (issue 12)."""
+reused for the merge patch, which stays the one the full dumps give."""
 
 from __future__ import annotations
 
@@ -190,7 +190,7 @@ async def test_the_answer_to_a_write_is_parsed_only_when_the_server_stored_somet
     await asyncio.sleep(0.1)
     await tasks.close()
 
-    record = writer.get(watched.ref)
+    record = writer.objects.get(watched.ref)
     assert record is not None
     assert record.resource_version == api.body["metadata"]["resourceVersion"]
     # The record is what the server holds, whichever way it was obtained (but for the journal,
@@ -212,7 +212,7 @@ async def test_echoes_of_our_own_writes_are_known_from_their_metadata() -> None:
     assert writer.knows(ref, "1", 1)  # the version held
     await writer.write(ref, Ticket.of(watched), lambda current: CASES["first"](current.status), fresh=True)
     first = api.body["metadata"]["resourceVersion"]
-    current = writer.get(ref)
+    current = writer.objects.get(ref)
     assert current is not None
     await writer.write(ref, Ticket.of(current), lambda current: CASES["transitions"](current.status), fresh=True)
     second = api.body["metadata"]["resourceVersion"]
@@ -236,11 +236,11 @@ async def test_a_posted_journal_leaves_the_record_and_the_next_write_removes_it_
     assert stored_journal  # the first poll's Events are recorded in the status written first
 
     for _ in range(100):  # the posters post them after the write
-        record = writer.get(ref)
+        record = writer.objects.get(ref)
         if record is not None and record.status is not None and record.status.event_journal == []:
             break
         await asyncio.sleep(0.01)
-    record = writer.get(ref)
+    record = writer.objects.get(ref)
     assert record is not None
     assert record.status is not None
     assert record.status.event_journal == []  # posted: the entries are not held in memory any more
@@ -255,7 +255,7 @@ async def test_a_posted_journal_leaves_the_record_and_the_next_write_removes_it_
     await tasks.close()
     assert api.patches[-1]["status"]["eventJournal"] is None
     assert "eventJournal" not in api.body["status"]
-    final = writer.get(ref)
+    final = writer.objects.get(ref)
     assert final is not None
     assert final.status is not None
     assert final.status.event_journal is None

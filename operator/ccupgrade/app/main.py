@@ -18,9 +18,10 @@ from ccupgrade.app.handlers import SpecEssenceStorage, build_registry
 from ccupgrade.app.health import start_health_server
 from ccupgrade.app.memory import trim_heap_forever
 from ccupgrade.app.metrics import Metrics
-from ccupgrade.cce import AllowList, CceClient, ClientSettings, GateRegistry
-from ccupgrade.kube import KubeApi, KubeIO, Leadership, LeaseSettings
+from ccupgrade.cce import AllowList, CceClient, ClientConfig, GateRegistry, TaskReader
+from ccupgrade.kube import KubeApi, KubeIO, Leadership, LeaseConfig
 from ccupgrade.mirror import OutageWindows
+from ccupgrade.models import DEFAULT_RESYNC
 from ccupgrade.scheduler import IntervalPolicy, Scheduler, SchedulerConfig
 
 log = logging.getLogger("ccupgrade")
@@ -34,7 +35,7 @@ class OperatorConfig:
 
     namespaces: tuple[str, ...] = ()  # empty: every namespace
     allowed_endpoints: AllowList = field(default_factory=AllowList)
-    resync: timedelta = timedelta(minutes=10)
+    resync: timedelta = DEFAULT_RESYNC
     outage: OutageWindows = field(default_factory=OutageWindows)
     requests_per_second: float = 10.0
     burst: int = 10
@@ -46,7 +47,7 @@ class OperatorConfig:
     kubeconfig: str | None = None
     cce_timeout: float = 30.0
     secret_ttl: float = 30.0
-    leader_election: LeaseSettings | None = None
+    leader_election: LeaseConfig | None = None
 
 
 @dataclass(frozen=True)
@@ -129,7 +130,7 @@ def build(settings: OperatorConfig) -> Operator:
         on_status_write=metrics.status_written,
         on_event=metrics.event_posted,
     )
-    client_settings = ClientSettings(
+    client_settings = ClientConfig(
         ca_bundle=settings.ca_bundle,
         total_timeout=settings.cce_timeout,
         connect_timeout=min(5.0, settings.cce_timeout),
@@ -137,10 +138,11 @@ def build(settings: OperatorConfig) -> Operator:
     gates = GateRegistry(settings.requests_per_second, settings.burst, settings.max_concurrent_polls)
     cce = CceClient(settings=client_settings, observer=metrics.cce_response, gates=gates)
     scheduler = Scheduler(
-        cce,
-        kube,
-        kube,
-        SchedulerConfig(
+        client=cce,
+        credentials=kube,
+        sink=kube,
+        tasks=TaskReader(cce),  # task details through the same client: its gates, auth and retries
+        config=SchedulerConfig(
             allow_list=settings.allowed_endpoints,
             policy=IntervalPolicy(resync=settings.resync),
             max_concurrent_writes=settings.max_concurrent_writes,

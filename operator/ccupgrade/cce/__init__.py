@@ -7,7 +7,7 @@ are internal.
 
 from ccupgrade.cce import errors
 from ccupgrade.cce.auth import host_header
-from ccupgrade.cce.client import CceClient, ClientSettings, ClusterTarget
+from ccupgrade.cce.client import CceClient, ClientConfig, ClusterTarget
 from ccupgrade.cce.credentials import (
     AccessKeyCredentials,
     Credentials,
@@ -47,8 +47,8 @@ __all__ = [
     "AuthenticationError",
     "CceClient",
     "CceError",
+    "ClientConfig",
     "ClientRequestError",
-    "ClientSettings",
     "ClusterTarget",
     "ConfigurationError",
     "Credentials",

@@ -45,7 +45,7 @@ class ClusterTarget:
 
 
 @dataclass(frozen=True)
-class ClientSettings:
+class ClientConfig:
     """Timeouts, body limit, retries and token refresh; the request rate lives in the GateRegistry."""
 
     connect_timeout: float = 5.0
@@ -65,12 +65,12 @@ class CceClient:
     def __init__(
         self,
         session: aiohttp.ClientSession | None = None,
-        settings: ClientSettings | None = None,
+        settings: ClientConfig | None = None,
         *,
         observer: ResponseObserver | None = None,
         gates: GateRegistry | None = None,
     ) -> None:
-        self.settings = settings = settings or ClientSettings()
+        self.settings = settings = settings or ClientConfig()
         self.transport = Transport(
             gates if gates is not None else GateRegistry(),
             session=session,

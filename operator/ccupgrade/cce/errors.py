@@ -1,6 +1,7 @@
 """Typed CCE failures, and the table from an HTTP answer to one of them.
 
 A ConfigurationError waits for the user; a TransientError heals by itself. None carries a credential.
+Each class carries the condition reason it shows as and the hint a user acts on (`reason`, `hint`).
 """
 
 from __future__ import annotations
@@ -9,11 +10,18 @@ import email.utils
 import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
+
+from ccupgrade.models import Reason
 
 
 class CceError(Exception):
     """A failed CCE call: HTTP status, CCE/gateway error code, message and request ID."""
+
+    reason: ClassVar[Reason] = Reason.CONFIGURATION_ERROR  # what Ready says when a poll fails so
+    hint: ClassVar[str] = ""  # what the user can do about it
+    transient: ClassVar[bool] = False  # heals by itself: the last good status is kept
+    about_the_secret: ClassVar[bool] = False  # the Secret's keys are at fault: its name is shown
 
     def __init__(
         self,
@@ -51,6 +59,12 @@ class CceError(Exception):
     def __repr__(self) -> str:
         return f"{type(self).__name__}({str(self)!r})"
 
+    def condition_message(self, secret_name: str) -> str:
+        """The text a user acts on: the summary (no request ID: the same for the same failure, so
+        status is not rewritten per poll), the Secret when its keys are at fault, and the hint."""
+        where = f" (Secret {secret_name!r})" if self.about_the_secret else ""
+        return f"{self.summary}{where}: {self.hint}" if self.hint else self.summary
+
 
 class ConfigurationError(CceError):
     """Something the user must fix (credentials, IDs, endpoint); retrying as-is cannot help."""
@@ -59,13 +73,24 @@ class ConfigurationError(CceError):
 class CredentialsError(ConfigurationError):
     """The Secret is missing or does not hold a usable set of keys."""
 
+    reason = Reason.INVALID_CREDENTIALS
+    hint = "put a complete set of keys into the Secret"
+    about_the_secret = True
+
 
 class SecretNotFound(CredentialsError):
     """The Secret the object names does not exist in its namespace."""
 
+    reason = Reason.SECRET_NOT_FOUND
+    hint = "create it, or fix spec.credentialsSecretRef.name"
+    about_the_secret = False  # the message names it already
+
 
 class EndpointNotAllowed(ConfigurationError):
     """A custom endpoint that the operator's allow-list does not permit."""
+
+    reason = Reason.ENDPOINT_NOT_ALLOWED
+    hint = "use spec.region or ask the admin to allow the endpoint"
 
 
 class InvalidEndpoint(ConfigurationError):
@@ -74,9 +99,16 @@ class InvalidEndpoint(ConfigurationError):
     The CRD's pattern rejects these; an object stored under an older schema can still hold one.
     """
 
+    reason = Reason.INVALID_SPEC
+    hint = "fix spec.endpoint (scheme://host[:port], port 1-65535)"
+
 
 class AuthenticationError(ConfigurationError):
     """CCE or IAM refused the credentials (401, APIGW.0301)."""
+
+    reason = Reason.AUTHENTICATION_FAILED
+    hint = "check or rotate the credentials in the Secret"
+    about_the_secret = True
 
 
 class TokenExpired(AuthenticationError):
@@ -86,17 +118,29 @@ class TokenExpired(AuthenticationError):
 class PermissionDenied(ConfigurationError):
     """403: the credentials work but may not read this cluster."""
 
+    reason = Reason.PERMISSION_DENIED
+    hint = "grant the credentials read access to CCE in this project"
+
 
 class NotFound(ConfigurationError):
     """404: the project or cluster does not exist (any more)."""
+
+    reason = Reason.CLUSTER_NOT_FOUND
+    hint = "check spec.projectId and spec.clusterId"
 
 
 class ClientRequestError(ConfigurationError):
     """Another 4xx: the request itself is wrong."""
 
+    reason = Reason.REQUEST_REJECTED
+    hint = "check the spec"
+
 
 class TransientError(CceError):
     """CCE is unavailable for now; the last good status stays and polling backs off."""
+
+    reason = Reason.CLOUD_API_UNAVAILABLE
+    transient = True
 
 
 class ServerError(TransientError):

@@ -4,8 +4,18 @@ Other packages import these names from `ccupgrade.kube`, never from its modules 
 import-linter contract in pyproject.toml says so).
 """
 
-from ccupgrade.kube.api import KubeApi, KubeApiError
+from ccupgrade.kube.api import KubeApi, KubeApiError, KubeConflict, KubeForbidden, KubeNotFound, api_error
 from ccupgrade.kube.io import KubeIO
-from ccupgrade.kube.leadership import Leadership, LeaseSettings
+from ccupgrade.kube.leadership import Leadership, LeaseConfig
 
-__all__ = ["KubeApi", "KubeApiError", "KubeIO", "Leadership", "LeaseSettings"]
+__all__ = [
+    "KubeApi",
+    "KubeApiError",
+    "KubeConflict",
+    "KubeForbidden",
+    "KubeIO",
+    "KubeNotFound",
+    "Leadership",
+    "LeaseConfig",
+    "api_error",
+]

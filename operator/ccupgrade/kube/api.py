@@ -39,6 +39,26 @@ class KubeApiError(Exception):
         return self.status == 0 or self.status == 429 or self.status >= 500
 
 
+class KubeForbidden(KubeApiError):
+    """403: the operator's account may not do this (RBAC)."""
+
+
+class KubeNotFound(KubeApiError):
+    """404: the object (or its namespace) does not exist."""
+
+
+class KubeConflict(KubeApiError):
+    """409: a stale resourceVersion precondition, or a name already taken."""
+
+
+_BY_STATUS: dict[int, type[KubeApiError]] = {403: KubeForbidden, 404: KubeNotFound, 409: KubeConflict}
+
+
+def api_error(status: int, body: str) -> KubeApiError:
+    """The error for an answer: a subclass for each status that callers act on differently."""
+    return _BY_STATUS.get(status, KubeApiError)(status, body)
+
+
 def path_of(*segments: str) -> str:
     """A URL path from raw segments, each percent-encoded: a name can never add a path segment."""
     return "/" + "/".join(quote(segment, safe="") for segment in segments)
@@ -55,7 +75,7 @@ def _ssl_context(configuration: client.Configuration) -> ssl.SSLContext | bool:
 
 class KubeApi:
     """The operator's Kubernetes transport: JSON over one pooled aiohttp session, with the official
-    client's credentials; errors come out as `KubeApiError` only."""
+    client's credentials; errors come out as `KubeApiError` (or its subclass for 403, 404, 409) only."""
 
     def __init__(
         self,
@@ -140,7 +160,7 @@ class KubeApi:
         if status == 401:
             self._authorization = None  # a rotated token: ask the hook again next time
         if status >= 400:
-            raise KubeApiError(status, raw[:2000].decode(errors="replace"))
+            raise api_error(status, raw[:2000].decode(errors="replace"))
         if not raw or not decode:
             return {}
         decoded: dict[str, Any] = json.loads(raw)

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import signal
 import socket
 import time
 from collections.abc import Callable
@@ -20,7 +18,7 @@ from typing import Any
 from pydantic import TypeAdapter
 
 from ccupgrade.cce import Credentials, CredentialsError, SecretNotFound, from_secret_data
-from ccupgrade.kube.api import KubeApi, KubeApiError, path_of
+from ccupgrade.kube.api import KubeApi, KubeApiError, KubeConflict, KubeForbidden, KubeNotFound, path_of
 from ccupgrade.kube.patching import merge_patch
 from ccupgrade.mirror import Mirrored
 from ccupgrade.models import (
@@ -41,7 +39,6 @@ from ccupgrade.scheduler import ObjectGone, StatusRefused, WriteFailed
 
 log = logging.getLogger("ccupgrade.kube")
 COMPONENT = "cce-upgrade-operator"
-TEST_KILL_ENV = "CCUPGRADE_TEST_KILL_AFTER_STATUS"  # set only by the soak test
 EVENT_PAGE = 500
 _JOURNAL = TypeAdapter(list[RecordedEvent])
 _JSON: dict[str, Any] = {"mode": "json", "by_alias": True, "exclude_none": True}
@@ -56,12 +53,13 @@ def _too_large(exc: KubeApiError) -> bool:
 
 
 def _refusal(exc: KubeApiError) -> str:
-    """The API server's reason, from its Status body when there is one."""
+    """The API server's reason, from its Status body when there is one, cut as an Event message
+    (it goes into the StatusRejected Event and the Stalled condition)."""
     try:
         message = json.loads(exc.body).get("message")
     except (ValueError, AttributeError):
         message = None
-    return clip_utf8(f"HTTP {exc.status}: {message or exc.body}", 1024)
+    return clip_utf8(f"HTTP {exc.status}: {message or exc.body}", EVENT_MESSAGE_BYTES)
 
 
 def _objects_path(namespace: str | None) -> str:
@@ -88,8 +86,9 @@ def _status_documents(old: UpgradeStatus | None, result: Mirrored) -> tuple[dict
 
 
 class KubeIO:
-    """The scheduler's Kubernetes side: credentials from Secrets, then Events before status, each Event
-    once (deterministic names); a write the API server cannot take now raises `WriteFailed`, to retry."""
+    """The scheduler's Kubernetes side: credentials from Secrets, then status before Events (the status
+    records its Events in `eventJournal`; each Event is posted once, under a deterministic name); a
+    write the API server cannot take now raises `WriteFailed`, to retry."""
 
     def __init__(
         self,
@@ -108,7 +107,6 @@ class KubeIO:
         self._instance = socket.gethostname()
         self._on_status_write = on_status_write or (lambda outcome: None)
         self._on_event = on_event or (lambda reason, kind: None)
-        self._die_after_status = os.environ.get(TEST_KILL_ENV) == "1"
 
     # -- credentials -------------------------------------------------------------------------------
 
@@ -121,14 +119,12 @@ class KubeIO:
         self._drop_expired()
         try:
             secret = await self.api.get(path_of("api", "v1", "namespaces", namespace, "secrets", secret_name))
-        except KubeApiError as exc:
-            if exc.status == 404:
-                raise SecretNotFound(f"Secret {secret_name!r} not found in namespace {namespace!r}") from None
-            if exc.status == 403:
-                raise CredentialsError(
-                    f"the operator may not read Secret {secret_name!r} in namespace {namespace!r} (RBAC)"
-                ) from None
-            raise
+        except KubeNotFound:
+            raise SecretNotFound(f"Secret {secret_name!r} not found in namespace {namespace!r}") from None
+        except KubeForbidden:
+            raise CredentialsError(
+                f"the operator may not read Secret {secret_name!r} in namespace {namespace!r} (RBAC)"
+            ) from None
         credentials = from_secret_data(secret_name, secret.get("data") or {})
         self._secrets[key] = (self._clock(), credentials)
         return credentials
@@ -174,10 +170,6 @@ class KubeIO:
             # retryable, or a refusal of the operator rather than of this status (401, 403: RBAC
             # or credentials that may be fixed): retried with backoff, logged once per streak
             raise WriteFailed(str(exc), str(exc.status) if exc.status else "unreachable") from None
-        if self._die_after_status and result.events and stored is not None:
-            # Test hook (CCUPGRADE_TEST_KILL_AFTER_STATUS): die like a crash, Events not posted yet.
-            log.warning("test hook: SIGKILL after the status write, before its %d Events", len(result.events))
-            os.kill(os.getpid(), signal.SIGKILL)
         return stored
 
     async def post_event(self, ref: ObjectRef, event: RecordedEvent) -> None:
@@ -209,13 +201,13 @@ class KubeIO:
         try:
             await self.api.create(path_of("api", "v1", "namespaces", ref.namespace, "events"), body)
             self._on_event(event.reason, event.type)
+        except KubeConflict:
+            return  # posted before a crash or a conflict: exactly once
+        except KubeNotFound:
+            return  # namespace going away
         except KubeApiError as exc:
             if exc.retryable:
                 raise WriteFailed(str(exc), str(exc.status) if exc.status else "unreachable") from None
-            if exc.status == 409:
-                return  # posted before a crash or a conflict: exactly once
-            if exc.status == 404:
-                return  # namespace going away
             log.warning("could not post event %s for %s: HTTP %s", event.reason, ref, exc.status)
 
     async def event_names(self, namespace: str) -> set[str]:
@@ -247,10 +239,10 @@ class KubeIO:
             self._on_status_write(str(exc.status) if exc.status else "unreachable")
             if exc.retryable:
                 raise
-            if exc.status == 404:
+            if isinstance(exc, KubeNotFound):
                 await self._confirm_gone(watched)
                 return None
-            if exc.status == 409:
+            if isinstance(exc, KubeConflict):
                 return await self._reread(watched)
             raise
         metadata = body.get("metadata") or {}
@@ -265,10 +257,8 @@ class KubeIO:
         ref = watched.ref
         try:
             body = await self.api.get(_objects_path(ref.namespace) + path_of(ref.name))
-        except KubeApiError as exc:
-            if exc.status == 404:
-                raise ObjectGone(f"{ref} not found") from None
-            raise
+        except KubeNotFound:
+            raise ObjectGone(f"{ref} not found") from None
         stored = Watched.from_body(body)
         if stored.ref.uid != ref.uid:
             raise ObjectGone(f"{ref} was deleted and re-created (uid {stored.ref.uid})")

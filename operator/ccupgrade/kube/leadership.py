@@ -85,7 +85,7 @@ class _TimedLeaseApi(client.CoordinationV1Api):
 
 
 @dataclass(frozen=True)
-class LeaseSettings:
+class LeaseConfig:
     """Which Lease, and its timing in seconds (the client-go defaults: 15/10/2)."""
 
     namespace: str
@@ -115,7 +115,7 @@ class Leadership:
     def __init__(
         self,
         api: client.ApiClient | None,
-        settings: LeaseSettings,
+        settings: LeaseConfig,
         *,
         lease_api: Any = None,
         clock: Callable[[], float] | None = None,

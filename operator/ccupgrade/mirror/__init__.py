@@ -9,7 +9,6 @@ from ccupgrade.mirror.between import BetweenData
 from ccupgrade.mirror.conditions import READY, RECONCILING, STALLED
 from ccupgrade.mirror.conditions import find as find_condition
 from ccupgrade.mirror.core import (
-    DEFAULT_RESYNC,
     Mirrored,
     Observed,
     OutageWindows,
@@ -26,7 +25,6 @@ from ccupgrade.mirror.insight import wanted as wanted_details
 from ccupgrade.mirror.timing import Sample, samples_of
 
 __all__ = [
-    "DEFAULT_RESYNC",
     "ENDED",
     "READY",
     "RECONCILING",

@@ -15,9 +15,7 @@ from ccupgrade.mirror import conditions as cond
 from ccupgrade.mirror import status as view
 from ccupgrade.mirror.events import EventIntent, EventType, in_causal_order
 from ccupgrade.mirror.select import select_workflow
-from ccupgrade.models import CloudOutage, Reason, TaskView, UpgradeSpec, UpgradeStatus, UpgradeWorkflow
-
-DEFAULT_RESYNC = timedelta(minutes=10)
+from ccupgrade.models import DEFAULT_RESYNC, CloudOutage, Reason, TaskView, UpgradeSpec, UpgradeStatus, UpgradeWorkflow
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,8 @@ from ccupgrade.models.limits import (
 )
 from ccupgrade.models.reasons import Reason
 from ccupgrade.models.resource import (
+    DEFAULT_POLL_INTERVAL,
+    DEFAULT_RESYNC,
     DURATION_PATTERN,
     GROUP,
     ID_PATTERN,
@@ -64,6 +66,8 @@ __all__ = [
     "CCE_NAME_BYTES",
     "CCE_TEXT_BYTES",
     "CONDITION_MESSAGE_BYTES",
+    "DEFAULT_POLL_INTERVAL",
+    "DEFAULT_RESYNC",
     "DURATION_PATTERN",
     "EVENT_FIELD_BYTES",
     "EVENT_MESSAGE_BYTES",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar
 
@@ -23,6 +23,8 @@ SHORT_NAMES = ["ccupgrade", "ccupgrades"]
 
 DURATION_PATTERN = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"
 MIN_POLL_SECONDS = 5  # the shortest pollInterval (the CRD rule below) and --resync
+DEFAULT_RESYNC = timedelta(minutes=10)  # --resync: the poll interval once an upgrade is over
+DEFAULT_POLL_INTERVAL = "30s"  # spec.pollInterval when the object does not set it
 NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 ID_PATTERN = r"^[A-Za-z0-9]([A-Za-z0-9_-]{0,62}[A-Za-z0-9])?$"
 REGION_PATTERN = r"^[a-z]{2,}(-[a-z]+)+-[0-9]+$"
@@ -129,7 +131,7 @@ class UpgradeSpec(_Model):
         description="Which upgrade workflow to follow; by default the newest by creation time.",
     )
     poll_interval: str = Field(
-        default="30s",
+        default=DEFAULT_POLL_INTERVAL,
         pattern=DURATION_PATTERN,
         max_length=32,
         description="How often to poll while an upgrade is active (Go duration, at least 5s).",

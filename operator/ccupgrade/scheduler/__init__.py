@@ -13,6 +13,7 @@ from ccupgrade.scheduler.ports import (
     PollObserver,
     StatusRefused,
     StatusSink,
+    TaskSource,
     WorkflowSource,
     WriteFailed,
 )
@@ -27,6 +28,7 @@ __all__ = [
     "SchedulerConfig",
     "StatusRefused",
     "StatusSink",
+    "TaskSource",
     "WorkflowSource",
     "WriteFailed",
     "failure_of",

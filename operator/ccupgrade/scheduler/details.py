@@ -14,9 +14,10 @@ import logging
 from collections import OrderedDict
 from collections.abc import Hashable
 
-from ccupgrade.cce import CceError, ClusterTarget, TaskReader
+from ccupgrade.cce import CceError, ClusterTarget
 from ccupgrade.mirror import ENDED, DetailFailed, DetailKind, Details, Sample, samples_of, wanted_details
 from ccupgrade.models import PreCheckTask, SnapshotTask, UpgradeTask, UpgradeWorkflow
+from ccupgrade.scheduler.ports import TaskSource
 
 log = logging.getLogger("ccupgrade.scheduler")
 
@@ -24,7 +25,7 @@ log = logging.getLogger("ccupgrade.scheduler")
 class DetailFetcher:
     """Fetches what `wanted_details` asks for, all of one poll's calls at once."""
 
-    def __init__(self, reader: TaskReader, remember: int = 2000) -> None:
+    def __init__(self, reader: TaskSource, remember: int = 2000) -> None:
         self.reader = reader
         self.remember = remember
         # Final pre-check results by (cluster, task ID), oldest first: a task ID another cluster

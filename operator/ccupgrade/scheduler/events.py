@@ -32,14 +32,13 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from ccupgrade.mirror import Mirrored
-from ccupgrade.models import EVENT_MESSAGE_BYTES, MAX_RECORDED_EVENTS, ObjectRef, RecordedEvent, clip_utf8
+from ccupgrade.models import MAX_RECORDED_EVENTS, ObjectRef, RecordedEvent
 from ccupgrade.scheduler.ports import PollObserver, StatusSink, WriteFailed
 from ccupgrade.scheduler.tasks import Supervisor
+from ccupgrade.scheduler.write_retry import retry_delay
 
 log = logging.getLogger("ccupgrade.scheduler")
 
-RETRY_BASE = 1.0
-RETRY_CAP = 60.0
 _MICROSECOND = timedelta(microseconds=1)
 EVENT_WAIT_MAX = 30.0  # s a poster yields to status writes before it posts one Event beside them
 EVENT_SETTLE = 0.5  # s without status writes before Events are posted: a burst's writes come closer
@@ -60,12 +59,6 @@ def journal_digest(journal: list[RecordedEvent] | None) -> bytes:
         digest.update(record.name.encode())
         digest.update(b"\0")
     return digest.digest()
-
-
-def retry_delay(failures: int, rng: random.Random) -> float:
-    """Seconds before retrying a failed Kubernetes write: 1, 2, 4… up to 60 s, jittered by half."""
-    ceiling = min(RETRY_CAP, RETRY_BASE * 2.0 ** min(failures - 1, 16))
-    return rng.uniform(ceiling / 2, ceiling)
 
 
 class StatusActivity:
@@ -205,7 +198,7 @@ class EventStage:
                     name=event.name_for(ref.name, ref.uid),
                     type=event.type,
                     reason=event.reason,
-                    message=clip_utf8(event.message, EVENT_MESSAGE_BYTES),
+                    message=event.message,  # cut to EVENT_MESSAGE_BYTES by the model (EventMessage)
                     event_time=moment,
                 )
             )

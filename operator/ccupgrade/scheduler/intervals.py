@@ -12,7 +12,7 @@ from datetime import timedelta
 import durationpy
 
 from ccupgrade.mirror import STALLED, find_condition
-from ccupgrade.models import DURATION_PATTERN, ConditionStatus, UpgradeStatus
+from ccupgrade.models import DEFAULT_RESYNC, DURATION_PATTERN, ConditionStatus, UpgradeStatus
 
 _DURATION = re.compile(DURATION_PATTERN)
 _GOLDEN = (math.sqrt(5.0) - 1.0) / 2.0
@@ -38,7 +38,7 @@ def parse_duration(text: str) -> float:
 class IntervalPolicy:
     """How often each object's cluster is read, as a function of what the stored status says."""
 
-    resync: timedelta = timedelta(minutes=10)
+    resync: timedelta = DEFAULT_RESYNC
     pending_factor: float = 4.0
     error_cap: float = 300.0
     jitter: float = 0.1

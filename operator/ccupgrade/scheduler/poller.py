@@ -22,32 +22,35 @@ from ccupgrade.cce import (
     AuthenticationError,
     CceClient,
     CceError,
-    ClientRequestError,
     ClusterTarget,
     CredentialsError,
     Endpoint,
-    EndpointNotAllowed,
-    InvalidEndpoint,
-    NotFound,
-    PermissionDenied,
-    SecretNotFound,
-    TaskReader,
-    TransientError,
     fingerprint,
     for_region,
     host_header,
 )
 from ccupgrade.mirror import Mirrored, Observed, OutageWindows, Outcome, PollFailed, failed, mirror, suspended
-from ccupgrade.models import MIN_POLL_SECONDS, ObjectRef, PollKey, Reason, UpgradeSpec, UpgradeWorkflow, Watched
+from ccupgrade.models import (
+    DEFAULT_POLL_INTERVAL,
+    MIN_POLL_SECONDS,
+    ObjectRef,
+    PollKey,
+    Reason,
+    UpgradeSpec,
+    UpgradeWorkflow,
+    Watched,
+)
 from ccupgrade.scheduler.between import BetweenFetcher
 from ccupgrade.scheduler.credentials import CredentialHealth, CredentialKey
 from ccupgrade.scheduler.details import DetailFetcher, PeerBook
 from ccupgrade.scheduler.intervals import IntervalPolicy, next_slot, parse_duration, slot_phase
+from ccupgrade.scheduler.objects import ObjectStore
 from ccupgrade.scheduler.ports import (
     CredentialSource,
     NoObserver,
     PollObserver,
     StatusSink,
+    TaskSource,
     WorkflowSource,
 )
 from ccupgrade.scheduler.refs import Users
@@ -58,32 +61,14 @@ log = logging.getLogger("ccupgrade.scheduler")
 JOIN_DELAY = 0.5
 MIN_WAIT = 0.001
 SECRET_RETRY = 10.0  # the API server could not be asked for a Secret: try again this soon
+NO_SPEC_RECHECK = 60.0  # s until a group none of whose members has a valid spec is looked at again
 
 __all__ = ["CredentialSource", "PollObserver", "Scheduler", "SchedulerConfig", "StatusSink", "failure_of"]
 
-_REASONS: list[tuple[type[CceError], Reason, str]] = [
-    (SecretNotFound, Reason.SECRET_NOT_FOUND, "create it, or fix spec.credentialsSecretRef.name"),
-    (CredentialsError, Reason.INVALID_CREDENTIALS, "put a complete set of keys into the Secret"),
-    (EndpointNotAllowed, Reason.ENDPOINT_NOT_ALLOWED, "use spec.region or ask the admin to allow the endpoint"),
-    (InvalidEndpoint, Reason.INVALID_SPEC, "fix spec.endpoint (scheme://host[:port], port 1-65535)"),
-    (AuthenticationError, Reason.AUTHENTICATION_FAILED, "check or rotate the credentials in the Secret"),
-    (PermissionDenied, Reason.PERMISSION_DENIED, "grant the credentials read access to CCE in this project"),
-    (NotFound, Reason.CLUSTER_NOT_FOUND, "check spec.projectId and spec.clusterId"),
-    (ClientRequestError, Reason.REQUEST_REJECTED, "check the spec"),
-]
-_ABOUT_THE_SECRET = frozenset({Reason.AUTHENTICATION_FAILED, Reason.INVALID_CREDENTIALS})
-
 
 def failure_of(error: CceError, secret_name: str) -> PollFailed:
-    """The condition reason and message a user acts on, for a failed read: the error's `summary`,
-    the same text for the same failure (no request ID), so status is not rewritten per poll."""
-    if isinstance(error, TransientError):
-        return PollFailed(True, Reason.CLOUD_API_UNAVAILABLE, error.summary)
-    for kind, reason, hint in _REASONS:
-        if isinstance(error, kind):
-            where = f" (Secret {secret_name!r})" if reason in _ABOUT_THE_SECRET else ""
-            return PollFailed(False, reason, f"{error.summary}{where}: {hint}")
-    return PollFailed(False, Reason.CONFIGURATION_ERROR, error.summary)
+    """The condition a failed read shows: the reason, hint and transience its error class carries."""
+    return PollFailed(error.transient, error.reason, error.condition_message(secret_name))
 
 
 @dataclass(frozen=True)
@@ -128,14 +113,15 @@ class Scheduler:
 
     def __init__(
         self,
+        *,
         client: WorkflowSource,
         credentials: CredentialSource,
         sink: StatusSink,
         config: SchedulerConfig | None = None,
-        *,
         observer: PollObserver | None = None,
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
+        tasks: TaskSource | None = None,
         details: DetailFetcher | None = None,
         wall: Callable[[], datetime] = lambda: datetime.now(UTC),
         between: BetweenFetcher | None = None,
@@ -152,6 +138,7 @@ class Scheduler:
         self._where: dict[ObjectRef, PollKey] = {}
         self._wake = asyncio.Event()
         self._tasks = Supervisor()
+        self._objects = ObjectStore()  # read here, kept current by the writer
         self._writer = Writer(
             sink,
             self.observer,
@@ -159,15 +146,17 @@ class Scheduler:
             max_concurrent=self.config.max_concurrent_writes,
             rng=self._rng,
             on_gone=self.remove,
+            objects=self._objects,
         )
         self._credential_health = CredentialHealth(self.config.policy, clock)
-        # The task details running tasks need (progress, pre-check findings), read with the same client.
-        if details is None and isinstance(client, CceClient):
-            details = DetailFetcher(TaskReader(client))
+        # What CCE says of tasks: the details running tasks need (progress, pre-check findings) and
+        # what it says between upgrades (version, targets, paths, console pre-checks); none without
+        # `tasks` (tests give the fetchers themselves).
+        if details is None and tasks is not None:
+            details = DetailFetcher(tasks)
         self._details = details
-        # What CCE says between upgrades (version, targets, paths, console pre-checks), same client.
-        if between is None and isinstance(client, CceClient):
-            between = BetweenFetcher(TaskReader(client), self.config.policy.resync.total_seconds())
+        if between is None and tasks is not None:
+            between = BetweenFetcher(tasks, self.config.policy.resync.total_seconds())
         self._between = between
         self._peers = PeerBook()
         # Kept per cluster, credential and Secret, while a poll group uses it (see `_release`).
@@ -303,7 +292,7 @@ class Scheduler:
     @property
     def watched(self) -> int:
         """Every object known, polled or not (suspended, invalid spec)."""
-        return len(self._writer)
+        return len(self._objects)
 
     async def run(self) -> None:
         """Starts each group's poll when it is due; on exit, cancels every task it started."""
@@ -334,8 +323,8 @@ class Scheduler:
         try:
             # What is read is for these objects as they are now; one that changes meanwhile
             # (another cluster, suspend, a new generation) is left to its own poll.
-            tickets = {ref: Ticket.of(w) for ref in group.members if (w := self._writer.get(ref)) is not None}
-            spec = next((w.spec for ref in group.members if (w := self._writer.get(ref)) and w.spec), None)
+            tickets = {ref: Ticket.of(w) for ref in group.members if (w := self._objects.get(ref)) is not None}
+            spec = next((w.spec for ref in group.members if (w := self._objects.get(ref)) and w.spec), None)
             read = await self._read(group, spec)
             if read is None:
                 retry_soon = True
@@ -388,9 +377,9 @@ class Scheduler:
         intervals = [
             self.config.policy.for_status(_poll_seconds(w.spec), w.status, group.failures)
             for ref in group.members
-            if (w := self._writer.get(ref)) is not None and w.spec is not None
+            if (w := self._objects.get(ref)) is not None and w.spec is not None
         ]
-        return min(intervals, default=60.0)
+        return min(intervals, default=NO_SPEC_RECHECK)
 
     def _next_interval(self, group: _Group) -> float:
         return self.config.policy.jittered(self._normal_interval(group), self._rng)
@@ -461,13 +450,11 @@ def _describe(key: PollKey) -> str:
     return f"{key.project_id}/{key.cluster_id}"
 
 
-def _poll_seconds(spec: UpgradeSpec | None) -> float:
-    if spec is None:
-        return 60.0
+def _poll_seconds(spec: UpgradeSpec) -> float:
     try:
         return max(MIN_POLL_SECONDS, parse_duration(spec.poll_interval))
-    except ValueError:
-        return 30.0
+    except ValueError:  # the CRD's pattern, but out of range (beyond timedelta's): as if unset
+        return parse_duration(DEFAULT_POLL_INTERVAL)
 
 
 def _outcome_label(outcome: Outcome) -> str:

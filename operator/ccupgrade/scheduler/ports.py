@@ -10,7 +10,19 @@ from typing import Protocol
 
 from ccupgrade.cce import ClusterTarget, Credentials
 from ccupgrade.mirror import Mirrored
-from ccupgrade.models import ObjectRef, PollKey, RecordedEvent, UpgradeWorkflowList, Watched
+from ccupgrade.models import (
+    ObjectRef,
+    PollKey,
+    PreCheckTask,
+    PreCheckTaskList,
+    RecordedEvent,
+    SnapshotTaskList,
+    UpgradeInfo,
+    UpgradePathList,
+    UpgradeTask,
+    UpgradeWorkflowList,
+    Watched,
+)
 
 
 class WorkflowSource(Protocol):
@@ -18,6 +30,35 @@ class WorkflowSource(Protocol):
 
     async def list_upgrade_workflows(self, target: ClusterTarget) -> UpgradeWorkflowList:
         """Every workflow the cluster has had, or a typed `CceError`."""
+        ...
+
+
+class TaskSource(Protocol):
+    """The CCE side of task details, read while a task runs, and of what CCE says between upgrades
+    (`cce.TaskReader` in production)."""
+
+    async def get_precheck_task(self, target: ClusterTarget, task_id: str) -> PreCheckTask:
+        """One pre-check task with its findings, or a typed `CceError`."""
+        ...
+
+    async def get_upgrade_task(self, target: ClusterTarget, task_id: str) -> UpgradeTask:
+        """One upgrade task with its progress, or a typed `CceError`."""
+        ...
+
+    async def list_snapshot_tasks(self, target: ClusterTarget) -> SnapshotTaskList:
+        """The cluster's snapshot tasks (CCE has no call for one), or a typed `CceError`."""
+        ...
+
+    async def show_upgrade_info(self, target: ClusterTarget) -> UpgradeInfo:
+        """The cluster's version and the versions CCE offers (read between upgrades)."""
+        ...
+
+    async def list_precheck_tasks(self, target: ClusterTarget) -> PreCheckTaskList:
+        """The cluster's pre-checks, also those run from the console (read between upgrades)."""
+        ...
+
+    async def list_upgrade_paths(self, target: ClusterTarget) -> UpgradePathList:
+        """The endpoint's upgrade paths (read between upgrades)."""
         ...
 
 

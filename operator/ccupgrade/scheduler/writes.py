@@ -1,8 +1,8 @@
 """The write fan-out: each object's latest known version, and writing a result to it.
 
-Holds what the write side needs and nothing of timing: the per-object records (frozen, replaced
-on every new version), the bounded write slots, the conflict loop, echo suppression and the
-retry of failed writes.
+Holds what the write side needs and nothing of timing: it keeps the per-object records current
+(`objects.ObjectStore`, shared with the scheduler; frozen, replaced on every new version), and holds
+the bounded write slots, the conflict loop, echo suppression and the retry of failed writes.
 
 Status first, Events after: a result's Events are stamped and recorded in the status written
 first (`eventJournal`); `events.EventStage` posts them afterwards, yielding to these writes.
@@ -22,9 +22,11 @@ from datetime import UTC, datetime, timedelta
 
 from ccupgrade.mirror import Mirrored, refused
 from ccupgrade.models import ObjectRef, PollKey, RecordedEvent, Watched
-from ccupgrade.scheduler.events import EVENT_TTL, EventStage, StatusActivity, retry_delay
+from ccupgrade.scheduler.events import EVENT_TTL, EventStage, StatusActivity
+from ccupgrade.scheduler.objects import ObjectStore
 from ccupgrade.scheduler.ports import ObjectGone, PollObserver, StatusRefused, StatusSink, WriteFailed
 from ccupgrade.scheduler.tasks import Supervisor
+from ccupgrade.scheduler.write_retry import retry_delay
 
 log = logging.getLogger("ccupgrade.scheduler")
 
@@ -89,6 +91,7 @@ class Writer:
         rng: random.Random | None = None,
         event_ttl: timedelta = EVENT_TTL,
         on_gone: Callable[[ObjectRef], None] = lambda ref: None,
+        objects: ObjectStore | None = None,
     ) -> None:
         self._sink = sink
         self._on_gone = on_gone  # a write found the object deleted: everything kept for it goes
@@ -96,7 +99,7 @@ class Writer:
         self._supervisor = supervisor
         self._rng = rng or random.Random()
         self._slots = asyncio.Semaphore(max_concurrent)
-        self._records: dict[ObjectRef, Watched] = {}
+        self.objects = ObjectStore() if objects is None else objects  # shared with the scheduler, which reads it
         self._written: dict[ObjectRef, list[str]] = {}  # our writes' resourceVersions, oldest first
         self._latest: dict[ObjectRef, int] = {}
         self._failures: dict[ObjectRef, int] = {}
@@ -117,20 +120,13 @@ class Writer:
 
     # -- the records ----------------------------------------------------------------------------
 
-    def __len__(self) -> int:
-        return len(self._records)
-
-    def get(self, ref: ObjectRef) -> Watched | None:
-        """The latest version known (from the watch or from our own write)."""
-        return self._records.get(ref)
-
     def store(self, watched: Watched) -> tuple[bool, Watched | None]:
         """Takes a version from the watch: (taken, the version before). A late echo of one of our
         earlier writes, arriving after a later one, is not taken: it would undo what we know."""
-        previous = self._records.get(watched.ref)
+        previous = self.objects.get(watched.ref)
         if previous is not None and self._is_stale_echo(previous, watched.resource_version, watched.generation):
             return False, previous
-        self._records[watched.ref] = watched
+        self.objects.put(watched)
         if watched.status is not None and watched.status.event_journal:
             if previous is None:
                 # First sight (after a start): the last change's Events may have been cut off by a crash.
@@ -142,7 +138,7 @@ class Writer:
 
     def forget(self, ref: ObjectRef) -> None:
         """The object was deleted: its record goes, and any pending retry stops."""
-        self._records.pop(ref, None)
+        self.objects.drop(ref)
         self._written.pop(ref, None)
         self._latest.pop(ref, None)  # a pending retry sees this and stops
         self._failures.pop(ref, None)
@@ -153,7 +149,7 @@ class Writer:
         """Whether a version from the watch would change nothing here, told from its metadata alone
         (so it need not be parsed): the version we hold (the echo of our last write), or a late
         echo of an earlier write of ours, which `store` would refuse."""
-        current = self._records.get(ref)
+        current = self.objects.get(ref)
         if current is None or not resource_version:
             return False
         return resource_version == current.resource_version or self._is_stale_echo(
@@ -164,10 +160,10 @@ class Writer:
         """Every Event in the object's stored journal is posted: its record keeps an empty journal
         instead (at 5,000 objects the entries held ~20 MB). `[]` differs from the None of a status
         without Events, so the next status write still removes the stored entries, as before."""
-        record = self._records.get(ref)
+        record = self.objects.get(ref)
         if record is not None and record.status is not None and record.status.event_journal:
             status = record.status.model_copy(update={"event_journal": []})
-            self._records[ref] = replace(record, status=status)
+            self.objects.put(replace(record, status=status))
 
     def _is_stale_echo(self, current: Watched, resource_version: str | None, generation: int | None) -> bool:
         ours = self._written.get(current.ref, ())
@@ -184,13 +180,11 @@ class Writer:
             written.append(stored.resource_version)
             if len(written) > _ECHOES_KEPT:
                 del written[0]
-        previous = self._records.get(stored.ref)
+        previous = self.objects.get(stored.ref)
         if previous is not None and previous.generation == stored.generation:
             # A new record, never a change to the old one: a write under way elsewhere keeps the
             # version (and resourceVersion precondition) it derived its status from.
-            self._records[stored.ref] = replace(
-                previous, status=stored.status, resource_version=stored.resource_version
-            )
+            self.objects.put(replace(previous, status=stored.status, resource_version=stored.resource_version))
 
     # -- writing --------------------------------------------------------------------------------
 
@@ -225,7 +219,7 @@ class Writer:
 
     async def _write(self, ref: ObjectRef, job: _Job) -> None:
         for _ in range(MAX_CONFLICTS):
-            current = self._records.get(ref)
+            current = self.objects.get(ref)
             if current is None or not job.ticket.matches(current):
                 return  # changed since the result was derived: it gets its own
             result = job.derive(current)

@@ -19,7 +19,7 @@ from pathlib import Path
 from ccupgrade.cce import (
     AccessKeyCredentials,
     CceClient,
-    ClientSettings,
+    ClientConfig,
     ClusterTarget,
     Credentials,
     Endpoint,
@@ -64,7 +64,7 @@ def start_simulator(extra: list[str]) -> tuple[subprocess.Popen[bytes], str]:
 
 
 async def _load(url: str, credentials: Credentials, seconds: float, concurrency: int) -> list[float]:
-    settings = ClientSettings(max_retries=0)
+    settings = ClientConfig(max_retries=0)
     latencies: list[float] = []
     deadline = time.monotonic() + seconds
     async with CceClient(settings=settings, gates=GateRegistry(1e9, 10**9)) as client:

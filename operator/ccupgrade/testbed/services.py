@@ -82,9 +82,16 @@ def start_simulator(
 
 
 def start_operator(
-    workdir: Path, kubeconfig: Path, extra: list[str] | None = None, name: str = "operator", log_level: str = "INFO"
+    workdir: Path,
+    kubeconfig: Path,
+    extra: list[str] | None = None,
+    name: str = "operator",
+    log_level: str = "INFO",
+    module: str = "ccupgrade",
 ) -> Service:
-    """Starts the operator against `kubeconfig` as a child process and waits until it is ready."""
+    """Starts the operator against `kubeconfig` as a child process and waits until it is ready;
+    `module` is the command line it runs (a test may run the operator wrapped, e.g.
+    `ccupgrade.testbed.crash_after_status`)."""
     health_port = free_port()
     workdir.mkdir(parents=True, exist_ok=True)
     log, pid = workdir / f"{name}.log", workdir / f"{name}.pid"
@@ -93,7 +100,7 @@ def start_operator(
         [
             sys.executable,
             "-m",
-            "ccupgrade",
+            module,
             "run",
             "--health-host",
             "127.0.0.1",
