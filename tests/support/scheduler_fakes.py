@@ -231,7 +231,9 @@ class _FakeResponse:
         self._body = body
 
     async def read(self, limit: int) -> bytes:
-        return self._body[:limit]
+        """As aiohttp's StreamReader: at most `limit` bytes of what is left, b"" at the end."""
+        chunk, self._body = self._body[:limit], self._body[limit:]
+        return chunk
 
     async def __aenter__(self) -> _FakeResponse:
         return self

@@ -85,3 +85,23 @@ def test_log_lines_carry_no_control_characters() -> None:
     assert "集群升级失败" in line
     assert "\nTraceback" in line, "a traceback keeps its lines"
     assert not CONTROL.search(line), repr(line)
+
+
+def test_text_is_cleaned_before_it_is_cut() -> None:
+    """A cut inside an escape sequence left its visible rest (`]8;;https://…`), and the escapes used
+    up the byte budget: the text is cleaned first, then cut."""
+    link = "\x1b]8;;https://example.com/" + "x" * 2000 + "\x07"
+    record = RecordedEvent(
+        name="n", type="Normal", reason="R", message="中" * 300 + link + "done", event_time=datetime.now(UTC)
+    )
+    assert record.message == "中" * 300 + "done"
+    condition = Condition.model_validate(
+        {
+            "type": "Ready",
+            "status": "True",
+            "lastTransitionTime": datetime.now(UTC),
+            "reason": "R",
+            "message": link * 20,
+        }
+    )
+    assert condition.message == ""

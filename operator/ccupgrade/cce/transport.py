@@ -86,7 +86,7 @@ class Transport:
                 declared = resp.content_length
                 if declared is not None and declared > limit:
                     raise ResponseError(f"response of {declared} bytes exceeds the {limit}-byte limit")
-                payload = await resp.content.read(limit + 1)
+                payload = await _read_at_most(resp.content, limit + 1)
                 if len(payload) > limit:
                     raise ResponseError(f"response exceeds the {limit}-byte limit")
                 answer = Answer(resp.status, {k.lower(): v for k, v in resp.headers.items()}, payload)
@@ -110,6 +110,19 @@ class Transport:
             gate.done()
             if self._observer is not None:
                 self._observer(host, outcome, time.monotonic() - started)
+
+
+async def _read_at_most(content: aiohttp.StreamReader, size: int) -> bytes:
+    """The body up to its end or `size` bytes, whichever comes first. One `read(size)` is not that:
+    it returns what has arrived so far, so a body longer than a few network reads was cut short
+    (a 4 MB pre-check answer came as its first 95 KB, and failed to parse)."""
+    payload = bytearray()
+    while len(payload) < size:
+        chunk = await content.read(size - len(payload))
+        if not chunk:
+            break
+        payload += chunk
+    return bytes(payload)
 
 
 def require_json(answer: Answer) -> None:

@@ -48,21 +48,21 @@ def clip_utf8(text: str, limit: int) -> str:
 
 
 def _bounded(limit: int) -> BeforeValidator:
-    """Cuts text before the field's own checks (a CRD maxLength counts characters, not bytes)."""
-    return BeforeValidator(lambda value: clip_utf8(value, limit) if isinstance(value, str) else value)
+    """Text without terminal escapes and control characters (`printable`: kubectl, log viewers and
+    notification tools print these strings to terminals), then cut to `limit` bytes, before the
+    field's own checks (a CRD maxLength counts characters, not bytes). Cleaning first: a cut inside
+    an escape sequence would leave its visible rest, and escapes would use up the byte budget."""
+    return BeforeValidator(lambda value: clip_utf8(printable(value), limit) if isinstance(value, str) else value)
 
 
 def _capped(count: int) -> AfterValidator:
     return AfterValidator(lambda items: items[:count])
 
 
-# Each is also stored without terminal escapes and control characters (`printable`): kubectl, log
-# viewers and notification tools print these strings to terminals.
-_PRINTABLE = AfterValidator(printable)
-EventMessage = Annotated[str, _bounded(EVENT_MESSAGE_BYTES), _PRINTABLE]
-ConditionMessage = Annotated[str, _bounded(CONDITION_MESSAGE_BYTES), _PRINTABLE]
-CceName = Annotated[str, _bounded(CCE_NAME_BYTES), _PRINTABLE]
-CceText = Annotated[str, _bounded(CCE_TEXT_BYTES), _PRINTABLE]
+EventMessage = Annotated[str, _bounded(EVENT_MESSAGE_BYTES)]
+ConditionMessage = Annotated[str, _bounded(CONDITION_MESSAGE_BYTES)]
+CceName = Annotated[str, _bounded(CCE_NAME_BYTES)]
+CceText = Annotated[str, _bounded(CCE_TEXT_BYTES)]
 TASKS_CAP = _capped(MAX_TASKS)
 LINES_CAP = _capped(MAX_LINES)
 COUNTS_CAP = _capped(MAX_FINDING_COUNTS)

@@ -21,7 +21,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from ccupgrade.simulator.between import VersionScript
-from ccupgrade.simulator.scenario import ClusterScenario, WorkflowScript
+from ccupgrade.simulator.scenario import ClusterScenario, Text, WorkflowScript
 from ccupgrade.simulator.state import Simulator
 
 
@@ -30,14 +30,14 @@ class ItemScript(BaseModel):
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    name: str
-    kind: str | None = None
-    group: str | None = None
-    level: str | None = None
-    phase: str = "Failed"
-    message: str | None = None
-    addon: str | None = None
-    error_codes: list[str] = Field(default_factory=list, alias="errorCodes")
+    name: Text
+    kind: Text | None = None
+    group: Text | None = None
+    level: Text | None = None
+    phase: Text = "Failed"
+    message: Text | None = None
+    addon: Text | None = None
+    error_codes: list[Text] = Field(default_factory=list, alias="errorCodes")
     deprecated_apis: list[dict[str, str]] = Field(default_factory=list, alias="deprecatedApis")
 
     def render(self) -> dict[str, Any]:
@@ -54,16 +54,30 @@ class ItemScript(BaseModel):
 
 
 class NodeScript(BaseModel):
+    """One node's pre-check items; `copies` > 1 stands for that many nodes alike (a big cluster's
+    pre-check), their `name` and `uid` numbered."""
+
     model_config = ConfigDict(extra="forbid")
 
-    node: dict[str, str]
+    node: dict[str, Text]
     items: list[ItemScript] = Field(default_factory=list)
+    copies: int = Field(default=1, ge=1, le=100_000)
+
+    def infos(self) -> list[dict[str, str]]:
+        """The nodeInfo of each node this script stands for."""
+        if self.copies == 1:
+            return [dict(self.node)]
+        numbered = ("name", "uid")
+        return [
+            {key: f"{value}-{i:05d}" if key in numbered else value for key, value in self.node.items()}
+            for i in range(self.copies)
+        ]
 
 
 class PreCheckScript(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    message: str | None = None
+    message: Text | None = None
     cluster: list[ItemScript] = Field(default_factory=list)
     addons: list[ItemScript] = Field(default_factory=list)
     nodes: list[NodeScript] = Field(default_factory=list)
@@ -217,8 +231,9 @@ class Renderer:
             "nodeCheckStatus": {
                 "phase": group_phase,
                 "nodeStageStatus": [
-                    {"nodeInfo": dict(node.node), "itemsStatus": [i.render() for i in node.items]}
+                    {"nodeInfo": info, "itemsStatus": [i.render() for i in node.items]}
                     for node in found.nodes
+                    for info in node.infos()
                 ],
             },
         }

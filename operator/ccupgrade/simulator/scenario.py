@@ -11,12 +11,43 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from importlib import resources
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 _UID_NAMESPACE = uuid.UUID("4d7a8f0e-51a5-4c8e-9a55-3e0c1c2d0f11")
+MAX_REPEATED_CHARS = 1 << 20  # a `{repeat, times}` text of a scenario file, at most
+
+
+def _repeated(part: Any) -> Any:
+    if isinstance(part, dict) and set(part) == {"repeat", "times"}:
+        text, times = part["repeat"], part["times"]
+        if not isinstance(text, str) or not isinstance(times, int) or times < 1:
+            raise ValueError("repeat must be a string and times a positive integer")
+        if len(text) * times > MAX_REPEATED_CHARS:
+            raise ValueError(f"a repeated text may take at most {MAX_REPEATED_CHARS} characters")
+        return text * times
+    return part
+
+
+def _expand(value: Any) -> Any:
+    """`{repeat: s, times: n}` as `s` n times, and a list of strings and such parts joined: a
+    scenario file's way to write a 10,000-character string (a hostile CCE's) without carrying it;
+    anything else is left to the field's own checks."""
+    if isinstance(value, list):
+        parts = [_repeated(part) for part in value]
+        if not all(isinstance(part, str) for part in parts):
+            raise ValueError("a text in parts is a list of strings and {repeat, times}")
+        joined = "".join(parts)
+        if len(joined) > MAX_REPEATED_CHARS:
+            raise ValueError(f"a text in parts may take at most {MAX_REPEATED_CHARS} characters")
+        return joined
+    return _repeated(value)
+
+
+Text = Annotated[str, BeforeValidator(_expand)]
+"""A scenario string: written as is, as `{repeat: s, times: n}`, or as a list of both, joined."""
 
 
 class Step(BaseModel):
@@ -25,9 +56,9 @@ class Step(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     at: float = Field(description="Scenario seconds at which this step applies.")
-    phase: str | None = None
-    task: str | None = None
-    status: str | None = None
+    phase: Text | None = None
+    task: Text | None = None
+    status: Text | None = None
 
 
 class WorkflowScript(BaseModel):
@@ -35,11 +66,11 @@ class WorkflowScript(BaseModel):
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    uid: str
-    cluster_version: str = Field(alias="clusterVersion")
-    target_version: str = Field(alias="targetVersion")
+    uid: Text
+    cluster_version: Text = Field(alias="clusterVersion")
+    target_version: Text = Field(alias="targetVersion")
     created: float = 0.0
-    tasks: list[str]
+    tasks: list[Text]
     lines: list[tuple[str, str, Any]] = Field(default_factory=list)
     steps: list[Step] = Field(default_factory=list)
 
