@@ -4,7 +4,7 @@ Kubernetes side, posts as an Event and a status condition the real API server ta
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from kubernetes import client, config
@@ -12,6 +12,7 @@ from kubernetes import client, config
 from ccupgrade.cce.errors import classify
 from ccupgrade.kube.api import KubeApi, KubeApiError, path_of
 from ccupgrade.kube.io import KubeIO
+from ccupgrade.mirror import OutageWindows
 from ccupgrade.mirror.core import failed
 from ccupgrade.models import EVENT_MESSAGE_BYTES, GROUP, PLURAL, VERSION, ObjectRef, RecordedEvent, Watched
 from ccupgrade.scheduler.poller import failure_of
@@ -74,7 +75,8 @@ async def test_a_chinese_message_over_1024_bytes_posts(kube: Kube, crd: str, nam
         assert refused.value.status == 422
 
         io = KubeIO(api)
-        result = failed(None, failure_of(error, "s"), watched.generation, datetime.now(UTC))
+        at_once = OutageWindows(timedelta(0), timedelta(0))  # the outage's Event at its first failure
+        result = failed(None, failure_of(error, "s"), watched.generation, datetime.now(UTC), at_once)
         stamped = [
             RecordedEvent(
                 name=event.name_for(ref.name, ref.uid),
