@@ -13,7 +13,7 @@ from ccupgrade.kube.api import KubeApiError, api_error
 from ccupgrade.kube.io import KubeIO
 from ccupgrade.mirror import Mirrored
 from ccupgrade.models import RecordedEvent, UpgradeStatus
-from ccupgrade.scheduler.ports import WriteFailed
+from ccupgrade.scheduler.ports import ObjectGone, WriteFailed
 from tests.support.scheduler_fakes import FakeApiServer
 
 
@@ -75,12 +75,13 @@ async def test_an_event_the_server_cannot_take_now_is_retried() -> None:
         await KubeIO(_RefusingApi(_error(503))).post_event(watched.ref, _event())
 
 
-async def test_a_status_write_to_a_deleted_object_is_no_write() -> None:
+async def test_a_status_write_to_a_deleted_object_is_object_gone_once_a_read_confirms_it() -> None:
     watched = FakeApiServer().apply("a")
     api = _RefusingApi(_error(404))
     result = Mirrored(UpgradeStatus(phase="Running"), changed=True)
-    assert await KubeIO(api).publish(watched, result) is None
-    assert api.calls == ["PATCH"]
+    with pytest.raises(ObjectGone):
+        await KubeIO(api).publish(watched, result)
+    assert api.calls == ["PATCH", "GET"]
 
 
 async def test_a_status_write_over_a_moved_version_returns_the_object_as_re_read() -> None:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from ccupgrade.kube.api import KubeApiError
+from ccupgrade.kube.api import api_error
 from ccupgrade.kube.io import KubeIO
 from ccupgrade.mirror import PollFailed, failed
 from ccupgrade.models.watched import Watched
@@ -35,12 +35,12 @@ class _Api:
         self.gets = 0
 
     async def merge_patch(self, path: str, patch: dict[str, Any]) -> dict[str, Any]:
-        raise KubeApiError(self.patch_status, "{}")
+        raise api_error(self.patch_status, "{}")
 
     async def get(self, path: str, params: dict[str, str] | None = None) -> dict[str, Any]:
         self.gets += 1
         if self.stored is None:
-            raise KubeApiError(404, "{}")
+            raise api_error(404, "{}")
         return self.stored
 
 

@@ -42,3 +42,15 @@ def test_the_eta_column_does_not_flicker_during_an_upgrade(scenario: str) -> Non
         assert set(active) == {"unknown"}
     else:  # an estimate from the past upgrade, never unknown once a task has ended
         assert "unknown" not in [text for second, phase, text in shown if phase == "Running" and second >= 15]
+
+
+def test_a_workflow_that_is_over_has_no_eta() -> None:
+    """Cancelled after its pre-check: tasks queued and none failed, but the workflow is over, so
+    nothing is estimated (the ETA between tasks is for an active workflow only)."""
+    walk = Walk("cancelled")
+    for second in range(0, 31):
+        walk.observe(second, now=second)
+        if walk.status.phase == "Running" and second >= 16:
+            assert walk.status.eta is not None  # between tasks of an active workflow: one is shown
+    assert walk.status.phase == "Cancel"
+    assert walk.status.eta is None

@@ -360,6 +360,9 @@ def _ended(previous: UpgradeStatus, new: UpgradeStatus) -> list[TaskView]:
     return [t for t in new.tasks if t.status in insight.ENDED and before.get(view.task_key(t)) != t.status]
 
 
+ACTIVE_PHASES = frozenset({"Init", "Running"})  # CCE's phases of a workflow under way (Pending: a task failed)
+
+
 def _insight_of(status: UpgradeStatus) -> insight.Insight:
     return insight.Insight(status.pre_check, status.task_progress, status.eta, status.slow)
 
@@ -383,6 +386,7 @@ def _with_insight(
         basis,
         insight.settings_for(spec),
         now,
+        active=new.phase in ACTIVE_PHASES,
     )
     new.pre_check, new.task_progress, new.eta, new.slow = (
         derived.pre_check,

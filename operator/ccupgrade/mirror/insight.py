@@ -150,8 +150,11 @@ def derive(
     basis: timing.Basis,
     settings: Settings,
     now: datetime,
+    *,
+    active: bool = True,
 ) -> tuple[Insight, list[EventIntent]]:
-    """The new insight and the Events that tell its difference from the old one."""
+    """The new insight and the Events that tell its difference from the old one. `active`: the
+    workflow's phase is Init or Running (a cancelled or finished one has nothing to estimate)."""
     running = next((t for t in tasks if t.status == "Running"), None)
     precheck_point = next((t for t in tasks if t.type == "PreCheck"), None)
     fetched = details.precheck.get(precheck_point.id) if precheck_point and precheck_point.id else None
@@ -161,7 +164,8 @@ def derive(
         expired = findings.is_expired(pre_check, started, now)
         pre_check = pre_check.model_copy(update={"expired": True if expired else None})
     progress = _progress(old.task_progress, running, details, now)
-    eta = timing.estimate(tasks, *versions, basis, now, progress) if timing.under_way(tasks) else None
+    estimated = active and timing.under_way(tasks)
+    eta = timing.estimate(tasks, *versions, basis, now, progress) if estimated else None
     slow = timing.slowness(old.slow, running, progress, eta, settings.stall_after, now)
     new = Insight(pre_check, progress, eta, slow)
     return new, _events(old, new, workflow_uid, versions)
