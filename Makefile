@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: all venv controlplane tools node-prereqs image cluster test lint typecheck unit pytest demo crds bench bench-transport clean cluster-up cluster-down
+.PHONY: all venv controlplane tools kind-prereqs kind-image kind-up kind-down demo-kind image test lint typecheck unit pytest demo crds bench bench-transport clean cluster-up cluster-down
 
 all: test
 
@@ -24,19 +24,32 @@ controlplane: $(STAMP)
 tools: $(STAMP)
 	$(PY) -m ccupgrade.testbed.tools
 
-# The node tests' prerequisites (root only): Debian's packages, the node's binaries, the image.
-# Elsewhere tests/node skips with one line saying why (CI sets CCUPGRADE_REQUIRE_NODE=1: a failure).
-node-prereqs: $(STAMP) controlplane
+# The kind tests' prerequisites (root only): Debian's packages, kind and the node image built from
+# pinned sources, the operator's and simulator's images; cached in ~/.cache/ccupgrade by a digest of
+# their inputs. Elsewhere tests/kind skips with one line saying why (CI sets CCUPGRADE_REQUIRE_KIND=1).
+kind-prereqs: $(STAMP) controlplane tools
 	@if [ "$$(id -u)" = 0 ]; then \
-	  hack/node/install-packages.sh && $(PY) -m ccupgrade.testbed build --node && $(PY) -m ccupgrade.testbed image; \
-	else echo "node-prereqs: not root; tests/node will skip"; fi
+	  hack/kind/install-packages.sh && $(MAKE) kind-image; \
+	else echo "kind-prereqs: not root; tests/kind will skip"; fi
+
+# Prints the node image's tag (for `KIND_NODE_IMAGE`, see docs/install/kind.md) and the images built.
+kind-image: $(STAMP) controlplane tools
+	$(PY) -m ccupgrade.testbed kind image
+
+# A kind cluster with the operator and the simulator installed from docs/install/kind.md, until Ctrl-C.
+kind-up: kind-prereqs
+	$(PY) -m ccupgrade.testbed kind up --install
+
+# After a crash: deletes a cluster left running and puts the machine back as it was.
+kind-down: $(STAMP)
+	$(PY) -m ccupgrade.testbed kind down
+
+# The demo with the operator and the simulator as Pods on kind (root); `make demo` stays the quick one.
+demo-kind: kind-prereqs
+	$(PY) -m ccupgrade.testbed.demo --kind $(DEMO_ARGS)
 
 image: $(STAMP)
 	$(PY) -m ccupgrade.testbed image
-
-# A real single-node cluster running until Ctrl-C (root): then `kubectl apply -k tests/node/overlay`.
-cluster: node-prereqs
-	$(PY) -m ccupgrade.testbed node up --build-image
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check operator tests bench
@@ -47,7 +60,7 @@ typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 	$(VENV)/bin/mypy tests bench/*.py
 
-pytest: $(STAMP) controlplane tools node-prereqs
+pytest: $(STAMP) controlplane tools kind-prereqs
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 test: lint typecheck pytest
