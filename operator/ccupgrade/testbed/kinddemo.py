@@ -92,7 +92,7 @@ def run(timeout: float = 300.0) -> int:
                     "--sort-by=.firstTimestamp", "-o", "custom-columns=TYPE:.type,REASON:.reason,MESSAGE:.message",
                 ).rstrip()
             )  # fmt: skip
-            _say("The operator's Pods (two replicas, one leading) and its logs' last lines")
+            _say("The operator's Pods: two replicas, one of them leading")
             print(kubectl("-n", "ccupgrade-system", "get", "pods", "-o", "wide").rstrip())
             ok = phase == "Success"
             _say(f"Demo {'finished: the upgrade succeeded' if ok else f'ended in phase {phase}'}; deleting the cluster")
