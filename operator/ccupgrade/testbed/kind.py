@@ -25,6 +25,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from subprocess import Popen
 
@@ -193,8 +194,7 @@ def _pids_mentioning(needle: str) -> set[int]:
     return found
 
 
-def _kill_all(pids_of: object, what: str) -> None:
-    assert callable(pids_of)
+def _kill_all(pids_of: Callable[[], set[int]], what: str) -> None:
     for _ in range(100):
         pids = pids_of()
         if not pids:
@@ -474,9 +474,8 @@ def cluster_alive() -> bool:
     return done.returncode == 0 and bool(done.stdout.strip())
 
 
-def wait_ready(kubectl: object) -> None:
+def wait_ready(kubectl: Callable[..., object]) -> None:
     """Node Ready, then kube-proxy, then CoreDNS rolled out: the order each depends on."""
-    assert callable(kubectl)
     kubectl("wait", "--for=condition=Ready", "node", "--all", "--timeout=240s")
     kubectl("-n", "kube-system", "rollout", "status", "daemonset/kube-proxy", "--timeout=240s")
     kubectl("-n", "kube-system", "rollout", "status", "deployment/coredns", "--timeout=240s")
