@@ -7,8 +7,8 @@ STAMP := $(VENV)/.installed
 PYTEST := $(PY) -m pytest
 
 .DEFAULT_GOAL := help
-.PHONY: help all venv controlplane tools node-prereqs image cluster test lint typecheck pytest \
-	test-unit test-cce test-artifacts test-cluster test-e2e test-node demo crds reference docs \
+.PHONY: help all venv controlplane tools kind-prereqs kind-image kind-up kind-down demo-kind image test lint \
+	typecheck pytest test-unit test-cce test-artifacts test-cluster test-e2e test-kind demo crds reference docs \
 	bench bench-transport clean cluster-up cluster-down
 
 help: ## this list
@@ -32,19 +32,32 @@ controlplane: $(STAMP) ## build or find etcd, kube-apiserver and kubectl (pinned
 tools: $(STAMP) ## build or find helm, kstatus, promtool and the Prometheus Operator's CRDs for the tests
 	$(PY) -m ccupgrade.testbed.tools
 
-# The node tests' prerequisites (root only): Debian's packages, the node's binaries, the image.
-# Elsewhere tests/node skips with one line saying why (CI sets CCUPGRADE_REQUIRE_NODE=1: a failure).
-node-prereqs: $(STAMP) controlplane ## as root: the packages, binaries and image the node tests need
+# The kind tests' prerequisites (root only): Debian's packages, kind and the node image built from
+# pinned sources, the operator's and simulator's images; cached in ~/.cache/ccupgrade by a digest of
+# their inputs. Elsewhere tests/kind skips with one line saying why (CI sets CCUPGRADE_REQUIRE_KIND=1).
+kind-prereqs: $(STAMP) controlplane tools ## as root: the packages, kind, the node image and the images the kind tests need
 	@if [ "$$(id -u)" = 0 ]; then \
-	  hack/node/install-packages.sh && $(PY) -m ccupgrade.testbed build --node && $(PY) -m ccupgrade.testbed image; \
-	else echo "node-prereqs: not root; tests/node will skip"; fi
+	  hack/kind/install-packages.sh && $(MAKE) kind-image; \
+	else echo "kind-prereqs: not root; tests/kind will skip"; fi
+
+# Prints the node image's tag (for `KIND_NODE_IMAGE`, see docs/install/kind.md) and the images built.
+kind-image: $(STAMP) controlplane tools ## build (or find, by digest) kind's node image and the operator's and simulator's images
+	$(PY) -m ccupgrade.testbed kind image
+
+# A kind cluster with the operator and the simulator installed from docs/install/kind.md, until Ctrl-C.
+kind-up: kind-prereqs ## as root: a kind cluster with the operator and simulator from docs/install/kind.md, until Ctrl-C
+	$(PY) -m ccupgrade.testbed kind up --install
+
+# After a crash: deletes a cluster left running and puts the machine back as it was.
+kind-down: $(STAMP) ## after a crash: delete a kind cluster left running and restore the host
+	$(PY) -m ccupgrade.testbed kind down
+
+# The demo with the operator and the simulator as Pods on kind (root); `make demo` stays the quick one.
+demo-kind: kind-prereqs ## as root: the demo with the operator and the simulator as Pods on kind
+	$(PY) -m ccupgrade.testbed.demo --kind $(DEMO_ARGS)
 
 image: $(STAMP) ## build the operator's image (no registry needed)
 	$(PY) -m ccupgrade.testbed image
-
-# A real single-node cluster running until Ctrl-C (root): then `kubectl apply -k tests/node/overlay`.
-cluster: node-prereqs ## as root: a single-node cluster running the image, until Ctrl-C
-	$(PY) -m ccupgrade.testbed node up --build-image
 
 lint: $(STAMP) ## ruff, ruff format --check, import-linter
 	$(VENV)/bin/ruff check operator tests bench
@@ -55,7 +68,7 @@ typecheck: $(STAMP) ## mypy strict on the operator, the tests and the benchmark
 	$(VENV)/bin/mypy
 	$(VENV)/bin/mypy tests bench/*.py
 
-pytest: $(STAMP) controlplane tools node-prereqs ## every test tier (PYTEST_ARGS passes options)
+pytest: $(STAMP) controlplane tools kind-prereqs ## every test tier (PYTEST_ARGS passes options)
 	$(PYTEST) $(PYTEST_ARGS)
 
 test: lint typecheck pytest ## everything CI runs: lint, typecheck and every test tier
@@ -75,8 +88,8 @@ test-cluster: $(STAMP) controlplane tools ## against a real kube-apiserver (the 
 test-e2e: $(STAMP) controlplane tools ## the operator as a process against the API server and the simulator
 	$(PYTEST) tests/e2e $(PYTEST_ARGS)
 
-test-node: $(STAMP) node-prereqs ## the operator's image as Pods on a real node (root)
-	$(PYTEST) tests/node $(PYTEST_ARGS)
+test-kind: $(STAMP) controlplane tools kind-prereqs ## as root: the operator's image as Pods on a kind cluster
+	$(PYTEST) tests/kind $(PYTEST_ARGS)
 
 bench: $(STAMP) controlplane ## the benchmark against a naive operator (BENCH_ARGS, e.g. --quick)
 	$(PY) -m pip install --quiet -e '.[test,bench]'

@@ -67,14 +67,14 @@ def namespace(kube: Kube) -> Iterator[str]:
 
 
 # Each tier's folder and the markers its tests must carry: a test that needs an API server, the
-# operator as a process, a node or an external tool says so, and the unit tier needs none of them.
-_NEEDS = frozenset({"cluster", "e2e", "node", "tools"})
+# operator as a process, a kind cluster or an external tool says so, and the unit tier needs none of them.
+_NEEDS = frozenset({"cluster", "e2e", "kind", "tools"})
 _TIER_MARKERS = {
     "unit": (frozenset(), frozenset()),
     "artifacts": (frozenset({"tools"}), _NEEDS),
     "cluster": (frozenset(), frozenset({"cluster", "tools"})),
     "e2e": (frozenset({"e2e", "cluster"}), _NEEDS),
-    "node": (frozenset({"node"}), _NEEDS),
+    "kind": (frozenset({"kind"}), _NEEDS),
 }
 
 

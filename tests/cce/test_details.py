@@ -8,9 +8,9 @@ import json
 from ccupgrade.cce.client import CceClient
 from ccupgrade.cce.credentials import TokenCredentials
 from ccupgrade.cce.parser import parse_workflow_list
-from ccupgrade.cce.tasks import TaskReader
+from ccupgrade.cce.task_reader import TaskReader
 from ccupgrade.mirror import insight
-from ccupgrade.models.tasks import PreCheckTask, SnapshotTask, UpgradeTask
+from ccupgrade.models.task_details import PreCheckTask, SnapshotTask, UpgradeTask
 from ccupgrade.scheduler.details import DetailFetcher, PeerBook
 from ccupgrade.simulator.faults import Fault, FaultList
 from ccupgrade.simulator.scenario import ClusterScenario, ScenarioClock, load_scenario

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from ccupgrade.cce.client import CceClient, ClientConfig
 from ccupgrade.cce.credentials import TokenCredentials
 from ccupgrade.cce.errors import CceError
-from ccupgrade.cce.tasks import TaskReader, precheck_tasks_path, task_segment
+from ccupgrade.cce.task_reader import TaskReader, precheck_tasks_path, task_segment
 from ccupgrade.simulator.faults import Fault, FaultList
 from ccupgrade.simulator.scenario import MAX_REPEATED_CHARS, WorkflowScript, load_scenario
 from tests.cce.conftest import CLUSTER, PROJECT, STATIC_TOKEN, Sim

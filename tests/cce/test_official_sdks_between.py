@@ -17,8 +17,8 @@ from huaweicloudsdkcce.v3 import (
 )
 from huaweicloudsdkcore.exceptions.exceptions import ClientRequestException
 
-from ccupgrade.simulator.between import set_paths
-from ccupgrade.simulator.insight import set_details
+from ccupgrade.simulator.task_endpoints import set_details
+from ccupgrade.simulator.version_endpoints import set_paths
 from tests.cce.conftest import AK, CLUSTER, PROJECT, SK, Sim
 from tests.support.gosdk import run_call
 from tests.support.python_sdk import sdk_client

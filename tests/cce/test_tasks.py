@@ -10,9 +10,9 @@ import pytest
 from ccupgrade.cce.client import CceClient
 from ccupgrade.cce.credentials import AccessKeyCredentials, TokenCredentials
 from ccupgrade.cce.errors import AuthenticationError, NotFound, ParseError, ServerError, Throttled
-from ccupgrade.cce.tasks import TaskReader
+from ccupgrade.cce.task_reader import TaskReader
 from ccupgrade.simulator.faults import Fault, FaultList
-from ccupgrade.simulator.insight import set_details
+from ccupgrade.simulator.task_endpoints import set_details
 from tests.cce.conftest import AK, CLUSTER, PROJECT, SK, STATIC_TOKEN, Sim
 
 TOKEN = TokenCredentials(STATIC_TOKEN)

@@ -14,7 +14,7 @@ from ccupgrade.kube.io import KubeIO
 from ccupgrade.mirror import EventIntent, Mirrored
 from ccupgrade.models import GROUP, PLURAL, VERSION, Condition, ConditionStatus, Reason, UpgradeStatus, Watched
 from ccupgrade.scheduler.ports import NoObserver
-from ccupgrade.scheduler.tasks import Supervisor
+from ccupgrade.scheduler.supervisor import Supervisor
 from ccupgrade.scheduler.writes import Ticket, Writer
 from tests.support.kube import Kube
 

@@ -15,7 +15,7 @@ from ccupgrade.cce.errors import ServerError
 from ccupgrade.cce.parser import parse, parse_workflow_list
 from ccupgrade.mirror import DetailFailed
 from ccupgrade.models import PreCheckTaskList, UpgradeInfo, UpgradePathList, UpgradeWorkflow, UpgradeWorkflowList
-from ccupgrade.scheduler.between import BetweenFetcher
+from ccupgrade.scheduler.between_reads import BetweenFetcher
 
 RESYNC = 600.0
 ENDPOINT = "region:ap-southeast-1"

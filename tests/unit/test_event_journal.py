@@ -15,7 +15,7 @@ from ccupgrade.models import MAX_RECORDED_EVENTS
 from ccupgrade.models.resource import RecordedEvent, UpgradeStatus
 from ccupgrade.models.watched import Watched
 from ccupgrade.scheduler.ports import NoObserver, WriteFailed
-from ccupgrade.scheduler.tasks import Supervisor
+from ccupgrade.scheduler.supervisor import Supervisor
 from ccupgrade.scheduler.writes import Ticket, Writer
 from tests.support.scheduler_fakes import FakeApiServer, FakeCce, scheduler_for, workflows
 

@@ -13,7 +13,7 @@ from ccupgrade.kube.io import KubeIO
 from ccupgrade.mirror import PollFailed
 from ccupgrade.models.watched import Watched
 from ccupgrade.scheduler.ports import NoObserver
-from ccupgrade.scheduler.tasks import Supervisor
+from ccupgrade.scheduler.supervisor import Supervisor
 from ccupgrade.scheduler.writes import Ticket, Writer
 from tests.support.mirror_walk import Walk
 

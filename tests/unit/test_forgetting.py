@@ -18,16 +18,16 @@ from ccupgrade.cce.credentials import Credentials, PasswordCredentials, TokenCre
 from ccupgrade.cce.endpoints import for_region
 from ccupgrade.cce.errors import NotFound
 from ccupgrade.cce.ratelimit import GateRegistry
-from ccupgrade.cce.tasks import TaskReader
+from ccupgrade.cce.task_reader import TaskReader
 from ccupgrade.cce.tokens import TokenCache
 from ccupgrade.cce.transport import Answer, Transport
 from ccupgrade.kube.io import KubeIO
 from ccupgrade.models import PreCheckTask, RecordedEvent, UpgradeStatus
 from ccupgrade.scheduler.details import DetailFetcher
-from ccupgrade.scheduler.events import LISTING_KEPT
+from ccupgrade.scheduler.event_stage import LISTING_KEPT
 from ccupgrade.scheduler.poller import Scheduler
 from ccupgrade.scheduler.ports import NoObserver
-from ccupgrade.scheduler.tasks import Supervisor
+from ccupgrade.scheduler.supervisor import Supervisor
 from ccupgrade.scheduler.writes import Writer
 from tests.support.scheduler_fakes import FakeApiServer, FakeCce, FakeSession, listing, workflows
 

@@ -14,11 +14,11 @@ from ccupgrade.cce.parser import parse, parse_workflow_list
 from ccupgrade.mirror import findings, timing
 from ccupgrade.mirror.status import tasks_of
 from ccupgrade.models.cce import UpgradeWorkflow
-from ccupgrade.models.insight import Eta, PreCheckView, TaskProgress
+from ccupgrade.models.insight_status import Eta, PreCheckView, TaskProgress
 from ccupgrade.models.resource import TaskView
-from ccupgrade.models.tasks import PreCheckTask
-from ccupgrade.simulator.insight import Renderer, shipped_details
+from ccupgrade.models.task_details import PreCheckTask
 from ccupgrade.simulator.scenario import ClusterScenario, ScenarioClock, load_scenario
+from ccupgrade.simulator.task_endpoints import Renderer, shipped_details
 
 RECORDED = Path(__file__).parent / "data" / "recorded_history.json"
 NOW = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)

@@ -11,11 +11,11 @@ from ccupgrade.cce.parser import parse, parse_workflow_list
 from ccupgrade.mirror import insight, timing
 from ccupgrade.mirror.select import select_workflow
 from ccupgrade.mirror.status import tasks_of
-from ccupgrade.models.insight import PreCheckView
-from ccupgrade.models.tasks import PreCheckTask, SnapshotTask, UpgradeTask
+from ccupgrade.models.insight_status import PreCheckView
+from ccupgrade.models.task_details import PreCheckTask, SnapshotTask, UpgradeTask
 from ccupgrade.simulator.app import Simulator
-from ccupgrade.simulator.insight import Renderer, details_for
 from ccupgrade.simulator.scenario import ClusterScenario, ScenarioClock, load_scenario
+from ccupgrade.simulator.task_endpoints import Renderer, details_for
 
 
 class Walk:

@@ -9,7 +9,7 @@ from prometheus_client import generate_latest
 
 from ccupgrade.app.metrics import Metrics
 from ccupgrade.mirror import Mirrored
-from ccupgrade.models.insight import FindingCount, PreCheckView, Slowness, TaskProgress
+from ccupgrade.models.insight_status import FindingCount, PreCheckView, Slowness, TaskProgress
 from ccupgrade.models.resource import TaskView, UpgradeStatus
 from ccupgrade.models.watched import Watched
 

@@ -11,9 +11,9 @@ from ccupgrade.cce.parser import parse, parse_workflow_list
 from ccupgrade.mirror import Observed, insight, mirror
 from ccupgrade.mirror import conditions as cond
 from ccupgrade.models.resource import UpgradeSpec, UpgradeStatus
-from ccupgrade.models.tasks import PreCheckTask, UpgradeTask
-from ccupgrade.simulator.insight import Renderer, shipped_details
+from ccupgrade.models.task_details import PreCheckTask, UpgradeTask
 from ccupgrade.simulator.scenario import ClusterScenario, ScenarioClock, load_scenario
+from ccupgrade.simulator.task_endpoints import Renderer, shipped_details
 
 SPEC = UpgradeSpec.model_validate(
     {

@@ -30,7 +30,7 @@ from ccupgrade.models.watched import ObjectRef, Watched
 from ccupgrade.scheduler.intervals import IntervalPolicy, next_slot, slot_phase
 from ccupgrade.scheduler.poller import Scheduler, SchedulerConfig
 from ccupgrade.scheduler.ports import NoObserver, WriteFailed
-from ccupgrade.scheduler.tasks import Supervisor
+from ccupgrade.scheduler.supervisor import Supervisor
 from ccupgrade.scheduler.writes import Ticket, Writer
 from tests.support.scheduler_fakes import (
     NO_WORKFLOWS,

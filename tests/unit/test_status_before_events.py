@@ -13,9 +13,9 @@ import pytest
 from ccupgrade.mirror import EventIntent, Mirrored
 from ccupgrade.models.resource import RecordedEvent, UpgradeStatus
 from ccupgrade.models.watched import ObjectRef, Watched
-from ccupgrade.scheduler.events import EVENT_WAIT_MAX
+from ccupgrade.scheduler.event_stage import EVENT_WAIT_MAX
 from ccupgrade.scheduler.ports import NoObserver, WriteFailed
-from ccupgrade.scheduler.tasks import Supervisor
+from ccupgrade.scheduler.supervisor import Supervisor
 from ccupgrade.scheduler.writes import Ticket, Writer
 from tests.support.scheduler_fakes import FakeApiServer, FakeCce, now, scheduler_for, workflows
 

@@ -30,13 +30,13 @@ from ccupgrade.models import (
     TaskView,
     UpgradeStatus,
 )
-from ccupgrade.models.insight import Eta, Slowness, TaskProgress
+from ccupgrade.models.insight_status import Eta, Slowness, TaskProgress
 from ccupgrade.models.watched import Watched
 from ccupgrade.scheduler.ports import NoObserver, StatusRefused, WriteFailed
-from ccupgrade.scheduler.tasks import Supervisor
+from ccupgrade.scheduler.supervisor import Supervisor
 from ccupgrade.scheduler.writes import Ticket, Writer
-from ccupgrade.simulator.insight import Renderer, shipped_details
 from ccupgrade.simulator.scenario import ClusterScenario, ScenarioClock, load_scenario
+from ccupgrade.simulator.task_endpoints import Renderer, shipped_details
 from tests.support.mirror_walk import SPEC, T0
 from tests.support.scheduler_fakes import FakeApiServer
 

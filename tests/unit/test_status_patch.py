@@ -19,7 +19,7 @@ from ccupgrade.mirror.core import failed, suspended
 from ccupgrade.models.resource import UpgradeStatus
 from ccupgrade.models.watched import Watched
 from ccupgrade.scheduler.ports import NoObserver
-from ccupgrade.scheduler.tasks import Supervisor
+from ccupgrade.scheduler.supervisor import Supervisor
 from ccupgrade.scheduler.writes import Ticket, Writer
 from tests.support.mirror_walk import SPEC, T0, Walk
 

@@ -11,7 +11,7 @@ import pytest
 
 from ccupgrade.cce.errors import ParseError
 from ccupgrade.cce.parser import parse
-from ccupgrade.models.tasks import PreCheckTask, SnapshotTaskList, UpgradeTask, parse_percent
+from ccupgrade.models.task_details import PreCheckTask, SnapshotTaskList, UpgradeTask, parse_percent
 
 PRECHECK = {
     "apiVersion": "v3",

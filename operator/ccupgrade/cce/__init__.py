@@ -38,7 +38,7 @@ from ccupgrade.cce.errors import (
     TransportError,
 )
 from ccupgrade.cce.ratelimit import GateRegistry
-from ccupgrade.cce.tasks import TaskReader
+from ccupgrade.cce.task_reader import TaskReader
 from ccupgrade.cce.transport import ResponseObserver
 
 __all__ = [

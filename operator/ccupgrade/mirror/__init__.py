@@ -19,7 +19,7 @@ from ccupgrade.mirror.core import (
     refused,
     suspended,
 )
-from ccupgrade.mirror.events import EventIntent, EventType
+from ccupgrade.mirror.event_intents import EventIntent, EventType
 from ccupgrade.mirror.insight import ENDED, DetailFailed, DetailKind, Details
 from ccupgrade.mirror.insight import wanted as wanted_details
 from ccupgrade.mirror.timing import Sample, samples_of

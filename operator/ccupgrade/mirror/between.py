@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from ccupgrade.mirror import findings
-from ccupgrade.mirror.events import EventIntent
+from ccupgrade.mirror.event_intents import EventIntent
 from ccupgrade.mirror.insight import DetailFailed
 from ccupgrade.models import (
     MAX_ANNOUNCED,

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from ccupgrade.mirror import between, insight, timing
 from ccupgrade.mirror import conditions as cond
 from ccupgrade.mirror import status as view
-from ccupgrade.mirror.events import EventIntent, EventType, in_causal_order
+from ccupgrade.mirror.event_intents import EventIntent, EventType, in_causal_order
 from ccupgrade.mirror.select import select_workflow
 from ccupgrade.models import DEFAULT_RESYNC, CloudOutage, Reason, TaskView, UpgradeSpec, UpgradeStatus, UpgradeWorkflow
 

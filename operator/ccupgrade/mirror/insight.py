@@ -14,7 +14,7 @@ from typing import Literal
 import durationpy
 
 from ccupgrade.mirror import findings, timing
-from ccupgrade.mirror.events import EventIntent
+from ccupgrade.mirror.event_intents import EventIntent
 from ccupgrade.models import (
     Eta,
     PreCheckTask,

@@ -4,9 +4,17 @@ Other packages import these names from `ccupgrade.models`, never from its module
 import-linter contract in pyproject.toml says so).
 """
 
-from ccupgrade.models.between import MAX_ANNOUNCED, MAX_TARGETS, AvailableUpgrades
+from ccupgrade.models.between_status import MAX_ANNOUNCED, MAX_TARGETS, AvailableUpgrades
 from ccupgrade.models.cce import PointStatus, UpgradeWorkflow, UpgradeWorkflowList
-from ccupgrade.models.insight import DeprecatedApiUse, Eta, Finding, FindingCount, PreCheckView, Slowness, TaskProgress
+from ccupgrade.models.insight_status import (
+    DeprecatedApiUse,
+    Eta,
+    Finding,
+    FindingCount,
+    PreCheckView,
+    Slowness,
+    TaskProgress,
+)
 from ccupgrade.models.limits import (
     CCE_NAME_BYTES,
     CCE_TEXT_BYTES,
@@ -46,7 +54,7 @@ from ccupgrade.models.resource import (
     WorkflowRef,
     WorkflowSelector,
 )
-from ccupgrade.models.tasks import (
+from ccupgrade.models.task_details import (
     DeprecatedApiRisk,
     PreCheckItem,
     PreCheckTask,

@@ -10,8 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 from pydantic.config import JsonDict
 
-from ccupgrade.models.between import AvailableUpgrades
-from ccupgrade.models.insight import Eta, PreCheckView, Slowness, TaskProgress
+from ccupgrade.models.between_status import AvailableUpgrades
+from ccupgrade.models.insight_status import Eta, PreCheckView, Slowness, TaskProgress
 from ccupgrade.models.limits import LINES_CAP, TASKS_CAP, CceName, ConditionMessage, EventMessage
 
 GROUP = "ccupgrade.dev"

@@ -40,8 +40,8 @@ from ccupgrade.models import (
     UpgradeWorkflow,
     Watched,
 )
-from ccupgrade.scheduler.between import BetweenFetcher
-from ccupgrade.scheduler.credentials import CredentialHealth, CredentialKey
+from ccupgrade.scheduler.between_reads import BetweenFetcher
+from ccupgrade.scheduler.credential_backoff import CredentialHealth, CredentialKey
 from ccupgrade.scheduler.details import DetailFetcher, PeerBook
 from ccupgrade.scheduler.intervals import IntervalPolicy, next_slot, parse_duration, slot_phase
 from ccupgrade.scheduler.objects import ObjectStore
@@ -54,7 +54,7 @@ from ccupgrade.scheduler.ports import (
     WorkflowSource,
 )
 from ccupgrade.scheduler.refs import Users
-from ccupgrade.scheduler.tasks import Supervisor
+from ccupgrade.scheduler.supervisor import Supervisor
 from ccupgrade.scheduler.writes import Derive, Ticket, Writer
 
 log = logging.getLogger("ccupgrade.scheduler")

@@ -22,10 +22,10 @@ from datetime import UTC, datetime, timedelta
 
 from ccupgrade.mirror import Mirrored, refused
 from ccupgrade.models import ObjectRef, PollKey, RecordedEvent, Watched
-from ccupgrade.scheduler.events import EVENT_TTL, EventStage, StatusActivity
+from ccupgrade.scheduler.event_stage import EVENT_TTL, EventStage, StatusActivity
 from ccupgrade.scheduler.objects import ObjectStore
 from ccupgrade.scheduler.ports import ObjectGone, PollObserver, StatusRefused, StatusSink, WriteFailed
-from ccupgrade.scheduler.tasks import Supervisor
+from ccupgrade.scheduler.supervisor import Supervisor
 from ccupgrade.scheduler.write_retry import retry_delay
 
 log = logging.getLogger("ccupgrade.scheduler")

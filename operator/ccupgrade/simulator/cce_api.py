@@ -11,12 +11,12 @@ from typing import Any
 from aiohttp import web
 
 from ccupgrade.simulator.answers import apply_fault, cluster_endpoint, error_response, json_response
-from ccupgrade.simulator.between import PATHS_KEY, upgrade_paths
 from ccupgrade.simulator.faults import FaultList
 from ccupgrade.simulator.gatekeeper import Refused
-from ccupgrade.simulator.insight import Renderer, details_for
 from ccupgrade.simulator.scenario import ClusterScenario, WorkflowScript
 from ccupgrade.simulator.state import SIMULATOR_KEY
+from ccupgrade.simulator.task_endpoints import Renderer, details_for
+from ccupgrade.simulator.version_endpoints import PATHS_KEY, upgrade_paths
 
 CLUSTER = "/api/v3/projects/{project}/clusters/{cluster}"
 WORKFLOWS = CLUSTER + "/operation/upgradeworkflows"

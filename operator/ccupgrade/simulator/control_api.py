@@ -10,12 +10,12 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from ccupgrade.simulator.answers import json_response
-from ccupgrade.simulator.between import set_paths
 from ccupgrade.simulator.faults import Fault, FaultList, FaultsDocument
 from ccupgrade.simulator.gatekeeper import CredentialsDocument
-from ccupgrade.simulator.insight import set_details
 from ccupgrade.simulator.scenario import ScenarioClock
 from ccupgrade.simulator.state import SIMULATOR_KEY, ClusterCounters
+from ccupgrade.simulator.task_endpoints import set_details
+from ccupgrade.simulator.version_endpoints import set_paths
 
 CONTROL = "/_sim"
 

@@ -1,7 +1,8 @@
-"""`python -m ccupgrade.testbed build|up|run|down|env|node|image`: the test beds by hand.
+"""`python -m ccupgrade.testbed build|up|run|down|env|kind|image`: the test beds by hand.
 
-`up`/`run`/`down` drive the loopback control plane (etcd + kube-apiserver, no node); `node up|run|down`
-a real single-node cluster (root only); `image` builds the operator's container image.
+`up`/`run`/`down` drive the loopback control plane (etcd + kube-apiserver, no node); `kind
+image|up|run|down` a kind cluster run by the test bed's own dockerd (root only); `image` builds the
+operator's container image.
 """
 
 from __future__ import annotations
@@ -136,45 +137,58 @@ def _cmd_run(args: argparse.Namespace) -> int:
         lock.release()
 
 
-def _cmd_node(args: argparse.Namespace) -> int:
-    from ccupgrade.testbed import node
+def _cmd_kind(args: argparse.Namespace) -> int:
+    from ccupgrade.testbed import kind
+    from ccupgrade.testbed.image import ImageError
 
-    workdir = args.node_workdir or node.default_workdir()
-    if args.node_cmd == "down":
-        owner = _stop_owner(processes.OwnerLock(workdir), "node")
+    workdir = args.kind_workdir or kind.default_workdir()
+    if args.kind_cmd == "down":
+        owner = _stop_owner(processes.OwnerLock(workdir), "kind cluster")
         lock = processes.OwnerLock(workdir)
         if not lock.acquire():
             print(f"testbed: {workdir} is locked by a process that recorded no pid; see `fuser {lock.path}`")
             return 1
         try:
-            undone = node.teardown(workdir)
+            undone = kind.teardown(workdir)
         finally:
             lock.release()
         print(f"stopped: {', '.join(([f'owner pid {owner}'] if owner else []) + undone) or 'nothing was running'}")
         return 0
     command = None
-    if args.node_cmd == "run":
+    if args.kind_cmd == "run":
         command = _command(args)
         if command is None:
             return 2
-    images = [Path(p) for p in args.image]
-    if args.build_image:
-        from ccupgrade.testbed import image
-
-        images.append(image.ensure_image().archive)
     try:
-        with node.NodeCluster(workdir, images) as cluster:
-            env = dict(os.environ, KUBECONFIG=str(cluster.kubeconfig))
+        only_docker = args.kind_cmd == "image" or getattr(args, "docker_only", False)
+        with kind.KindCluster(workdir, create=not only_docker) as cluster:
+            if args.kind_cmd == "image":
+                print(cluster.node_image, *cluster.images)
+                return 0
+            if only_docker:
+                print("dockerd ready for `kind create cluster` (docs/install/kind.md)", flush=True)
+                for name in ("DOCKER_HOST", "KIND_NODE_IMAGE"):
+                    print(f"export {name}={cluster.env[name]}", flush=True)
+                print(f"export PATH={os.pathsep.join(cluster.env['PATH'].split(os.pathsep)[:3])}:$PATH", flush=True)
+                print("Ctrl-C (or `kind down`) deletes every cluster of it and puts the machine back.", flush=True)
+                return _serve_until_stopped(lambda: [])
+            if args.install:
+                for step in ("load", "simulator", "helm"):
+                    kind.run_documented(step, cluster.env)
+            env = cluster.env
             if command is not None:
-                print(f"[node] running: {' '.join(command)}", flush=True)
+                print(f"[kind] running: {' '.join(command)}", flush=True)
                 try:
                     return subprocess.call(command, env=env)
                 except KeyboardInterrupt:
                     return 130
-            print(f"node cluster ready: export KUBECONFIG={cluster.kubeconfig}", flush=True)
-            print(f"kubectl: {cluster.kubectl}; Ctrl-C (or `node down`) stops it and removes everything.", flush=True)
-            return _serve_until_stopped(cluster.dead_components)
-    except node.NodeError as exc:
+            print(f"kind cluster {cluster.name} ready", flush=True)
+            for name in ("DOCKER_HOST", "KUBECONFIG", "KIND_NODE_IMAGE"):
+                print(f"export {name}={env[name]}", flush=True)
+            print(f"export PATH={os.pathsep.join(env['PATH'].split(os.pathsep)[:3])}:$PATH", flush=True)
+            print("Ctrl-C (or `kind down`) deletes it and puts the machine back as it was.", flush=True)
+            return _serve_until_stopped(lambda: [] if kind.cluster_alive() else ["the kind node"])
+    except (kind.KindError, BinariesError, ImageError) as exc:
         print(f"testbed: {exc}", file=sys.stderr)
         return 1
 
@@ -193,24 +207,30 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workdir", type=Path, default=default_workdir(), help="state, logs and kubeconfig")
     commands = parser.add_subparsers(dest="cmd", required=True)
     build = commands.add_parser("build", help="build (or find) etcd, kube-apiserver and kubectl; print their directory")
-    build.add_argument("--node", action="store_true", help="also the node's kubelet, kube-proxy, controllers, pause")
+    build.add_argument("--node", action="store_true", help="also the kind node's kubeadm, kubelet, kube-proxy, ...")
     commands.add_parser("up", help="start the control plane and keep it up until Ctrl-C")
     run = commands.add_parser("run", help="start it, run a command with KUBECONFIG set, stop it")
     run.add_argument("command", nargs=argparse.REMAINDER)
     commands.add_parser("down", help="stop a control plane left running in --workdir")
     commands.add_parser("env", help="print the KUBECONFIG export for --workdir")
-    node = commands.add_parser("node", help="a real single-node cluster (root): up | run [options] -- CMD | down")
-    node_commands = node.add_subparsers(dest="node_cmd", required=True)
+    kind_parser = commands.add_parser("kind", help="a kind cluster (root): image | up | run [options] -- CMD | down")
+    kind_commands = kind_parser.add_subparsers(dest="kind_cmd", required=True)
     for name, text in (
-        ("up", "start it and keep it up until Ctrl-C"),
-        ("run", "start it, run CMD, stop it"),
-        ("down", "stop one left running, remove everything it left"),
+        ("image", "build (or find) kind, its node image and the operator's and simulator's images"),
+        ("up", "create it and keep it up until Ctrl-C"),
+        ("run", "create it, run CMD, delete it"),
+        ("down", "delete one left running, put the machine back as it was"),
     ):
-        sub = node_commands.add_parser(name, help=text)
-        sub.add_argument("--node-workdir", type=Path, default=None, help="default: ~/.cache/ccupgrade/node")
-        if name != "down":
-            sub.add_argument("--image", action="append", default=[], help="a `docker save` archive to load")
-            sub.add_argument("--build-image", action="store_true", help="build the operator's image and load it")
+        sub = kind_commands.add_parser(name, help=text)
+        sub.add_argument("--kind-workdir", type=Path, default=None, help="default: ~/.cache/ccupgrade/kind")
+        if name in ("up", "run"):
+            sub.add_argument(
+                "--install", action="store_true", help="load the images, start the simulator, helm install"
+            )
+        if name == "up":
+            sub.add_argument(
+                "--docker-only", action="store_true", help="no cluster: our dockerd and images, for your `kind create`"
+            )
         if name == "run":
             sub.add_argument("command", nargs=argparse.REMAINDER)
     image = commands.add_parser("image", help="build the operator's image (debootstrap base, no registry needed)")
@@ -222,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
         "run": _cmd_run,
         "down": _cmd_down,
         "env": _cmd_env,
-        "node": _cmd_node,
+        "kind": _cmd_kind,
         "image": _cmd_image,
     }
     try:

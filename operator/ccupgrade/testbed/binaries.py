@@ -26,12 +26,13 @@ _PACKAGES = {
     "kube-controller-manager": "k8s.io/kubernetes/cmd/kube-controller-manager",
     "kube-scheduler": "k8s.io/kubernetes/cmd/kube-scheduler",
     "kubelet": "k8s.io/kubernetes/cmd/kubelet",
+    "kubeadm": "k8s.io/kubernetes/cmd/kubeadm",
     "kube-proxy": "k8s.io/kubernetes/cmd/kube-proxy",
     "pause": "./pause",
 }
-# The node mode's extra commands: cached in their own directory, so the fast loopback tests never
-# wait for them (a cold build of these four is ~9 minutes on 2 cores).
-NODE_COMMANDS = ("kube-controller-manager", "kube-scheduler", "kubelet", "kube-proxy", "pause")
+# The kind node image's extra commands: cached in their own directory, so the fast loopback tests
+# never wait for them (a cold build of these is ~10 minutes on 2 cores).
+NODE_COMMANDS = ("kube-controller-manager", "kube-scheduler", "kubelet", "kube-proxy", "pause", "kubeadm")
 NODE_ASSETS_ENV = "CCUPGRADE_NODE_ASSETS"
 
 
@@ -109,13 +110,14 @@ def _log(message: str) -> None:
 
 @dataclass(frozen=True)
 class NodeBinaries:
-    """The node mode's commands, built from the same pinned `k8s.io/kubernetes` as the control plane."""
+    """The kind node's commands, built from the same pinned `k8s.io/kubernetes` as the control plane."""
 
     kube_controller_manager: Path
     kube_scheduler: Path
     kubelet: Path
     kube_proxy: Path
     pause: Path
+    kubeadm: Path
 
     @classmethod
     def in_directory(cls, directory: Path) -> NodeBinaries:

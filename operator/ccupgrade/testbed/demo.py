@@ -36,7 +36,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--speed", type=float, default=1.0, help="scenario speed (1 = the 55 s standard upgrade)")
     parser.add_argument("--scenario", default="standard")
     parser.add_argument("--timeout", type=float, default=240.0)
+    parser.add_argument("--kind", action="store_true", help="the operator and the simulator as Pods on kind (root)")
     args = parser.parse_args(argv)
+    if args.kind:
+        from ccupgrade.testbed import kinddemo
+
+        return kinddemo.run(args.timeout)
 
     root = repo_root()
     examples = root / "examples"

@@ -29,9 +29,19 @@ from ccupgrade.testbed import processes
 from ccupgrade.testbed.binaries import cache_dir, repo_root
 
 IMAGE = "cce-upgrade-operator"
-TAG = "e2e"  # what tests/node/overlay deploys (imagePullPolicy: Never)
+TAG = "e2e"  # what the in-cluster tests install (never pulled)
+SIMULATOR = "cce-simulator"  # the testkit's image: the CCE simulator as a Pod
 BASE_IMAGE = "ccupgrade-base:bookworm"
-_INPUTS = ("Dockerfile", ".dockerignore", "pyproject.toml", "README.md", "hack/image/make-base.sh")
+CONTENT_LABEL = "dev.ccupgrade.content"
+_INPUTS = (
+    "Dockerfile",
+    ".dockerignore",
+    "pyproject.toml",
+    "README.md",
+    "hack/image/make-base.sh",
+    "testkit/Dockerfile",
+    "testkit/pyproject.toml",
+)
 
 
 class ImageError(RuntimeError):
@@ -83,7 +93,7 @@ class Docker:
 
     def __enter__(self) -> Docker:
         if shutil.which("docker") is None:
-            raise ImageError("no docker client: run hack/node/install-packages.sh")
+            raise ImageError("no docker client: run hack/kind/install-packages.sh")
         if self._answers():
             return self
         if shutil.which("dockerd") is None or os.geteuid() != 0:
@@ -125,8 +135,8 @@ class Docker:
 
 
 @contextlib.contextmanager
-def _wheelhouse(root: Path) -> Iterator[Path]:
-    """The operator's wheel and its dependencies', built by the host's pip, inside the build context."""
+def _wheelhouse(root: Path, testkit: bool = False) -> Iterator[Path]:
+    """The operator's wheel (and the testkit's) with their dependencies', built by the host's pip."""
     if sys.version_info[:2] != (3, 11):
         raise ImageError(f"the image runs Python 3.11; wheels built by Python {sys.version.split()[0]} may not fit")
     house = root / ".wheelhouse"
@@ -139,8 +149,13 @@ def _wheelhouse(root: Path) -> Iterator[Path]:
             source.mkdir()
             for name in ("pyproject.toml", "README.md"):
                 shutil.copy(root / name, source / name)
-            skip = shutil.ignore_patterns("__pycache__", "*.egg-info")
+            skip = shutil.ignore_patterns("__pycache__", "*.egg-info", "build")
             shutil.copytree(root / "operator", source / "operator", ignore=skip)
+            sources = [str(source)]
+            if testkit:
+                (source / "testkit").mkdir()
+                shutil.copy(root / "testkit" / "pyproject.toml", source / "testkit" / "pyproject.toml")
+                sources.append(str(source / "testkit"))
             done = subprocess.run(
                 [
                     sys.executable,
@@ -151,7 +166,7 @@ def _wheelhouse(root: Path) -> Iterator[Path]:
                     "--disable-pip-version-check",
                     "--wheel-dir",
                     str(house),
-                    str(source),
+                    *sources,
                 ],
                 capture_output=True,
                 check=False,
@@ -161,6 +176,59 @@ def _wheelhouse(root: Path) -> Iterator[Path]:
         yield house
     finally:
         shutil.rmtree(house, ignore_errors=True)
+
+
+def _ensure_base(docker: Docker, root: Path) -> None:
+    if docker("image", "inspect", BASE_IMAGE, check=False).returncode == 0:
+        return
+    started = time.monotonic()
+    _log(f"making the base image {BASE_IMAGE} with debootstrap (a minute or two)")
+    env = dict(os.environ, **({"DOCKER_HOST": docker.host} if docker.host else {}))
+    done = subprocess.run(
+        [str(root / "hack/image/make-base.sh"), BASE_IMAGE], env=env, capture_output=True, check=False
+    )
+    if done.returncode != 0:
+        raise ImageError(f"make-base.sh failed: {done.stderr.decode()[-3000:]}")
+    _log(f"base image made in {time.monotonic() - started:.0f}s")
+
+
+def _build(docker: Docker, root: Path, tag: str, key: str, testkit: bool) -> None:
+    """`docker build` offline from the host-built wheels; the image carries `key` as a label."""
+    _ensure_base(docker, root)
+    started = time.monotonic()
+    project = f"{project_name(root)}-testkit" if testkit else project_name(root)
+    with _wheelhouse(root, testkit):
+        _log(f"wheelhouse built in {time.monotonic() - started:.0f}s; building {tag}")
+        docker(
+            "build",
+            "--network",
+            "none",
+            "--tag",
+            tag,
+            "--label",
+            f"{CONTENT_LABEL}={key}",
+            *(["--file", str(root / "testkit" / "Dockerfile")] if testkit else []),
+            "--build-arg",
+            f"BASE_IMAGE={BASE_IMAGE}",
+            "--build-arg",
+            f"PIP_INSTALL=--no-index --find-links /src/.wheelhouse {project}",
+            str(root),
+            env=dict(os.environ, DOCKER_BUILDKIT="0"),
+        )
+    _log(f"{tag} built in {time.monotonic() - started:.0f}s")
+
+
+def ensure_in_daemon(docker: Docker, testkit: bool = False) -> str:
+    """The operator's image (or, with `testkit`, the simulator's) in `docker`, tagged with the version the
+    chart and manifests name: there with this content already, else built."""
+    root = repo_root()
+    key = content_key(root)
+    version = project_version(root)
+    tag = f"{SIMULATOR}:{version}" if testkit else f"{IMAGE}:{version}"
+    found = docker("image", "inspect", "--format", f'{{{{index .Config.Labels "{CONTENT_LABEL}"}}}}', tag, check=False)
+    if found.returncode != 0 or found.stdout.decode().strip() != key:
+        _build(docker, root, tag, key, testkit)
+    return tag
 
 
 def ensure_image(rebuild: bool = False) -> BuiltImage:
@@ -175,33 +243,7 @@ def ensure_image(rebuild: bool = False) -> BuiltImage:
         return BuiltImage(tag, archive, int(size_file.read_text()))
     images.mkdir(parents=True, exist_ok=True)
     with Docker() as docker:
-        if docker("image", "inspect", BASE_IMAGE, check=False).returncode != 0:
-            started = time.monotonic()
-            _log(f"making the base image {BASE_IMAGE} with debootstrap (a minute or two)")
-            env = dict(os.environ, **({"DOCKER_HOST": docker.host} if docker.host else {}))
-            done = subprocess.run(
-                [str(root / "hack/image/make-base.sh"), BASE_IMAGE], env=env, capture_output=True, check=False
-            )
-            if done.returncode != 0:
-                raise ImageError(f"make-base.sh failed: {done.stderr.decode()[-3000:]}")
-            _log(f"base image made in {time.monotonic() - started:.0f}s")
-        started = time.monotonic()
-        with _wheelhouse(root):
-            _log(f"wheelhouse built in {time.monotonic() - started:.0f}s; building {tag}")
-            docker(
-                "build",
-                "--network",
-                "none",
-                "--tag",
-                tag,
-                "--build-arg",
-                f"BASE_IMAGE={BASE_IMAGE}",
-                "--build-arg",
-                f"PIP_INSTALL=--no-index --find-links /src/.wheelhouse {project_name(root)}",
-                str(root),
-                env=dict(os.environ, DOCKER_BUILDKIT="0"),
-            )
-        _log(f"image built in {time.monotonic() - started:.0f}s")
+        _build(docker, root, tag, key, testkit=False)
         size = int(docker("image", "inspect", "--format", "{{.Size}}", tag).stdout.decode().strip())
         partial = archive.with_suffix(".partial")
         docker("save", "--output", str(partial), tag)
@@ -219,3 +261,10 @@ def project_name(root: Path) -> str:
     import tomllib
 
     return str(tomllib.loads((root / "pyproject.toml").read_text())["project"]["name"])
+
+
+def project_version(root: Path) -> str:
+    """The operator's version, from pyproject.toml: the image tag the chart and manifests use."""
+    import tomllib
+
+    return str(tomllib.loads((root / "pyproject.toml").read_text())["project"]["version"])

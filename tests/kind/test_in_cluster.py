@@ -1,8 +1,8 @@
-"""What a user checks after `kubectl apply -k manifests/`: the operator, as two Pods on a real node.
+"""What a user checks after installing with docs/install/kind.md: the operator, as two Pods on kind.
 
-Each test drives one simulated upgrade through the in-cluster operator and disrupts it the way a
-cluster does (a leader Pod deleted with and without grace, a rollout restart), then checks that the
-status and the Events came out exactly as without the disruption.
+Each test drives one simulated upgrade (the simulator is a Pod too) through the in-cluster operator
+and disrupts it the way a cluster does (a leader Pod deleted with and without grace, a rollout
+restart), then checks that the status and the Events came out exactly as without the disruption.
 """
 
 from __future__ import annotations
@@ -17,8 +17,7 @@ from typing import Any
 import pytest
 
 from ccupgrade.simulator.control import SimulatorControl
-from ccupgrade.testbed.services import Service
-from tests.node.conftest import (
+from tests.kind.conftest import (
     DEPLOYMENT,
     SELECTOR,
     SK,
@@ -34,13 +33,13 @@ from tests.node.conftest import (
 )
 from tests.support.standard_path import PATH_EVENTS, STEP_MOMENTS
 
-pytestmark = [pytest.mark.node, pytest.mark.timeout(1800)]
+pytestmark = [pytest.mark.kind, pytest.mark.timeout(1800)]
 
 
 @pytest.fixture
-def upgrade(cluster: Cluster, installed: object, simulator: Service) -> Iterator[Upgrade]:
+def upgrade(cluster: Cluster, installed: object, simulator: SimulatorControl) -> Iterator[Upgrade]:
     wait_rollout(cluster)  # each test starts from two Ready replicas, whatever the last one did
-    made = Upgrade(cluster, SimulatorControl(simulator.url), simulator.url)
+    made = Upgrade(cluster, simulator)
     made.create()
     seen(made, 0)  # every test starts from the workflow's first moment, as PATH_EVENTS does
     yield made
@@ -129,7 +128,7 @@ def _takeover(cluster: Cluster, upgrade: Upgrade, disrupt: Callable[[str], None]
     took = time.monotonic() - started
     new = wait_for(lambda: leader(cluster), 60, "a new leader")
     assert new != lead
-    print(f"\n[node] {what}: status moved on {took:.1f}s after the leader was deleted (new leader {new})")
+    print(f"\n[kind] {what}: status moved on {took:.1f}s after the leader was deleted (new leader {new})")
     finish(upgrade)
 
 
@@ -168,7 +167,7 @@ def test_sigterm_stops_a_standby_pod_promptly(cluster: Cluster, upgrade: Upgrade
     started = time.monotonic()
     cluster.kubectl("-n", SYSTEM_NS, "delete", "pod", standby, "--wait=true", timeout=grace + 60)
     took = time.monotonic() - started
-    print(f"\n[node] standby Pod gone {took:.1f}s after a normal delete (grace period {grace}s)")
+    print(f"\n[kind] standby Pod gone {took:.1f}s after a normal delete (grace period {grace}s)")
     # As PID 1 an unhandled SIGTERM is ignored and the kubelet would wait out the grace period.
     assert took < grace / 2, f"the standby ignored SIGTERM ({took:.1f}s of {grace}s)"
 
@@ -197,7 +196,7 @@ def test_runs_as_non_root_on_a_read_only_root_filesystem_under_restricted_pod_se
         "apiVersion": "v1",
         "kind": "Pod",
         "metadata": {"name": "unhardened", "namespace": SYSTEM_NS},
-        "spec": {"containers": [{"name": "c", "image": "cce-upgrade-operator:e2e"}]},
+        "spec": {"containers": [{"name": "c", "image": "cce-upgrade-operator:0.1.0"}]},
     }
     refused = cluster.kubectl("create", "--dry-run=server", "-f", "-", check=False, input=json.dumps(bad))
     assert refused.returncode != 0

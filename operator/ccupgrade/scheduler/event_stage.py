@@ -34,7 +34,7 @@ from datetime import UTC, datetime, timedelta
 from ccupgrade.mirror import Mirrored
 from ccupgrade.models import MAX_RECORDED_EVENTS, ObjectRef, RecordedEvent
 from ccupgrade.scheduler.ports import PollObserver, StatusSink, WriteFailed
-from ccupgrade.scheduler.tasks import Supervisor
+from ccupgrade.scheduler.supervisor import Supervisor
 from ccupgrade.scheduler.write_retry import retry_delay
 
 log = logging.getLogger("ccupgrade.scheduler")

@@ -20,9 +20,9 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
-from ccupgrade.simulator.between import VersionScript
 from ccupgrade.simulator.scenario import ClusterScenario, Text, WorkflowScript
 from ccupgrade.simulator.state import Simulator
+from ccupgrade.simulator.version_endpoints import VersionScript
 
 
 class ItemScript(BaseModel):

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the node-mode test bed and the image build need, when missing.
+# Installs the Debian packages the kind test bed and the image builds need, when missing: dockerd
+# (run by the test bed itself), runc (behind its wrapper), debootstrap (the images' bases), jq (the
+# runc wrapper), nftables (the network rule), iproute2.
 # Needs root (CI runs as root). Idempotent: a machine that has them all does nothing.
 set -euo pipefail
-packages=(docker.io containerd runc containernetworking-plugins iptables iproute2 debootstrap conntrack)
+packages=(docker.io runc iproute2 debootstrap jq nftables)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
