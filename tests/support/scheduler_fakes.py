@@ -107,7 +107,8 @@ class Write:
 @dataclass
 class FakeApiServer:
     """The API server's side of the objects: versions, merge patches with a resourceVersion
-    precondition (a mismatch answers with the object as re-read, as `KubeIO` does after a 409)."""
+    precondition (a mismatch answers with the object as re-read, as `KubeIO` does after a 409; an
+    applied patch with the status as sent, also where `prune` drops fields from what is stored)."""
 
     objects: dict[str, Watched] = field(default_factory=dict)
     writes: list[Write] = field(default_factory=list)
@@ -125,6 +126,7 @@ class FakeApiServer:
     event_lists: int = 0  # LISTs of Events received
     status_in_flight: int = 0  # status writes under way
     posts_during_status: int = 0  # Event POSTs that started while a status write was under way
+    prune: frozenset[str] = frozenset()  # status fields an older CRD schema drops from what is stored
 
     def _next_version(self) -> str:
         self.version += 1
@@ -183,7 +185,8 @@ class FakeApiServer:
         if watched.resource_version != stored.resource_version:
             return stored  # 409, then re-read
         new = replace(stored, status=result.status, resource_version=self._next_version())
-        self.objects[watched.ref.name] = new
+        kept = result.status.model_copy(update=dict.fromkeys(self.prune))
+        self.objects[watched.ref.name] = replace(new, status=kept) if self.prune else new
         self.writes.append(Write(watched.ref.name, watched.generation, result, now()))
         self.journal.append(("status", watched.ref.name))
         return new

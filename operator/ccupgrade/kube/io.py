@@ -44,6 +44,7 @@ _JOURNAL = TypeAdapter(list[RecordedEvent])
 _JSON: dict[str, Any] = {"mode": "json", "by_alias": True, "exclude_none": True}
 
 
+_PRUNED_SEEN = 10_000  # object uids kept to warn once each about an old CRD pruning their status
 _REFUSED_FOR_GOOD = frozenset({400, 413, 422})  # the same status will be refused again
 
 
@@ -85,6 +86,11 @@ def _status_documents(old: UpgradeStatus | None, result: Mirrored) -> tuple[dict
     return patch, expected
 
 
+def _dropped(patch: dict[str, Any], expected: dict[str, Any], stored: dict[str, Any]) -> list[str]:
+    """The status fields this patch set that the API server did not store as sent."""
+    return sorted(key for key, value in patch.items() if value is not None and stored.get(key) != expected.get(key))
+
+
 class KubeIO:
     """The scheduler's Kubernetes side: credentials from Secrets, then status before Events (the status
     records its Events in `eventJournal`; each Event is posted once, under a deterministic name); a
@@ -107,6 +113,7 @@ class KubeIO:
         self._instance = socket.gethostname()
         self._on_status_write = on_status_write or (lambda outcome: None)
         self._on_event = on_event or (lambda reason, kind: None)
+        self._pruned_seen: set[str] = set()  # uids whose pruned status was warned about
 
     # -- credentials -------------------------------------------------------------------------------
 
@@ -246,11 +253,32 @@ class KubeIO:
                 return await self._reread(watched)
             raise
         metadata = body.get("metadata") or {}
-        if metadata.get("generation") == watched.generation and body.get("status") == expected:
-            # Stored as written, same spec: the record is the result, without parsing the answer
-            # again (pydantic validation of each answer was ~6 % of the CPU in a burst).
-            return replace(watched, resource_version=metadata.get("resourceVersion"), status=result.status)
-        return Watched.from_body(body)
+        if metadata.get("generation") != watched.generation:
+            return Watched.from_body(body)  # the spec changed under the write: the watch brings it
+        stored = body.get("status") or {}
+        if stored != expected:
+            self._warn_dropped(watched.ref, _dropped(status_patch, expected, stored))
+        # Applied (2xx under our resourceVersion precondition): the record is the status as sent,
+        # also where the API server dropped fields, so that the writer sees its write done instead
+        # of a re-read to write again; no parsing of the answer either (pydantic validation of
+        # each answer was ~6 % of the CPU in a burst).
+        return replace(watched, resource_version=metadata.get("resourceVersion"), status=result.status)
+
+    def _warn_dropped(self, ref: ObjectRef, dropped: list[str]) -> None:
+        """An applied status stored with fields missing: the CRD schema is older than the operator
+        and prunes what it does not know. Said once per object; the uids said are bounded (a
+        deleted object's is forgotten when the set is full, and then said again at worst)."""
+        if not dropped or ref.uid in self._pruned_seen:
+            return
+        if len(self._pruned_seen) >= _PRUNED_SEEN:
+            self._pruned_seen.clear()
+        self._pruned_seen.add(ref.uid)
+        log.warning(
+            "%s: the API server dropped status fields %s: the CRD is older than the operator"
+            " (apply the chart's CRD; Helm does not upgrade crds/)",
+            ref,
+            ", ".join(dropped),
+        )
 
     async def _reread(self, watched: Watched) -> Watched:
         """The object as stored now; `ObjectGone` if it is not there or is another object (new uid)."""

@@ -103,8 +103,10 @@ class StatusSink(Protocol):
     async def publish(self, watched: Watched, result: Mirrored) -> Watched | None:
         """Writes the status derived from `watched` (if `result.changed`); its Events come later.
 
-        Returns the object as now stored (after a 409: as re-read), or None if the write went
-        nowhere (a 404 for an object that still exists: logged). Raises `ObjectGone` when the
+        Returns the object as now stored: after an applied write with the status as sent (also if
+        an older CRD schema pruned fields from it: what was sent is our write, not a change to
+        write again), after a 409 as re-read; or None if the write went nowhere (a 404 for an
+        object that still exists: logged). Raises `ObjectGone` when the
         object no longer exists, `WriteFailed` when trying again later can help, `StatusRefused`
         when nothing can."""
         ...
