@@ -215,6 +215,22 @@ def test_an_outage_lasts_until_cce_has_answered_steadily_and_costs_no_write_per_
     assert walk.status.cloud_outage is None
 
 
+def test_an_outage_start_stored_by_a_clock_ahead_counts_as_now() -> None:
+    walk = Walk("standard")
+    walk.observe(31)
+    failure = PollFailed(True, "CloudAPIUnavailable", "CCE unavailable: HTTP 503")
+    walk.apply(failure, 40 + 3600)  # a replica whose clock is an hour ahead sees the first failure
+    walk.apply(failure, 40)  # this replica, with the right clock, takes over
+    assert walk.status.cloud_outage is not None
+    assert walk.status.cloud_outage.since == T0 + timedelta(seconds=40)  # not in the future
+    walk.apply(failure, 70)
+    assert "CloudAPIError" not in walk.reasons()  # 30 s: not news yet
+    walk.apply(failure, 100)  # a minute of failures on this clock: announced, not an hour later
+    assert walk.reasons().count("CloudAPIError") == 1
+    since = (T0 + timedelta(seconds=40)).isoformat()
+    assert walk.events[-1][2].startswith(f"CCE API unavailable since {since},")
+
+
 def test_a_status_from_before_outages_were_recorded_is_not_announced_twice() -> None:
     walk = Walk("standard")
     walk.observe(31)

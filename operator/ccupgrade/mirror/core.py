@@ -280,15 +280,22 @@ def _recorded_moment(old: UpgradeStatus) -> datetime | None:
     return max(moments, default=None)
 
 
-def _outage_of(old: UpgradeStatus) -> CloudOutage | None:
+def _outage_of(old: UpgradeStatus, now: datetime) -> CloudOutage | None:
     """The outage the stored status is in. A status written before outages were recorded says so
-    by Ready alone; its CloudAPIError was posted at once, so that outage counts as announced."""
-    if old.cloud_outage is not None:
-        return old.cloud_outage
-    ready = cond.find(old.conditions, cond.READY)
-    if ready is not None and ready.reason == Reason.CLOUD_API_UNAVAILABLE:
-        return CloudOutage(since=ready.last_transition_time, announced=True)
-    return None
+    by Ready alone; its CloudAPIError was posted at once, so that outage counts as announced.
+
+    A start later than `now` was stored by a replica whose clock is ahead: it counts as `now` (as
+    the Event stage does not follow an Event time ahead of its clock), or the outage would be
+    announced only once this clock has caught up, with a start in the future."""
+    outage = old.cloud_outage
+    if outage is None:
+        ready = cond.find(old.conditions, cond.READY)
+        if ready is None or ready.reason != Reason.CLOUD_API_UNAVAILABLE:
+            return None
+        outage = CloudOutage(since=ready.last_transition_time, announced=True)
+    if outage.since > now:
+        return outage.model_copy(update={"since": now})
+    return outage
 
 
 def failed(
@@ -310,7 +317,7 @@ def failed(
                 [], cond.Verdict(cond.U, True, False, failure.reason, failure.message), generation, now
             )[1:]
         ready = cond.set_condition(old.conditions, cond.READY, cond.U, failure.reason, failure.message, generation, now)
-        outage = _outage_of(old) or CloudOutage(since=now)
+        outage = _outage_of(old, now) or CloudOutage(since=now)
         if not outage.announced and now - outage.since >= windows.announce_after:
             outage = outage.model_copy(update={"announced": True})
             events.append(
@@ -425,7 +432,7 @@ def mirror(
         verdict = replace(verdict, message=f"{verdict.message}; {note}")
     new.conditions = cond.apply_verdict(previous.conditions, verdict, generation, now)
     events = [*_workflow_events(previous, new), *insight_events, *between_events]
-    outage = _outage_of(previous)
+    outage = _outage_of(previous, now)
     recent = outcome.last_failure is not None and now - outcome.last_failure < windows.recover_after
     if outage is not None and recent:
         # CCE answers again, but failed lately: the outage goes on (the data is mirrored as usual).
