@@ -120,9 +120,18 @@ def config_from(args: argparse.Namespace) -> OperatorConfig:
     )
 
 
+# Line breaks in a record's own line: shown escaped, so that quoted text cannot fake a log line.
+_LINE_BREAKS = str.maketrans({"\n": "\\n", "\r": "\\r", "\u2028": "\\u2028", "\u2029": "\\u2029"})
+
+
 class PrintableFormatter(logging.Formatter):
     """Log lines without terminal escapes or control characters: they quote CCE's messages, and
     `kubectl logs` prints them to a terminal as they are."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        """The record's line with its line breaks escaped: a CCE message with a line feed and
+        "... ERROR ..." after it would otherwise read as a log line of its own."""
+        return super().formatMessage(record).translate(_LINE_BREAKS)
 
     def format(self, record: logging.LogRecord) -> str:
         """The line as logging formats it, then made printable (line feeds of a traceback stay)."""

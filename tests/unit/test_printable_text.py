@@ -87,6 +87,22 @@ def test_log_lines_carry_no_control_characters() -> None:
     assert not CONTROL.search(line), repr(line)
 
 
+def test_a_line_feed_in_a_logged_message_cannot_fake_a_log_line() -> None:
+    """A CCE error_msg with a line feed and "... ERROR ..." after it would read as a line of its own."""
+    formatter = PrintableFormatter("%(levelname)s %(name)s: %(message)s")
+    forged = "quota exceeded\nERROR ccupgrade: credentials leaked\r\nINFO x: y\u2028z"
+    try:
+        raise ServerError(forged, status=503)
+    except ServerError as exc:
+        record = logging.LogRecord("ccupgrade", logging.WARNING, __file__, 1, "poll failed: %s", (exc,), sys.exc_info())
+    first, *traceback = formatter.format(record).split("\n")
+    assert first.startswith("WARNING ccupgrade: poll failed: ")
+    assert "quota exceeded\\nERROR ccupgrade: credentials leaked\\r\\nINFO x: y\\u2028z" in first
+    assert traceback[0] == "Traceback (most recent call last):"  # a traceback keeps its lines
+    record = logging.LogRecord("ccupgrade", logging.INFO, __file__, 1, "%s", ("a\nb",), None)
+    assert formatter.format(record) == "INFO ccupgrade: a\\nb"
+
+
 def test_text_is_cleaned_before_it_is_cut() -> None:
     """A cut inside an escape sequence left its visible rest (`]8;;https://…`), and the escapes used
     up the byte budget: the text is cleaned first, then cut."""
