@@ -4,6 +4,7 @@ while an upgrade is active; a failing call fails alone; forgotten with the clust
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections import Counter
 from typing import Any
@@ -18,7 +19,8 @@ from ccupgrade.models import PreCheckTaskList, UpgradeInfo, UpgradePathList, Upg
 from ccupgrade.scheduler.between_reads import BetweenFetcher
 
 RESYNC = 600.0
-ENDPOINT = "region:ap-southeast-1"
+ENDPOINT = "cce.example"
+C1 = (ENDPOINT, "p", "c1")
 
 
 class Clock:
@@ -67,7 +69,7 @@ async def test_at_most_once_per_resync_per_cluster_and_once_an_hour_for_the_path
     for minute in range(0, 121):  # two hours of a poll every minute, two groups on c1, one on c2
         clock.now = 1000.0 + minute * 60
         for cluster in ("c1", "c1", "c2"):
-            data = await fetcher.fetch(ENDPOINT, (ENDPOINT, "p", cluster), _target(cluster), [])
+            data = await fetcher.fetch((ENDPOINT, "p", cluster), _target(cluster), [])
             assert isinstance(data.info, UpgradeInfo)
             assert isinstance(data.paths, UpgradePathList)
     assert reader.calls == Counter({"info": 2 * 13, "prechecks": 2 * 13, "paths": 3})
@@ -77,10 +79,10 @@ async def test_nothing_is_read_while_an_upgrade_is_active() -> None:
     reader, clock = FakeReader(), Clock()
     fetcher = BetweenFetcher(reader, RESYNC, clock=clock)
     for phase in ("Init", "Running", "Pending"):
-        data = await fetcher.fetch(ENDPOINT, "c1", _target("c1"), _workflows(phase))
+        data = await fetcher.fetch(C1, _target("c1"), _workflows(phase))
         assert (data.info, data.prechecks, data.paths) == (None, None, None)
     assert reader.calls == Counter()
-    await fetcher.fetch(ENDPOINT, "c1", _target("c1"), _workflows("Success"))
+    await fetcher.fetch(C1, _target("c1"), _workflows("Success"))
     assert reader.calls == Counter({"info": 1, "prechecks": 1, "paths": 1})
 
 
@@ -88,23 +90,24 @@ async def test_a_failing_call_fails_alone_and_waits_for_its_next_turn() -> None:
     reader, clock = FakeReader(), Clock()
     reader.failing = {"info"}
     fetcher = BetweenFetcher(reader, RESYNC, clock=clock)
-    data = await fetcher.fetch(ENDPOINT, "c1", _target("c1"), [])
+    data = await fetcher.fetch(C1, _target("c1"), [])
     assert isinstance(data.info, DetailFailed)
     assert "503" in data.info.message
     assert isinstance(data.prechecks, PreCheckTaskList)
     clock.now += 60
-    await fetcher.fetch(ENDPOINT, "c1", _target("c1"), [])
+    await fetcher.fetch(C1, _target("c1"), [])
     assert reader.calls["info"] == 1
 
 
 async def test_forgotten_with_the_last_object_naming_the_cluster() -> None:
     reader, clock = FakeReader(), Clock()
     fetcher = BetweenFetcher(reader, RESYNC, clock=clock)
-    await fetcher.fetch(ENDPOINT, "c1", _target("c1"), [])
+    await fetcher.fetch(C1, _target("c1"), [])
     assert len(fetcher) == 1
-    fetcher.forget("c1", ENDPOINT)
+    fetcher.forget(C1)
+    fetcher.forget_paths(ENDPOINT)
     assert len(fetcher) == 0
-    data = await fetcher.fetch(ENDPOINT, "c1", _target("c1"), [])
+    data = await fetcher.fetch(C1, _target("c1"), [])
     assert reader.calls == Counter({"info": 2, "prechecks": 2, "paths": 2})
     assert data.info is not None
 
@@ -132,3 +135,36 @@ async def test_the_scheduler_forgets_a_cluster_when_its_last_object_goes() -> No
     assert len(fetcher) == 1  # b still names the cluster
     scheduler.remove(Watched.from_body(_body("b")).ref)
     assert len(fetcher) == 0
+    assert not fetcher._paths
+
+
+async def test_an_object_deleted_while_its_poll_waits_on_cce_leaves_nothing_behind() -> None:
+    """The poll that outlives its object stores the cluster's answers after the removal: they go
+    when that poll lets go of the cluster, not at the removal."""
+    from ccupgrade.models.watched import Watched
+    from ccupgrade.scheduler.poller import Scheduler
+    from tests.unit.test_scheduler import FakeSecrets, FakeSink, _body
+
+    entered, gate = asyncio.Event(), asyncio.Event()
+
+    class HeldCce:
+        async def list_upgrade_workflows(self, target: ClusterTarget) -> UpgradeWorkflowList:
+            entered.set()
+            await gate.wait()
+            return UpgradeWorkflowList()
+
+    reader = FakeReader()
+    fetcher = BetweenFetcher(reader, RESYNC)
+    scheduler = Scheduler(client=HeldCce(), credentials=FakeSecrets({"s"}), sink=FakeSink(), between=fetcher)
+    watched = Watched.from_body(_body("a"))
+    scheduler.upsert(watched)
+    run = asyncio.create_task(scheduler.run())
+    await entered.wait()
+    scheduler.remove(watched.ref)
+    polls = list(scheduler._tasks._tasks)  # the poll under way
+    gate.set()
+    await asyncio.gather(*polls)
+    run.cancel()
+    await asyncio.gather(run, return_exceptions=True)
+    assert reader.calls == Counter({"info": 1, "prechecks": 1, "paths": 1})  # the poll did read
+    assert (len(fetcher), len(fetcher._paths)) == (0, 0)
