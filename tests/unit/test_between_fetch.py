@@ -168,3 +168,21 @@ async def test_an_object_deleted_while_its_poll_waits_on_cce_leaves_nothing_behi
     await asyncio.gather(run, return_exceptions=True)
     assert reader.calls == Counter({"info": 1, "prechecks": 1, "paths": 1})  # the poll did read
     assert (len(fetcher), len(fetcher._paths)) == (0, 0)
+
+
+async def test_a_failed_call_keeps_the_same_text_for_the_same_failure() -> None:
+    """The error status keeps has no request ID (new per answer): the same failure twice is the
+    same text, so the status is not rewritten at every read."""
+    reader, clock = FakeReader(), Clock()
+    messages = []
+    for request in ("r1", "r2"):
+
+        async def refuse(target: ClusterTarget, request: str = request) -> UpgradeInfo:
+            raise ServerError("CCE is down", status=503, code="CCE.01", request_id=request)
+
+        reader.show_upgrade_info = refuse  # type: ignore[method-assign]
+        clock.now += RESYNC
+        data = await BetweenFetcher(reader, RESYNC, clock=clock).fetch(C1, _target("c1"), [])
+        assert isinstance(data.info, DetailFailed)
+        messages.append(data.info.message)
+    assert messages[0] == messages[1] == "CCE is down (HTTP 503, code CCE.01)"

@@ -13,6 +13,7 @@ from ccupgrade.mirror import BetweenData, Observed, mirror
 from ccupgrade.mirror.between import newest_reachable, version_key
 from ccupgrade.mirror.insight import DetailFailed
 from ccupgrade.models import MAX_ANNOUNCED, PreCheckTaskList, Reason, UpgradeInfo, UpgradePathList, UpgradeStatus
+from ccupgrade.models.limits import CCE_TEXT_BYTES, ELLIPSIS
 from ccupgrade.models.resource import UpgradeSpec
 
 SPEC = UpgradeSpec.model_validate(
@@ -182,3 +183,20 @@ def test_not_read_keeps_what_the_status_has() -> None:
     kept, result = run(status, None)
     assert kept.available == status.available
     assert not result.events
+
+
+def test_a_hostile_error_is_kept_printable_and_within_its_byte_bound() -> None:
+    """CCE's error text (escapes, 3-byte characters, any length) in `available.error` and in
+    `latestPreCheck.error`: cleaned and cut to CCE_TEXT_BYTES, in the mirror's own result."""
+    hostile = DetailFailed("\x1b]0;pwned\x07\x1b[2J" + "错" * 3000)
+    stored, result = run(None, BetweenData(hostile, hostile, hostile, NOW))
+    for status in (stored, result.status):
+        assert status.available is not None
+        assert status.available.error is not None
+        assert status.latest_pre_check is not None
+        assert status.latest_pre_check.error is not None
+        for error in (status.available.error, status.latest_pre_check.error):
+            assert len(error.encode()) <= CCE_TEXT_BYTES
+            assert "\x1b" not in error
+            assert "pwned" not in error
+            assert error.endswith(ELLIPSIS)

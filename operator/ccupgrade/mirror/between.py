@@ -15,6 +15,7 @@ import re
 from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from ccupgrade.mirror import findings
 from ccupgrade.mirror.event_intents import EventIntent
@@ -161,7 +162,16 @@ def _available(old: AvailableUpgrades | None, data: BetweenData) -> tuple[Availa
     if old is None and not errors:
         return None, []
     base = old or AvailableUpgrades()
-    return base.model_copy(update={"error": "; ".join(errors) or None}), []
+    return _updated(base, error="; ".join(errors) or None), []
+
+
+_M = TypeVar("_M", AvailableUpgrades, PreCheckView)
+
+
+def _updated(model: _M, **update: object) -> _M:
+    """`model` with `update`, validated (model_copy is not): a new string gets its type's byte bound
+    and cleaning (CceName, CceText)."""
+    return type(model).model_validate({**model.model_dump(), **update})
 
 
 def _announce(
@@ -198,7 +208,7 @@ def _newest(listed: PreCheckTaskList) -> PreCheckTask | None:
 def _latest_pre_check(old: PreCheckView | None, data: BetweenData, now: datetime) -> PreCheckView | None:
     if isinstance(data.prechecks, DetailFailed):
         base = old or PreCheckView()
-        return base.model_copy(update={"error": f"pre-check list unavailable: {data.prechecks.message}"})
+        return _updated(base, error=f"pre-check list unavailable: {data.prechecks.message}")
     if not isinstance(data.prechecks, PreCheckTaskList):
         return old
     task = _newest(data.prechecks)

@@ -122,8 +122,8 @@ class BetweenFetcher:
         try:
             return await call
         except CceError as exc:
-            log.info("%s unavailable: %s", what, exc)
-            return DetailFailed(str(exc))
+            log.info("%s unavailable: %s", what, exc)  # with the request ID, for CCE's support
+            return DetailFailed(exc.summary)  # the same text per failure: status is not rewritten per poll
 
     def forget(self, cluster_key: ClusterKey) -> None:
         """Drops a cluster's answers: no poll group holds the cluster any more."""
