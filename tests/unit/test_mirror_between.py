@@ -200,3 +200,17 @@ def test_a_hostile_error_is_kept_printable_and_within_its_byte_bound() -> None:
             assert "\x1b" not in error
             assert "pwned" not in error
             assert error.endswith(ELLIPSIS)
+
+
+def test_a_failed_precheck_listed_again_after_an_empty_or_failed_list_is_announced_once() -> None:
+    check = failed_check("t1", "2026-03-01T10:00:00Z", [])
+    for gap in (prechecks(), DetailFailed("pre-check list: 503")):
+        status, result = run(None, BetweenData(info(), None, prechecks(check), NOW))
+        names = [e.name_for("a", "u") for e in result.events if e.reason == Reason.PRE_CHECK_FAILED]
+        for minutes, listed in ((10, gap), (20, prechecks(check)), (30, gap), (40, prechecks(check))):
+            when = NOW + timedelta(minutes=minutes)
+            status, result = run(status, BetweenData(info(), None, listed, when), when)
+            names += [e.name_for("a", "u") for e in result.events if e.reason == Reason.PRE_CHECK_FAILED]
+            assert status.latest_pre_check is not None
+            assert status.latest_pre_check.task_id == "t1"
+        assert len(names) == 1, gap

@@ -213,7 +213,9 @@ def _latest_pre_check(old: PreCheckView | None, data: BetweenData, now: datetime
         return old
     task = _newest(data.prechecks)
     if task is None:
-        return None
+        # CCE lists none (now): the latest one known stays, so the same finding listed again later is
+        # recognised by its task ID, not announced a second time.
+        return None if old is None else _updated(old, error=None)
     view = findings.precheck_view(task)
     if view.task_id:
         view = view.model_copy(update={"task_id": findings.clip(view.task_id, 128)})
