@@ -214,3 +214,30 @@ def test_a_failed_precheck_listed_again_after_an_empty_or_failed_list_is_announc
             assert status.latest_pre_check is not None
             assert status.latest_pre_check.task_id == "t1"
         assert len(names) == 1, gap
+
+
+def test_another_cluster_starts_the_between_upgrades_status_afresh() -> None:
+    check = failed_check("t1", "2026-03-01T10:00:00Z", [])
+    data = BetweenData(info(targets=["v1.29.13-r0"]), paths(), prechecks(check), NOW)
+    status, _ = run(None, data)
+    status, _ = run(status, data, NOW + timedelta(minutes=1))
+    assert status.available is not None
+    assert status.available.cluster_id == "c1"
+    assert status.available.announced
+    other = SPEC.model_copy(update={"cluster_id": "c2"})
+    for minutes, answer in ((2, BetweenData(DetailFailed("403"), paths(), DetailFailed("403"), NOW)), (3, None)):
+        when = NOW + timedelta(minutes=minutes)
+        result = mirror(status, Observed([], between=answer), other, 2, when)
+        available = result.status.available
+        assert available is None or (available.current_version, available.announced) == (None, None)
+        assert result.status.latest_pre_check is None or result.status.latest_pre_check.task_id is None
+    # The new cluster offers the same version: announced for it, one poll after first sight.
+    moved = BetweenData(info(release="v1.28.15", targets=["v1.29.13-r0"]), paths(), prechecks(check), NOW)
+    first = mirror(status, Observed([], between=moved), other, 2, NOW + timedelta(minutes=4))
+    assert first.status.available is not None
+    assert first.status.available.cluster_id == "c2"
+    second = mirror(first.status, Observed([], between=moved), other, 2, NOW + timedelta(minutes=5))
+    assert [e.message for e in second.events if e.reason == Reason.UPGRADE_AVAILABLE] == [
+        "Upgrade available for cluster c2: v1.28.15-r20 -> v1.29.13-r0"
+    ]
+    assert [e.reason for e in first.events + second.events].count(Reason.PRE_CHECK_FAILED) == 1

@@ -124,6 +124,7 @@ def test_a_status_with_every_field_at_its_bound_fits() -> None:
             error=wide,
         ),
         available=AvailableUpgrades(
+            cluster_id=wide,
             current_version=wide,
             suggested_patch=wide,
             target_versions=[wide] * MAX_TARGETS,

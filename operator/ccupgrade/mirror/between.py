@@ -247,11 +247,20 @@ def _pre_check_events(old: PreCheckView | None, new: PreCheckView | None, status
 def derive(
     old: UpgradeStatus, new: UpgradeStatus, data: BetweenData | None, cluster_id: str, now: datetime
 ) -> list[EventIntent]:
-    """Fills `new.available` and `new.latest_pre_check` from `data` (None: kept from `old`); returns their Events."""
+    """Fills `new.available` and `new.latest_pre_check` from `data` (None: kept from `old`); returns their Events.
+
+    What `old` says of another cluster (spec.clusterId changed) is not carried over: the parts start
+    afresh, as for a new object. A status that does not say its cluster (older, or a CRD that prunes
+    the field) is taken to be of this one."""
+    described = old.available.cluster_id if old.available is not None else None
+    if described is not None and described != cluster_id:
+        old = old.model_copy(update={"available": None, "latest_pre_check": None})
     if data is None:
         new.available, new.latest_pre_check = old.available, old.latest_pre_check
         return []
     available, offered = _available(old.available, data)
+    if available is not None:
+        available = available.model_copy(update={"cluster_id": cluster_id})  # spec-validated already
     events: list[EventIntent] = []
     if available is not None and offered and old.available is None:
         # First sight: stored first, announced at the next poll, once the stored status shows that

@@ -26,6 +26,9 @@ class _Model(BaseModel):
 class AvailableUpgrades(_Model):
     """The cluster's version and what it can be upgraded to, as CCE offers it now."""
 
+    cluster_id: CceName | None = Field(
+        default=None, description="The CCE cluster these values describe (a new spec.clusterId starts afresh)."
+    )
     current_version: CceName | None = Field(
         default=None, description="The version the cluster runs: release and patch (v1.28.15-r20)."
     )
