@@ -241,3 +241,22 @@ def test_another_cluster_starts_the_between_upgrades_status_afresh() -> None:
         "Upgrade available for cluster c2: v1.28.15-r20 -> v1.29.13-r0"
     ]
     assert [e.reason for e in first.events + second.events].count(Reason.PRE_CHECK_FAILED) == 1
+
+
+def test_an_escape_sequence_in_a_version_or_task_id_leaves_no_visible_rest() -> None:
+    """An OSC-8 hyperlink around a version or a task ID: removed whole, from the Event and status
+    (a character-wise cleaning left ` ]8;;https://evil.example/x \\v1.30.1-r0 ]8;; \\`)."""
+    link = "\x1b]8;;https://evil.example/x\x1b\\{}\x1b]8;;\x1b\\"
+    check = failed_check(link.format("t9"), "2026-03-01T10:00:00Z", [])
+    check["spec"]["targetVersion"] = link.format("v1.30.1-r0")
+    data = BetweenData(info(targets=[link.format("v1.30.1-r0")]), paths(), prechecks(check), NOW)
+    status, first = run(None, data)
+    status, second = run(status, data, NOW + timedelta(minutes=1))
+    assert status.available is not None
+    assert status.available.target_versions == ["v1.30.1-r0"]
+    assert status.latest_pre_check is not None
+    assert (status.latest_pre_check.task_id, status.latest_pre_check.target_version) == ("t9", "v1.30.1-r0")
+    messages = [e.message for e in first.events + second.events]
+    assert "Upgrade available for cluster c1: v1.28.15-r20 -> v1.30.1-r0" in messages
+    assert any(m.startswith("Pre-check t9 for an upgrade to v1.30.1-r0 failed") for m in messages)
+    assert not any("evil" in m or "]8;;" in m for m in messages)
