@@ -186,3 +186,22 @@ async def test_a_failed_call_keeps_the_same_text_for_the_same_failure() -> None:
         assert isinstance(data.info, DetailFailed)
         messages.append(data.info.message)
     assert messages[0] == messages[1] == "CCE is down (HTTP 503, code CCE.01)"
+
+
+async def test_only_the_newest_precheck_is_kept() -> None:
+    """CCE lists every pre-check of the cluster (tens, each with its findings); the mirror shows
+    the newest one, so the cache keeps that one alone until the next read."""
+    created = ["2026-03-01T10:00:00Z", "2026-03-03T10:00:00Z", "2026-03-02T10:00:00Z"]
+    listed = {"items": [{"metadata": {"uid": f"t{i}", "creationTimestamp": at}} for i, at in enumerate(created)]}
+    reader = FakeReader()
+
+    async def many(target: ClusterTarget) -> PreCheckTaskList:
+        return parse(PreCheckTaskList, json.dumps(listed), "prechecks")
+
+    reader.list_precheck_tasks = many  # type: ignore[method-assign]
+    fetcher = BetweenFetcher(reader, RESYNC, clock=Clock())
+    data = await fetcher.fetch(C1, _target("c1"), [])
+    again = await fetcher.fetch(C1, _target("c1"), [])  # from the cache
+    for answer in (data, again):
+        assert isinstance(answer.prechecks, PreCheckTaskList)
+        assert [task.metadata.uid for task in answer.prechecks.items] == ["t1"]

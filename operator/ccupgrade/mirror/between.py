@@ -197,6 +197,12 @@ def _announce(
     return available.model_copy(update={"announced": keep}), events
 
 
+def newest_only(listed: PreCheckTaskList) -> PreCheckTaskList:
+    """The list as the mirror uses it: its newest task alone (what a cache needs to keep)."""
+    task = _newest(listed)
+    return listed.model_copy(update={"items": [task] if task is not None else []})
+
+
 def _newest(listed: PreCheckTaskList) -> PreCheckTask | None:
     if not listed.items:
         return None

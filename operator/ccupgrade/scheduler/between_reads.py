@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from typing import Protocol, TypeVar
 
 from ccupgrade.cce import CceError, ClusterTarget
-from ccupgrade.mirror import BetweenData, DetailFailed
+from ccupgrade.mirror import BetweenData, DetailFailed, newest_only
 from ccupgrade.models import PreCheckTaskList, UpgradeInfo, UpgradePathList, UpgradeWorkflow
 
 log = logging.getLogger("ccupgrade.scheduler")
@@ -111,6 +111,8 @@ class BetweenFetcher:
             )
         else:
             info, prechecks = await asyncio.gather(info_call, precheck_call)
+        if isinstance(prechecks, PreCheckTaskList):
+            prechecks = newest_only(prechecks)  # kept until the next read: the mirror reads no other
         cluster.data = BetweenData(info, None, prechecks, started)
         return self._with_paths(cluster.data, endpoint)
 
