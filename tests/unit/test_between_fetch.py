@@ -9,14 +9,18 @@ import json
 from collections import Counter
 from typing import Any
 
+import pytest
+
 from ccupgrade.cce.client import ClusterTarget
 from ccupgrade.cce.credentials import TokenCredentials
 from ccupgrade.cce.endpoints import Endpoint
 from ccupgrade.cce.errors import ServerError
 from ccupgrade.cce.parser import parse, parse_workflow_list
 from ccupgrade.mirror import DetailFailed
-from ccupgrade.models import PreCheckTaskList, UpgradeInfo, UpgradePathList, UpgradeWorkflow, UpgradeWorkflowList
+from ccupgrade.models import PreCheckTaskList, UpgradeInfo, UpgradePathList, UpgradeWorkflow
 from ccupgrade.scheduler.between_reads import BetweenFetcher
+from ccupgrade.scheduler.poller import Scheduler
+from tests.support.scheduler_fakes import NO_WORKFLOWS, FakeApiServer, FakeCce, Secrets, now
 
 RESYNC = 600.0
 ENDPOINT = "cce.example"
@@ -112,54 +116,47 @@ async def test_forgotten_with_the_last_object_naming_the_cluster() -> None:
     assert data.info is not None
 
 
+def _scheduler(cce: FakeCce, server: FakeApiServer, fetcher: BetweenFetcher) -> Scheduler:
+    secrets = Secrets({"s": "t", "s2": "t"})
+    return Scheduler(client=cce, credentials=secrets, sink=server, between=fetcher, clock=now)
+
+
+@pytest.mark.looptime
 async def test_the_scheduler_forgets_a_cluster_when_its_last_object_goes() -> None:
-    from ccupgrade.models.watched import Watched
-    from ccupgrade.scheduler.poller import Scheduler
-    from tests.unit.test_scheduler import FakeCce, FakeSecrets, FakeSink, _body, _run_for
-
-    class IdleCce(FakeCce):
-        async def list_upgrade_workflows(self, target: ClusterTarget) -> UpgradeWorkflowList:
-            self.calls[target.cluster_id] += 1
-            return UpgradeWorkflowList()
-
+    cce, server = FakeCce({"c1": lambda _: NO_WORKFLOWS}), FakeApiServer()
     reader = FakeReader()
-    fetcher = BetweenFetcher(reader, RESYNC)
-    scheduler = Scheduler(client=IdleCce(), credentials=FakeSecrets({"s", "s2"}), sink=FakeSink(), between=fetcher)
-    scheduler.upsert(Watched.from_body(_body("a")))
-    scheduler.upsert(Watched.from_body(_body("b", credentialsSecretRef={"name": "s2"})))
-    await _run_for(scheduler, 1.2)
+    fetcher = BetweenFetcher(reader, RESYNC, clock=now)
+    scheduler = _scheduler(cce, server, fetcher)
+    a, b = server.apply("a"), server.apply("b", credentialsSecretRef={"name": "s2"})
+    scheduler.upsert(a)
+    scheduler.upsert(b)
+    run = asyncio.create_task(scheduler.run())
+    await asyncio.sleep(1.2)  # fake time: both groups' first polls
+    assert cce.count("c1") == 2
     assert reader.calls == Counter({"info": 1, "prechecks": 1, "paths": 1})  # two groups, one cluster
     assert len(fetcher) == 1
-    first = Watched.from_body(_body("a")).ref
-    scheduler.remove(first)
+    scheduler.remove(a.ref)
     assert len(fetcher) == 1  # b still names the cluster
-    scheduler.remove(Watched.from_body(_body("b")).ref)
+    scheduler.remove(b.ref)
+    run.cancel()
+    await asyncio.gather(run, return_exceptions=True)
     assert len(fetcher) == 0
     assert not fetcher._paths
 
 
+@pytest.mark.looptime
 async def test_an_object_deleted_while_its_poll_waits_on_cce_leaves_nothing_behind() -> None:
     """The poll that outlives its object stores the cluster's answers after the removal: they go
     when that poll lets go of the cluster, not at the removal."""
-    from ccupgrade.models.watched import Watched
-    from ccupgrade.scheduler.poller import Scheduler
-    from tests.unit.test_scheduler import FakeSecrets, FakeSink, _body
-
-    entered, gate = asyncio.Event(), asyncio.Event()
-
-    class HeldCce:
-        async def list_upgrade_workflows(self, target: ClusterTarget) -> UpgradeWorkflowList:
-            entered.set()
-            await gate.wait()
-            return UpgradeWorkflowList()
-
+    cce, server = FakeCce({"c1": lambda _: NO_WORKFLOWS}), FakeApiServer()
+    gate = cce.held["c1"] = asyncio.Event()
     reader = FakeReader()
-    fetcher = BetweenFetcher(reader, RESYNC)
-    scheduler = Scheduler(client=HeldCce(), credentials=FakeSecrets({"s"}), sink=FakeSink(), between=fetcher)
-    watched = Watched.from_body(_body("a"))
+    fetcher = BetweenFetcher(reader, RESYNC, clock=now)
+    scheduler = _scheduler(cce, server, fetcher)
+    watched = server.apply("a")
     scheduler.upsert(watched)
     run = asyncio.create_task(scheduler.run())
-    await entered.wait()
+    await cce.started.wait()
     scheduler.remove(watched.ref)
     polls = list(scheduler._tasks._tasks)  # the poll under way
     gate.set()
