@@ -14,7 +14,6 @@ import select
 import shutil
 import signal
 import subprocess
-import sys
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -26,39 +25,17 @@ import yaml
 from ccupgrade.models.resource import GROUP, KIND, PLURAL, VERSION
 from tests.support.kube import Kube, wait_for
 from tests.support.paths import REPO
+from tests.support.plugin import PLUGIN_DIR, plugin_env, plugin_ok, run_plugin
 from tests.support.plugin_states import STATES, state
 
 pytestmark = [pytest.mark.cluster]
 
-PLUGIN_DIR = Path(sys.executable).parent  # the venv's bin/, where `pip install` put kubectl-ccupgrade
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 COLOR = re.compile(r"\x1b\[(?:[0-9;]*;)?(?:3[0-7]|9[0-7]|38;[25];[0-9;]+)m")
 
 
-def _env(kube: Kube, **extra: str) -> dict[str, str]:
-    assert (PLUGIN_DIR / "kubectl-ccupgrade").exists(), "kubectl-ccupgrade is not installed: run `make venv`"
-    env = {k: v for k, v in os.environ.items() if k not in {"NO_COLOR", "FORCE_COLOR", "COLUMNS", "TERM"}}
-    kubectl_dir = str(Path(kube.kubectl_path).parent)
-    return {
-        **env,
-        "PATH": f"{PLUGIN_DIR}:{kubectl_dir}:{env.get('PATH', '')}",
-        "KUBECONFIG": str(kube.kubeconfig),
-        **extra,
-    }
-
-
 def _run(kube: Kube, *args: str, check: bool = True, **env: str) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(
-        [kube.kubectl_path, "ccupgrade", *args],
-        env=_env(kube, **env),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    if check:
-        assert done.returncode == 0, f"kubectl ccupgrade {' '.join(args)}: {done.stderr}"
-    return done
+    return plugin_ok(kube, *args, **env) if check else run_plugin(kube, *args, **env)
 
 
 def _create(kube: Kube, namespace: str, obj: dict[str, Any]) -> dict[str, Any]:
@@ -122,7 +99,12 @@ def fleet(kube: Kube, crd: str, namespace: str) -> dict[str, dict[str, Any]]:
 
 def test_kubectl_finds_the_plugin_and_its_help(kube: Kube) -> None:
     plugins = subprocess.run(
-        [kube.kubectl_path, "plugin", "list"], env=_env(kube), capture_output=True, text=True, timeout=60, check=False
+        [kube.kubectl_path, "plugin", "list"],
+        env=plugin_env(kube),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert "kubectl-ccupgrade" in plugins.stdout, plugins.stdout + plugins.stderr
     usage = _run(kube, "--help").stdout
@@ -248,7 +230,7 @@ def _tty_output(kube: Kube, *args: str, **env: str) -> str:
     leader, follower = pty.openpty()
     proc = subprocess.Popen(
         [kube.kubectl_path, "ccupgrade", *args],
-        env=_env(kube, TERM="xterm-256color", COLUMNS="160", **env),
+        env=plugin_env(kube, TERM="xterm-256color", COLUMNS="160", **env),
         stdout=follower,
         stderr=subprocess.PIPE,
         stdin=subprocess.DEVNULL,
@@ -284,7 +266,7 @@ def test_colours_on_a_terminal_and_no_color_honoured(
 def test_watch_redraws_on_change(kube: Kube, fleet: dict[str, dict[str, Any]], namespace: str) -> None:
     proc = subprocess.Popen(
         [kube.kubectl_path, "ccupgrade", "status", "running", "-n", namespace, "--watch", "--interval", "0.2"],
-        env=_env(kube),
+        env=plugin_env(kube),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from tests.cluster.test_plugin import _run as plugin
 from tests.e2e.conftest import Env
 from tests.support.integrations import argocd_health, botkube_notifies_event_created, exporter_receivers, kstatus
+from tests.support.plugin import plugin_ok as plugin
 
 pytestmark = [pytest.mark.e2e, pytest.mark.cluster]
 

@@ -36,3 +36,10 @@ def run_plugin(kube: Kube, *args: str, **env: str) -> subprocess.CompletedProces
         timeout=60,
         check=False,
     )
+
+
+def plugin_ok(kube: Kube, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """`run_plugin`, which must succeed (its stderr in the failure)."""
+    done = run_plugin(kube, *args, **env)
+    assert done.returncode == 0, f"kubectl ccupgrade {' '.join(args)}: {done.stderr}"
+    return done

@@ -291,3 +291,14 @@ def test_a_percentage_seen_before_the_start_time_counts_from_the_start() -> None
     basis = timing.Basis(own=timing.samples_of(_recorded()), peers=[])
     seen = TaskProgress(task="Cluster", percent=50.0, since=NOW)
     assert timing.estimate(_running(start), None, None, basis, NOW, seen).task_end == start + timedelta(minutes=21)
+
+
+def test_clip_removes_escape_sequences_whole_and_cuts_in_bytes() -> None:
+    """findings.clip, used for API paths, user agents, versions and task IDs: one line, no escape
+    sequence or its visible rest, at most `limit` bytes on a character boundary."""
+    clip = findings.clip
+    assert clip("\x1b]8;;https://evil.example\x1b\\/apis/x\x1b]8;;\x1b\\\x1b[2J") == "/apis/x"
+    assert clip("kubectl\n/v1.25\tx") == "kubectl /v1.25 x"
+    cut = clip("路" * 100, 64)
+    assert len(cut.encode()) <= 64
+    assert cut.endswith("…")

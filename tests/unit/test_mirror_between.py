@@ -13,6 +13,7 @@ from ccupgrade.mirror import BetweenData, Observed, mirror
 from ccupgrade.mirror.between import newest_reachable, version_key
 from ccupgrade.mirror.insight import DetailFailed
 from ccupgrade.models import MAX_ANNOUNCED, PreCheckTaskList, Reason, UpgradeInfo, UpgradePathList, UpgradeStatus
+from ccupgrade.models.limits import CCE_TEXT_BYTES, ELLIPSIS
 from ccupgrade.models.resource import UpgradeSpec
 
 SPEC = UpgradeSpec.model_validate(
@@ -182,3 +183,80 @@ def test_not_read_keeps_what_the_status_has() -> None:
     kept, result = run(status, None)
     assert kept.available == status.available
     assert not result.events
+
+
+def test_a_hostile_error_is_kept_printable_and_within_its_byte_bound() -> None:
+    """CCE's error text (escapes, 3-byte characters, any length) in `available.error` and in
+    `latestPreCheck.error`: cleaned and cut to CCE_TEXT_BYTES, in the mirror's own result."""
+    hostile = DetailFailed("\x1b]0;pwned\x07\x1b[2J" + "错" * 3000)
+    stored, result = run(None, BetweenData(hostile, hostile, hostile, NOW))
+    for status in (stored, result.status):
+        assert status.available is not None
+        assert status.available.error is not None
+        assert status.latest_pre_check is not None
+        assert status.latest_pre_check.error is not None
+        for error in (status.available.error, status.latest_pre_check.error):
+            assert len(error.encode()) <= CCE_TEXT_BYTES
+            assert "\x1b" not in error
+            assert "pwned" not in error
+            assert error.endswith(ELLIPSIS)
+
+
+def test_a_failed_precheck_listed_again_after_an_empty_or_failed_list_is_announced_once() -> None:
+    check = failed_check("t1", "2026-03-01T10:00:00Z", [])
+    for gap in (prechecks(), DetailFailed("pre-check list: 503")):
+        status, result = run(None, BetweenData(info(), None, prechecks(check), NOW))
+        names = [e.name_for("a", "u") for e in result.events if e.reason == Reason.PRE_CHECK_FAILED]
+        for minutes, listed in ((10, gap), (20, prechecks(check)), (30, gap), (40, prechecks(check))):
+            when = NOW + timedelta(minutes=minutes)
+            status, result = run(status, BetweenData(info(), None, listed, when), when)
+            names += [e.name_for("a", "u") for e in result.events if e.reason == Reason.PRE_CHECK_FAILED]
+            assert status.latest_pre_check is not None
+            assert status.latest_pre_check.task_id == "t1"
+        assert len(names) == 1, gap
+
+
+def test_another_cluster_starts_the_between_upgrades_status_afresh() -> None:
+    check = failed_check("t1", "2026-03-01T10:00:00Z", [])
+    data = BetweenData(info(targets=["v1.29.13-r0"]), paths(), prechecks(check), NOW)
+    status, _ = run(None, data)
+    status, _ = run(status, data, NOW + timedelta(minutes=1))
+    assert status.available is not None
+    assert status.available.cluster_id == "c1"
+    assert status.available.announced
+    other = SPEC.model_copy(update={"cluster_id": "c2"})
+    for minutes, answer in ((2, BetweenData(DetailFailed("403"), paths(), DetailFailed("403"), NOW)), (3, None)):
+        when = NOW + timedelta(minutes=minutes)
+        result = mirror(status, Observed([], between=answer), other, 2, when)
+        available = result.status.available
+        assert available is None or (available.current_version, available.announced) == (None, None)
+        assert result.status.latest_pre_check is None or result.status.latest_pre_check.task_id is None
+    # The new cluster offers the same version: announced for it, one poll after first sight.
+    moved = BetweenData(info(release="v1.28.15", targets=["v1.29.13-r0"]), paths(), prechecks(check), NOW)
+    first = mirror(status, Observed([], between=moved), other, 2, NOW + timedelta(minutes=4))
+    assert first.status.available is not None
+    assert first.status.available.cluster_id == "c2"
+    second = mirror(first.status, Observed([], between=moved), other, 2, NOW + timedelta(minutes=5))
+    assert [e.message for e in second.events if e.reason == Reason.UPGRADE_AVAILABLE] == [
+        "Upgrade available for cluster c2: v1.28.15-r20 -> v1.29.13-r0"
+    ]
+    assert [e.reason for e in first.events + second.events].count(Reason.PRE_CHECK_FAILED) == 1
+
+
+def test_an_escape_sequence_in_a_version_or_task_id_leaves_no_visible_rest() -> None:
+    """An OSC-8 hyperlink around a version or a task ID: removed whole, from the Event and status
+    (a character-wise cleaning left ` ]8;;https://evil.example/x \\v1.30.1-r0 ]8;; \\`)."""
+    link = "\x1b]8;;https://evil.example/x\x1b\\{}\x1b]8;;\x1b\\"
+    check = failed_check(link.format("t9"), "2026-03-01T10:00:00Z", [])
+    check["spec"]["targetVersion"] = link.format("v1.30.1-r0")
+    data = BetweenData(info(targets=[link.format("v1.30.1-r0")]), paths(), prechecks(check), NOW)
+    status, first = run(None, data)
+    status, second = run(status, data, NOW + timedelta(minutes=1))
+    assert status.available is not None
+    assert status.available.target_versions == ["v1.30.1-r0"]
+    assert status.latest_pre_check is not None
+    assert (status.latest_pre_check.task_id, status.latest_pre_check.target_version) == ("t9", "v1.30.1-r0")
+    messages = [e.message for e in first.events + second.events]
+    assert "Upgrade available for cluster c1: v1.28.15-r20 -> v1.30.1-r0" in messages
+    assert any(m.startswith("Pre-check t9 for an upgrade to v1.30.1-r0 failed") for m in messages)
+    assert not any("evil" in m or "]8;;" in m for m in messages)

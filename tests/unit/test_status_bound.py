@@ -17,8 +17,11 @@ from ccupgrade.kube.api import KubeApiError, api_error
 from ccupgrade.kube.io import KubeIO
 from ccupgrade.mirror import Details, EventIntent, Mirrored, Observed, mirror
 from ccupgrade.models import (
+    MAX_ANNOUNCED,
     MAX_RECORDED_EVENTS,
     MAX_STATUS_BYTES,
+    MAX_TARGETS,
+    AvailableUpgrades,
     Condition,
     Finding,
     FindingCount,
@@ -31,6 +34,7 @@ from ccupgrade.models import (
     UpgradeStatus,
 )
 from ccupgrade.models.insight_status import Eta, Slowness, TaskProgress
+from ccupgrade.models.limits import CCE_NAME_BYTES, CCE_TEXT_BYTES
 from ccupgrade.models.watched import Watched
 from ccupgrade.scheduler.ports import NoObserver, StatusRefused, WriteFailed
 from ccupgrade.scheduler.supervisor import Supervisor
@@ -119,6 +123,31 @@ def test_a_status_with_every_field_at_its_bound_fits() -> None:
             counts=[FindingCount(kind=wide, level=wide, count=1)] * 500,
             error=wide,
         ),
+        available=AvailableUpgrades(
+            cluster_id=wide,
+            current_version=wide,
+            suggested_patch=wide,
+            target_versions=[wide] * MAX_TARGETS,
+            newest_version=wide,
+            steps_to_newest=10**6,
+            minor_versions_behind=10**6,
+            checked_time=now,
+            announced=[wide] * MAX_ANNOUNCED,
+            error=wide,
+        ),
+        latest_pre_check=PreCheckView(
+            task_id=wide,
+            target_version=wide,
+            created=now,
+            phase=wide,
+            expire_time=now,
+            expired=True,
+            message=wide,
+            findings=[finding] * 10,
+            more_findings=10**6,
+            counts=[FindingCount(kind=wide, level=wide, count=1)] * 500,
+            error=wide,
+        ),
         task_progress=TaskProgress(task=wide, task_id=wide, percent=50, since=now, error=wide),
         eta=Eta(task=wide, task_end=now, workflow_end=now, basis="history", samples=9, text=wide),
         slow=Slowness(task=wide, task_id=wide, since=now, message=wide),
@@ -132,6 +161,10 @@ def test_a_status_with_every_field_at_its_bound_fits() -> None:
         event_journal=[RecordedEvent(name="n" * 253, type="Warning", reason="R" * 128, message=wide, event_time=now)]
         * MAX_RECORDED_EVENTS,
     )
+    assert status.available is not None
+    assert status.latest_pre_check is not None
+    assert len((status.available.error or "").encode()) <= CCE_TEXT_BYTES
+    assert all(len(v.encode()) <= CCE_NAME_BYTES for v in status.available.announced or [])
     size = _size(status)
     print(f"\nevery field at its bound: {size:,} bytes (bound {MAX_STATUS_BYTES:,})")
     assert size <= MAX_STATUS_BYTES

@@ -5,7 +5,7 @@ Other packages import these names from `ccupgrade.mirror`, never from its module
 import-linter contract in pyproject.toml says so).
 """
 
-from ccupgrade.mirror.between import BetweenData
+from ccupgrade.mirror.between import BetweenData, newest_only
 from ccupgrade.mirror.conditions import READY, RECONCILING, STALLED
 from ccupgrade.mirror.conditions import find as find_condition
 from ccupgrade.mirror.core import (
@@ -44,6 +44,7 @@ __all__ = [
     "failed",
     "find_condition",
     "mirror",
+    "newest_only",
     "refused",
     "samples_of",
     "suspended",

@@ -15,6 +15,7 @@ import re
 from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from ccupgrade.mirror import findings
 from ccupgrade.mirror.event_intents import EventIntent
@@ -161,7 +162,16 @@ def _available(old: AvailableUpgrades | None, data: BetweenData) -> tuple[Availa
     if old is None and not errors:
         return None, []
     base = old or AvailableUpgrades()
-    return base.model_copy(update={"error": "; ".join(errors) or None}), []
+    return _updated(base, error="; ".join(errors) or None), []
+
+
+_M = TypeVar("_M", AvailableUpgrades, PreCheckView)
+
+
+def _updated(model: _M, **update: object) -> _M:
+    """`model` with `update`, validated (model_copy is not): a new string gets its type's byte bound
+    and cleaning (CceName, CceText)."""
+    return type(model).model_validate({**model.model_dump(), **update})
 
 
 def _announce(
@@ -187,6 +197,12 @@ def _announce(
     return available.model_copy(update={"announced": keep}), events
 
 
+def newest_only(listed: PreCheckTaskList) -> PreCheckTaskList:
+    """The list as the mirror uses it: its newest task alone (what a cache needs to keep)."""
+    task = _newest(listed)
+    return listed.model_copy(update={"items": [task] if task is not None else []})
+
+
 def _newest(listed: PreCheckTaskList) -> PreCheckTask | None:
     if not listed.items:
         return None
@@ -198,12 +214,14 @@ def _newest(listed: PreCheckTaskList) -> PreCheckTask | None:
 def _latest_pre_check(old: PreCheckView | None, data: BetweenData, now: datetime) -> PreCheckView | None:
     if isinstance(data.prechecks, DetailFailed):
         base = old or PreCheckView()
-        return base.model_copy(update={"error": f"pre-check list unavailable: {data.prechecks.message}"})
+        return _updated(base, error=f"pre-check list unavailable: {data.prechecks.message}")
     if not isinstance(data.prechecks, PreCheckTaskList):
         return old
     task = _newest(data.prechecks)
     if task is None:
-        return None
+        # CCE lists none (now): the latest one known stays, so the same finding listed again later is
+        # recognised by its task ID, not announced a second time.
+        return None if old is None else _updated(old, error=None)
     view = findings.precheck_view(task)
     if view.task_id:
         view = view.model_copy(update={"task_id": findings.clip(view.task_id, 128)})
@@ -235,11 +253,20 @@ def _pre_check_events(old: PreCheckView | None, new: PreCheckView | None, status
 def derive(
     old: UpgradeStatus, new: UpgradeStatus, data: BetweenData | None, cluster_id: str, now: datetime
 ) -> list[EventIntent]:
-    """Fills `new.available` and `new.latest_pre_check` from `data` (None: kept from `old`); returns their Events."""
+    """Fills `new.available` and `new.latest_pre_check` from `data` (None: kept from `old`); returns their Events.
+
+    What `old` says of another cluster (spec.clusterId changed) is not carried over: the parts start
+    afresh, as for a new object. A status that does not say its cluster (older, or a CRD that prunes
+    the field) is taken to be of this one."""
+    described = old.available.cluster_id if old.available is not None else None
+    if described is not None and described != cluster_id:
+        old = old.model_copy(update={"available": None, "latest_pre_check": None})
     if data is None:
         new.available, new.latest_pre_check = old.available, old.latest_pre_check
         return []
     available, offered = _available(old.available, data)
+    if available is not None:
+        available = available.model_copy(update={"cluster_id": cluster_id})  # spec-validated already
     events: list[EventIntent] = []
     if available is not None and offered and old.available is None:
         # First sight: stored first, announced at the next poll, once the stored status shows that

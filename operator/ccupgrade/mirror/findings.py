@@ -5,7 +5,16 @@ from __future__ import annotations
 from collections import Counter
 from datetime import datetime
 
-from ccupgrade.models import DeprecatedApiUse, Finding, FindingCount, PreCheckItem, PreCheckTask, PreCheckView
+from ccupgrade.models import (
+    DeprecatedApiUse,
+    Finding,
+    FindingCount,
+    PreCheckItem,
+    PreCheckTask,
+    PreCheckView,
+    clip_utf8,
+    printable,
+)
 
 DEFAULT_CAP = 10
 API_CAP = 5  # deprecated API uses listed per finding, most-called first
@@ -56,12 +65,13 @@ def _severity(finding: Finding) -> tuple[int, int]:
 
 
 def clip(text: str, limit: int = TEXT_BYTES) -> str:
-    """At most `limit` UTF-8 bytes of `text`, cut on a character boundary, control characters removed."""
-    cleaned = "".join(c if c.isprintable() else " " for c in text)
-    raw = cleaned.encode()
-    if len(raw) <= limit:
-        return cleaned
-    return raw[: limit - 3].decode(errors="ignore") + "..."
+    """One line of at most `limit` UTF-8 bytes (a version, an ID, an API path): terminal escapes
+    removed whole (`printable`: an OSC-8 link leaves no visible rest), line breaks and tabs made
+    spaces, then cut on a character boundary (`clip_utf8`)."""
+    cleaned = printable(text)
+    if not cleaned.isprintable():  # the tabs and line feeds `printable` keeps
+        cleaned = "".join(c if c.isprintable() else " " for c in cleaned)
+    return clip_utf8(cleaned, limit)
 
 
 def deprecated_apis(item: PreCheckItem, cap: int = API_CAP) -> tuple[list[DeprecatedApiUse], int]:

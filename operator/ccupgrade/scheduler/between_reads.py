@@ -14,13 +14,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Protocol, TypeVar
 
 from ccupgrade.cce import CceError, ClusterTarget
-from ccupgrade.mirror import BetweenData, DetailFailed
+from ccupgrade.mirror import BetweenData, DetailFailed, newest_only
 from ccupgrade.models import PreCheckTaskList, UpgradeInfo, UpgradePathList, UpgradeWorkflow
 
 log = logging.getLogger("ccupgrade.scheduler")
@@ -28,6 +28,7 @@ PATHS_EVERY = 3600.0  # seconds between two reads of an endpoint's upgrade paths
 SLACK = 0.95  # a poll at its slot one resync later is due, though it may start a little early
 AT_REST = frozenset({"Success", "Cancel"})
 _T = TypeVar("_T")
+ClusterKey = tuple[str, str, str]  # endpoint host, project, cluster (as the poller's)
 
 
 class BetweenReader(Protocol):
@@ -80,17 +81,19 @@ class BetweenFetcher:
         self.paths_every = paths_every
         self._clock = clock
         self._wall = wall
-        self._clusters: dict[Hashable, _Cluster] = {}
+        self._clusters: dict[ClusterKey, _Cluster] = {}
         self._paths: dict[str, _Paths] = {}
 
     def _due(self, read_at: float | None, every: float) -> bool:
         return read_at is None or self._clock() - read_at >= every * SLACK
 
     async def fetch(
-        self, endpoint: str, cluster_key: Hashable, target: ClusterTarget, workflows: list[UpgradeWorkflow]
+        self, cluster_key: ClusterKey, target: ClusterTarget, workflows: list[UpgradeWorkflow]
     ) -> BetweenData:
-        """The last answers for the cluster (`cluster_key`, on `endpoint` as the spec names it); read
-        first if due and no upgrade is active."""
+        """The last answers for the cluster (`cluster_key`: endpoint host, project, cluster); read
+        first if due and no upgrade is active. The caller holds the cluster (and its endpoint) until
+        this returns, and `forget`s them only afterwards: what this stores is never left behind."""
+        endpoint = cluster_key[0]
         cluster = self._clusters.setdefault(cluster_key, _Cluster())
         if active(workflows) or not self._due(cluster.read_at, self.resync):
             return self._with_paths(cluster.data, endpoint)
@@ -108,6 +111,8 @@ class BetweenFetcher:
             )
         else:
             info, prechecks = await asyncio.gather(info_call, precheck_call)
+        if isinstance(prechecks, PreCheckTaskList):
+            prechecks = newest_only(prechecks)  # kept until the next read: the mirror reads no other
         cluster.data = BetweenData(info, None, prechecks, started)
         return self._with_paths(cluster.data, endpoint)
 
@@ -119,14 +124,16 @@ class BetweenFetcher:
         try:
             return await call
         except CceError as exc:
-            log.info("%s unavailable: %s", what, exc)
-            return DetailFailed(str(exc))
+            log.info("%s unavailable: %s", what, exc)  # with the request ID, for CCE's support
+            return DetailFailed(exc.summary)  # the same text per failure: status is not rewritten per poll
 
-    def forget(self, cluster_key: Hashable, endpoint: str | None = None) -> None:
-        """Drops a cluster's answers (no object names it any more), and an endpoint's paths if given."""
+    def forget(self, cluster_key: ClusterKey) -> None:
+        """Drops a cluster's answers: no poll group holds the cluster any more."""
         self._clusters.pop(cluster_key, None)
-        if endpoint is not None:
-            self._paths.pop(endpoint, None)
+
+    def forget_paths(self, endpoint: str) -> None:
+        """Drops an endpoint's upgrade paths: no poll group holds a cluster on it any more."""
+        self._paths.pop(endpoint, None)
 
     def __len__(self) -> int:
         return len(self._clusters)

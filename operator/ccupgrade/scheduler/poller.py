@@ -40,7 +40,7 @@ from ccupgrade.models import (
     UpgradeWorkflow,
     Watched,
 )
-from ccupgrade.scheduler.between_reads import BetweenFetcher
+from ccupgrade.scheduler.between_reads import BetweenFetcher, ClusterKey
 from ccupgrade.scheduler.credential_backoff import CredentialHealth, CredentialKey
 from ccupgrade.scheduler.details import DetailFetcher, PeerBook
 from ccupgrade.scheduler.intervals import IntervalPolicy, next_slot, parse_duration, slot_phase
@@ -86,7 +86,6 @@ class SchedulerConfig:
     outage: OutageWindows = field(default_factory=OutageWindows)  # when a CCE outage is announced, and over
 
 
-ClusterKey = tuple[str, str, str]  # endpoint host, project, cluster: one CCE cluster, whatever the Secret
 TokenKey = tuple[str, str, str]  # IAM URL, project, credential fingerprint (as CceClient's token cache)
 
 
@@ -165,6 +164,7 @@ class Scheduler:
         self._token_users: Users[TokenKey] = Users(self._forget_token)
         self._secrets: Users[tuple[str, str]] = Users(lambda secret: self.credentials.forget(*secret))
         self._gate_users: Users[str] = Users(self._forget_gate)
+        self._endpoint_users: Users[str] = Users(self._forget_paths)  # endpoint hosts (their upgrade paths)
 
     # -- the watch stream feeds these --------------------------------------------------------
 
@@ -219,7 +219,6 @@ class Scheduler:
             if not group.members:
                 del self._groups[key]
                 self._secrets.drop((key.namespace, key.secret_name))
-                self._forget_between(key)
                 if not group.running:  # otherwise its poll lets go when it ends
                     self._release(group)
 
@@ -228,6 +227,7 @@ class Scheduler:
         task runs, ended pre-checks, refusal counts, an IAM token) goes when no group holds them."""
         if group.cluster is not None:
             self._clusters.drop(group.cluster)
+            self._endpoint_users.drop(group.cluster[0])
             group.cluster = None
         for host in group.gates:
             self._gate_users.drop(host)
@@ -252,6 +252,12 @@ class Scheduler:
         self._peers.forget(cluster)
         if self._details is not None:
             self._details.forget(cluster)
+        if self._between is not None:
+            self._between.forget(cluster)
+
+    def _forget_paths(self, host: str) -> None:
+        if self._between is not None:
+            self._between.forget_paths(host)
 
     def _forget_gate(self, host: str) -> None:
         if isinstance(self.client, CceClient):
@@ -260,15 +266,6 @@ class Scheduler:
     def _forget_token(self, token: TokenKey) -> None:
         if isinstance(self.client, CceClient):
             self.client.tokens.forget(token)
-
-    def _forget_between(self, gone: PollKey) -> None:
-        """The last group of a cluster (or endpoint) left: its between-upgrades answers go too."""
-        if self._between is None:
-            return
-        keys = self._groups.keys()
-        if not any(_cluster_of(k) == _cluster_of(gone) for k in keys):
-            endpoint_left = not any(k.endpoint == gone.endpoint for k in keys)
-            self._between.forget(_cluster_of(gone), gone.endpoint if endpoint_left else None)
 
     def _write_unpolled(self, watched: Watched) -> None:
         """Suspended objects and invalid specs: the status says so, nothing is polled. The write is
@@ -402,6 +399,7 @@ class Scheduler:
         if group.cluster is None:
             group.cluster = (endpoint.host, key.project_id, key.cluster_id)
             self._clusters.take(group.cluster)
+            self._endpoint_users.take(endpoint.host)
             group.gates = (host_header(endpoint.cce), host_header(endpoint.iam))
             for host in group.gates:
                 self._gate_users.take(host)
@@ -429,7 +427,7 @@ class Scheduler:
         self._peers.record(cluster, workflows)
         between = None
         if self._between is not None:
-            between = await self._between.fetch(key.endpoint, _cluster_of(key), target, workflows)
+            between = await self._between.fetch(cluster, target, workflows)
         if self._details is None:
             return Observed(workflows, peers=self._peers.peers_of(cluster), between=between)
         details = await self._details.fetch(target, workflows)
@@ -439,11 +437,6 @@ class Scheduler:
         if spec.region:
             return for_region(spec.region)
         return self.config.allow_list.custom(spec.endpoint or "")
-
-
-def _cluster_of(key: PollKey) -> tuple[str, str, str]:
-    """The cluster a group reads, whichever Secret it reads it with."""
-    return key.endpoint, key.project_id, key.cluster_id
 
 
 def _describe(key: PollKey) -> str:
