@@ -61,7 +61,7 @@ def test_the_testkit_wheel_holds_them_and_nothing_of_the_operator(tmp_path: Path
     assert "ccupgrade/simulator/app.py" in names
     assert "ccupgrade/simulator/scenarios/standard.yaml" in names
     assert "ccupgrade/simulator/scenarios/tasks/precheck-failed.yaml" in names  # the task details
-    assert "ccupgrade/simulator/insight.py" in names
+    assert "ccupgrade/simulator/task_endpoints.py" in names
     assert "ccupgrade/testbed/kind.py" in names
     assert "ccupgrade/testbed/demo.py" in names
     # Installed beside the operator's wheel, it must not overwrite (or, uninstalled, remove) its files.
