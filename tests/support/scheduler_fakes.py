@@ -8,7 +8,7 @@ import json
 import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ccupgrade.cce.client import ClusterTarget
@@ -262,3 +262,16 @@ class FakeSession:
 
     async def close(self) -> None:
         pass
+
+
+def on_fake_wall(cce: FakeCce, server: FakeApiServer) -> Scheduler:
+    """A scheduler whose status time moves with the loop's fake clock (the outage windows need it)."""
+    loop = asyncio.get_running_loop()
+    start = datetime(2026, 12, 1, tzinfo=UTC)
+    return Scheduler(
+        client=cce,
+        credentials=Secrets(),
+        sink=server,
+        clock=loop.time,
+        wall=lambda: start + timedelta(seconds=loop.time()),
+    )

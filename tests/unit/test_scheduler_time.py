@@ -12,7 +12,6 @@ import itertools
 import logging
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 import pytest
@@ -41,6 +40,7 @@ from tests.support.scheduler_fakes import (
     fails,
     listing,
     now,
+    on_fake_wall,
     scheduler_for,
     workflows,
 )
@@ -630,15 +630,7 @@ async def test_a_flapping_cce_is_one_outage_per_object_not_an_event_and_write_st
 
     cce = FakeCce({"c1": flapping})
     server = FakeApiServer()
-    loop = asyncio.get_running_loop()
-    start = datetime(2026, 12, 1, tzinfo=UTC)
-    scheduler = Scheduler(
-        client=cce,
-        credentials=Secrets(),
-        sink=server,
-        clock=loop.time,
-        wall=lambda: start + timedelta(seconds=loop.time()),
-    )
+    scheduler = on_fake_wall(cce, server)
     names = [f"o{i}" for i in range(50)]
     for name in names:
         scheduler.upsert(server.apply(name))
@@ -676,15 +668,7 @@ async def test_a_short_outage_is_not_announced_and_its_recovery_neither(running:
 
     cce = FakeCce({"c1": blip})
     server = FakeApiServer()
-    loop = asyncio.get_running_loop()
-    start = datetime(2026, 12, 1, tzinfo=UTC)
-    scheduler = Scheduler(
-        client=cce,
-        credentials=Secrets(),
-        sink=server,
-        clock=loop.time,
-        wall=lambda: start + timedelta(seconds=loop.time()),
-    )
+    scheduler = on_fake_wall(cce, server)
     scheduler.upsert(server.apply("a"))
     running(scheduler)
     await asyncio.sleep(80)
