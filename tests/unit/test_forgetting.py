@@ -110,7 +110,9 @@ async def test_an_iam_token_goes_with_the_last_object_using_its_credentials() ->
     client = CceClient(cast(Any, FakeSession(answer)), gates=GateRegistry(10.0, 10, clock=loop.time))
     server = FakeApiServer()
     secrets = Secrets({"pw": PasswordCredentials("u", "p", "d"), "other": PasswordCredentials("v", "q", "d")})
-    scheduler = Scheduler(client=client, credentials=secrets, sink=server, clock=loop.time, tasks=TaskReader(client))
+    scheduler = Scheduler(
+        client=client, credentials=secrets, sink=server, clock=loop.time, tasks=TaskReader(client), caches=client
+    )
     scheduler.upsert(server.apply("a", credentialsSecretRef={"name": "pw"}))
     scheduler.upsert(server.apply("b", clusterId="c2", credentialsSecretRef={"name": "pw"}))
     scheduler.upsert(server.apply("c", clusterId="c3", credentialsSecretRef={"name": "other"}))
@@ -227,7 +229,9 @@ async def test_an_endpoints_gate_goes_with_its_last_object_but_not_before_its_ho
     client = CceClient(cast(Any, FakeSession(answer)), gates=GateRegistry(10.0, 10, clock=loop.time))
     server = FakeApiServer()
     secrets = Secrets({"s": TokenCredentials("t")})
-    scheduler = Scheduler(client=client, credentials=secrets, sink=server, clock=loop.time, tasks=TaskReader(client))
+    scheduler = Scheduler(
+        client=client, credentials=secrets, sink=server, clock=loop.time, tasks=TaskReader(client), caches=client
+    )
     regions = ["ap-southeast-1", "eu-west-101", "la-south-2"]
     for region in regions:
         scheduler.upsert(server.apply(region, region=region))

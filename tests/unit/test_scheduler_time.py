@@ -592,7 +592,9 @@ async def test_an_hour_long_retry_after_holds_its_endpoint_briefly_and_its_objec
     session = FakeSession(answer)
     client = CceClient(cast(Any, session), gates=GateRegistry(10.0, 10, clock=loop.time))
     server = FakeApiServer()
-    scheduler = Scheduler(client=client, credentials=Secrets(), sink=server, clock=loop.time, tasks=TaskReader(client))
+    scheduler = Scheduler(
+        client=client, credentials=Secrets(), sink=server, clock=loop.time, tasks=TaskReader(client), caches=client
+    )
     scheduler.upsert(server.apply("t", clusterId="t"))  # t and o: one endpoint (ap-southeast-1)
     scheduler.upsert(server.apply("o", clusterId="o"))
     scheduler.upsert(server.apply("x", clusterId="x", region="eu-west-101"))  # another endpoint

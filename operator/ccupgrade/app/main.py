@@ -142,6 +142,7 @@ def build(settings: OperatorConfig) -> Operator:
         credentials=kube,
         sink=kube,
         tasks=TaskReader(cce),  # task details through the same client: its gates, auth and retries
+        caches=cce,  # its gates and IAM tokens go with their last poll group
         config=SchedulerConfig(
             allow_list=settings.allowed_endpoints,
             policy=IntervalPolicy(resync=settings.resync),

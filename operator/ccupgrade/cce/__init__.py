@@ -39,6 +39,7 @@ from ccupgrade.cce.errors import (
 )
 from ccupgrade.cce.ratelimit import GateRegistry
 from ccupgrade.cce.task_reader import TaskReader
+from ccupgrade.cce.tokens import TokenKey
 from ccupgrade.cce.transport import ResponseObserver
 
 __all__ = [
@@ -70,6 +71,7 @@ __all__ = [
     "Throttled",
     "TokenCredentials",
     "TokenExpired",
+    "TokenKey",
     "TransientError",
     "TransportError",
     "errors",

@@ -22,7 +22,7 @@ from ccupgrade.cce.errors import EndpointHeld, ResponseError, TokenExpired, Tran
 from ccupgrade.cce.parser import parse_workflow_list
 from ccupgrade.cce.ratelimit import GateRegistry
 from ccupgrade.cce.retry import RetryPolicy
-from ccupgrade.cce.tokens import TokenCache
+from ccupgrade.cce.tokens import TokenCache, TokenKey
 from ccupgrade.cce.transport import ResponseObserver, Transport, require_json
 from ccupgrade.models import UpgradeWorkflowList
 
@@ -94,6 +94,14 @@ class CceClient:
     async def close(self) -> None:
         """Closes the HTTP session if the client created it."""
         await self.transport.close()
+
+    def forget_endpoint(self, host: str) -> None:
+        """No poll uses `host` any more: its gate goes once idle (see `GateRegistry.forget`)."""
+        self.transport.gates.forget(host)
+
+    def forget_token(self, key: TokenKey) -> None:
+        """No poll signs with this IAM token any more."""
+        self.tokens.forget(key)
 
     async def list_upgrade_workflows(self, target: ClusterTarget) -> UpgradeWorkflowList:
         """The cluster's upgrade workflows, parsed tolerantly; a CceError when they cannot be had."""

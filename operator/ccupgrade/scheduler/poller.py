@@ -20,11 +20,11 @@ from datetime import UTC, datetime
 from ccupgrade.cce import (
     AllowList,
     AuthenticationError,
-    CceClient,
     CceError,
     ClusterTarget,
     CredentialsError,
     Endpoint,
+    TokenKey,
     fingerprint,
     for_region,
     host_header,
@@ -46,7 +46,9 @@ from ccupgrade.scheduler.details import DetailFetcher, PeerBook
 from ccupgrade.scheduler.intervals import IntervalPolicy, next_slot, parse_duration, slot_phase
 from ccupgrade.scheduler.objects import ObjectStore
 from ccupgrade.scheduler.ports import (
+    ClientCaches,
     CredentialSource,
+    KeepsNothing,
     NoObserver,
     PollObserver,
     StatusSink,
@@ -86,9 +88,6 @@ class SchedulerConfig:
     outage: OutageWindows = field(default_factory=OutageWindows)  # when a CCE outage is announced, and over
 
 
-TokenKey = tuple[str, str, str]  # IAM URL, project, credential fingerprint (as CceClient's token cache)
-
-
 @dataclass
 class _Group:
     key: PollKey
@@ -124,8 +123,10 @@ class Scheduler:
         details: DetailFetcher | None = None,
         wall: Callable[[], datetime] = lambda: datetime.now(UTC),
         between: BetweenFetcher | None = None,
+        caches: ClientCaches | None = None,
     ) -> None:
         self.client = client
+        self._caches: ClientCaches = caches or KeepsNothing()  # what the client keeps per endpoint and token
         self._wall = wall  # the time that goes into status (tests on fake time move it with `clock`)
         self.credentials = credentials
         self.config = config or SchedulerConfig()
@@ -161,9 +162,9 @@ class Scheduler:
         # Kept per cluster, credential and Secret, while a poll group uses it (see `_release`).
         self._clusters: Users[ClusterKey] = Users(self._forget_cluster)
         self._credential_users: Users[CredentialKey] = Users(self._credential_health.forget)
-        self._token_users: Users[TokenKey] = Users(self._forget_token)
+        self._token_users: Users[TokenKey] = Users(self._caches.forget_token)
         self._secrets: Users[tuple[str, str]] = Users(lambda secret: self.credentials.forget(*secret))
-        self._gate_users: Users[str] = Users(self._forget_gate)
+        self._gate_users: Users[str] = Users(self._caches.forget_endpoint)
         self._endpoint_users: Users[str] = Users(self._forget_paths)  # endpoint hosts (their upgrade paths)
 
     # -- the watch stream feeds these --------------------------------------------------------
@@ -258,14 +259,6 @@ class Scheduler:
     def _forget_paths(self, host: str) -> None:
         if self._between is not None:
             self._between.forget_paths(host)
-
-    def _forget_gate(self, host: str) -> None:
-        if isinstance(self.client, CceClient):
-            self.client.transport.gates.forget(host)
-
-    def _forget_token(self, token: TokenKey) -> None:
-        if isinstance(self.client, CceClient):
-            self.client.tokens.forget(token)
 
     def _write_unpolled(self, watched: Watched) -> None:
         """Suspended objects and invalid specs: the status says so, nothing is polled. The write is

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from ccupgrade.cce import ClusterTarget, Credentials
+from ccupgrade.cce import ClusterTarget, Credentials, TokenKey
 from ccupgrade.mirror import Mirrored
 from ccupgrade.models import (
     ObjectRef,
@@ -60,6 +60,29 @@ class TaskSource(Protocol):
     async def list_upgrade_paths(self, target: ClusterTarget) -> UpgradePathList:
         """The endpoint's upgrade paths (read between upgrades)."""
         ...
+
+
+class ClientCaches(Protocol):
+    """What the CCE client keeps per endpoint and per credential (`CceClient` in production): the
+    scheduler says when no poll group uses one any more, so it does not outlive its last user."""
+
+    def forget_endpoint(self, host: str) -> None:
+        """No request goes through `host` any more: its gate (and Retry-After hold) can go."""
+        ...
+
+    def forget_token(self, key: TokenKey) -> None:
+        """No group signs with this IAM token any more: it can go."""
+        ...
+
+
+class KeepsNothing:
+    """For sources that keep nothing per endpoint or credential (test fakes)."""
+
+    def forget_endpoint(self, host: str) -> None:
+        """Nothing kept."""
+
+    def forget_token(self, key: TokenKey) -> None:
+        """Nothing kept."""
 
 
 class CredentialSource(Protocol):
