@@ -8,6 +8,7 @@ import logging
 import os
 import sys
 from datetime import timedelta
+from types import TracebackType
 
 import durationpy
 
@@ -124,6 +125,9 @@ def config_from(args: argparse.Namespace) -> OperatorConfig:
 _LINE_BREAKS = str.maketrans({"\n": "\\n", "\r": "\\r", "\u2028": "\\u2028", "\u2029": "\\u2029"})
 
 
+_ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None] | tuple[None, None, None]
+
+
 class PrintableFormatter(logging.Formatter):
     """Log lines without terminal escapes or control characters: they quote CCE's messages, and
     `kubectl logs` prints them to a terminal as they are."""
@@ -132,6 +136,24 @@ class PrintableFormatter(logging.Formatter):
         """The record's line with its line breaks escaped: a CCE message with a line feed and
         "... ERROR ..." after it would otherwise read as a log line of its own."""
         return super().formatMessage(record).translate(_LINE_BREAKS)
+
+    def formatException(self, ei: _ExcInfo) -> str:
+        """The traceback as logging formats it, with the line breaks of each exception's own text
+        escaped (the last line of a traceback quotes it, CCE's message included)."""
+        text = super().formatException(ei)
+        seen: set[int] = set()
+        exc: BaseException | None = ei[1]
+        pending = [exc] if exc is not None else []
+        while pending:
+            exc = pending.pop()
+            if id(exc) in seen:
+                continue
+            seen.add(id(exc))
+            pending += [e for e in (exc.__cause__, exc.__context__) if e is not None]
+            quoted = str(exc)
+            if quoted != (escaped := quoted.translate(_LINE_BREAKS)):
+                text = text.replace(quoted, escaped)
+        return text
 
     def format(self, record: logging.LogRecord) -> str:
         """The line as logging formats it, then made printable (line feeds of a traceback stay)."""

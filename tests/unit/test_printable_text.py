@@ -103,6 +103,26 @@ def test_a_line_feed_in_a_logged_message_cannot_fake_a_log_line() -> None:
     assert formatter.format(record) == "INFO ccupgrade: a\\nb"
 
 
+def test_a_line_feed_in_an_exception_cannot_fake_a_log_line_in_its_traceback() -> None:
+    """The traceback's last line quotes the exception (CCE's message): its line breaks are escaped
+    there too, for the exception and the ones it was raised from, while the traceback keeps its own."""
+    formatter = PrintableFormatter("%(levelname)s %(name)s: %(message)s")
+    forged = "quota exceeded\nERROR ccupgrade: credentials leaked"
+    try:
+        try:
+            raise ServerError(forged, status=503)
+        except ServerError as cause:
+            raise RuntimeError(f"poll gave up: {cause}\rINFO x: y") from cause
+    except RuntimeError:
+        record = logging.LogRecord("ccupgrade", logging.ERROR, __file__, 1, "poll failed", (), sys.exc_info())
+    lines = formatter.format(record).split("\n")
+    assert lines[0] == "ERROR ccupgrade: poll failed"
+    assert lines.count("Traceback (most recent call last):") == 2, "both tracebacks keep their lines"
+    assert not [line for line in lines if line.startswith(("ERROR ccupgrade: c", "INFO x"))], lines
+    assert any("ServerError: quota exceeded\\nERROR ccupgrade: credentials leaked" in line for line in lines), lines
+    assert not any("\r" in line for line in lines), lines
+
+
 def test_text_is_cleaned_before_it_is_cut() -> None:
     """A cut inside an escape sequence left its visible rest (`]8;;https://…`), and the escapes used
     up the byte budget: the text is cleaned first, then cut."""
