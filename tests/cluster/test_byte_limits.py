@@ -7,7 +7,6 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from kubernetes import client, config
 
 from ccupgrade.cce.errors import classify
 from ccupgrade.kube.api import KubeApi, KubeApiError, path_of
@@ -16,7 +15,7 @@ from ccupgrade.mirror import OutageWindows
 from ccupgrade.mirror.core import failed
 from ccupgrade.models import EVENT_MESSAGE_BYTES, GROUP, PLURAL, VERSION, ObjectRef, RecordedEvent, Watched
 from ccupgrade.scheduler.poller import failure_of
-from tests.support.kube import Kube
+from tests.support.kube import Kube, configuration_of, upgrade_body
 
 pytestmark = pytest.mark.cluster
 
@@ -29,24 +28,12 @@ HEADERS = {"x-request-id": "5f0e7c1a-9b2d-4c3e-8f6a-1d2b3c4d5e6f"}
 
 
 async def test_a_chinese_message_over_1024_bytes_posts(kube: Kube, crd: str, namespace: str) -> None:
-    configuration = client.Configuration()
-    config.load_kube_config(config_file=str(kube.kubeconfig), client_configuration=configuration)
-    api = KubeApi(configuration)
+    api = KubeApi(configuration_of(kube.kubeconfig))
     try:
         objects = path_of("apis", GROUP, VERSION, "namespaces", namespace, PLURAL)
         await api.create(
             objects,
-            {
-                "apiVersion": f"{GROUP}/{VERSION}",
-                "kind": "CceClusterUpgrade",
-                "metadata": {"name": "prod"},
-                "spec": {
-                    "region": "ap-southeast-1",
-                    "projectId": "p",
-                    "clusterId": "c",
-                    "credentialsSecretRef": {"name": "s"},
-                },
-            },
+            upgrade_body(),
         )
         watched = Watched.from_body(await api.get(objects + path_of("prod")))
         ref = ObjectRef(namespace, "prod", watched.ref.uid)

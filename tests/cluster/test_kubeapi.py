@@ -7,20 +7,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from kubernetes import client, config
+from kubernetes import client
 
 from ccupgrade.kube.api import KubeApi, KubeApiError, KubeConflict, KubeForbidden, KubeNotFound, path_of
 from ccupgrade.models.resource import GROUP, PLURAL, VERSION
 from ccupgrade.testbed.accounts import mint_service_account_kubeconfig
-from tests.support.kube import Kube
+from tests.support.kube import Kube, configuration_of, upgrade_body
 
 pytestmark = pytest.mark.cluster
-
-
-def _configuration(kubeconfig: Path) -> client.Configuration:
-    configuration = client.Configuration()
-    config.load_kube_config(config_file=str(kubeconfig), client_configuration=configuration)
-    return configuration
 
 
 def _rotate(configuration: client.Configuration, token: str) -> None:
@@ -37,19 +31,9 @@ def _objects(namespace: str) -> str:
 
 
 async def test_create_read_patch_status_and_errors(kube: Kube, crd: str, namespace: str) -> None:
-    api = KubeApi(_configuration(kube.kubeconfig))
+    api = KubeApi(configuration_of(kube.kubeconfig))
     try:
-        body = {
-            "apiVersion": f"{GROUP}/{VERSION}",
-            "kind": "CceClusterUpgrade",
-            "metadata": {"name": "prod"},
-            "spec": {
-                "region": "ap-southeast-1",
-                "projectId": "p",
-                "clusterId": "c",
-                "credentialsSecretRef": {"name": "s"},
-            },
-        }
+        body = upgrade_body()
         await api.create(_objects(namespace), body)
         stored = await api.get(_objects(namespace) + path_of("prod"))
         assert stored["spec"]["pollInterval"] == "30s"  # a server default: this really is the API server
@@ -82,7 +66,7 @@ async def test_service_account_token_and_its_rotation(kube: Kube, crd: str, name
     if kube.control_plane is None:
         pytest.skip("minting kubeconfigs needs the local control plane's CA")
     valid = mint_service_account_kubeconfig(kube.api, kube.control_plane, namespace, "default", tmp_path / "kc")
-    configuration = _configuration(valid)
+    configuration = configuration_of(valid)
     good_token = configuration.api_key["BearerToken"]
     now = [0.0]
     api = KubeApi(configuration, credentials_ttl=10, clock=lambda: now[0])

@@ -7,7 +7,6 @@ import asyncio
 from datetime import UTC, datetime
 
 import pytest
-from kubernetes import client, config
 
 from ccupgrade.kube.api import KubeApi, path_of
 from ccupgrade.kube.io import KubeIO
@@ -16,7 +15,7 @@ from ccupgrade.models import GROUP, PLURAL, VERSION, Condition, ConditionStatus,
 from ccupgrade.scheduler.ports import NoObserver
 from ccupgrade.scheduler.supervisor import Supervisor
 from ccupgrade.scheduler.writes import Ticket, Writer
-from tests.support.kube import Kube
+from tests.support.kube import Kube, configuration_of, upgrade_body
 
 pytestmark = pytest.mark.cluster
 
@@ -40,25 +39,13 @@ def _refused_by_the_schema(watched: Watched) -> Mirrored:
 async def test_a_status_refused_with_422_keeps_the_last_good_one_and_posts_its_events(
     kube: Kube, crd: str, namespace: str
 ) -> None:
-    configuration = client.Configuration()
-    config.load_kube_config(config_file=str(kube.kubeconfig), client_configuration=configuration)
-    api = KubeApi(configuration)
+    api = KubeApi(configuration_of(kube.kubeconfig))
     supervisor = Supervisor()
     objects = path_of("apis", GROUP, VERSION, "namespaces", namespace, PLURAL)
     try:
         await api.create(
             objects,
-            {
-                "apiVersion": f"{GROUP}/{VERSION}",
-                "kind": "CceClusterUpgrade",
-                "metadata": {"name": "prod"},
-                "spec": {
-                    "region": "ap-southeast-1",
-                    "projectId": "p",
-                    "clusterId": "c",
-                    "credentialsSecretRef": {"name": "s"},
-                },
-            },
+            upgrade_body(),
         )
         writer = Writer(KubeIO(api), NoObserver(), supervisor, max_concurrent=2)
         watched = Watched.from_body(await api.get(objects + path_of("prod")))

@@ -7,9 +7,11 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from kubernetes import client
+from kubernetes import client, config
 
+from ccupgrade.models.resource import GROUP, VERSION
 from ccupgrade.testbed import ControlPlane
 
 
@@ -47,3 +49,21 @@ def wait_for(predicate, timeout: float = 30.0, interval: float = 0.2, message: s
             return last
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {message}; last value: {last!r}")
+
+
+def configuration_of(kubeconfig: Path) -> client.Configuration:
+    """The official client's configuration from a kubeconfig: what the operator's `KubeApi` is
+    built from."""
+    configuration = client.Configuration()
+    config.load_kube_config(config_file=str(kubeconfig), client_configuration=configuration)
+    return configuration
+
+
+def upgrade_body(name: str = "prod") -> dict[str, Any]:
+    """A minimal valid CceClusterUpgrade, for tests that write it directly (nothing polls it)."""
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "CceClusterUpgrade",
+        "metadata": {"name": name},
+        "spec": {"region": "ap-southeast-1", "projectId": "p", "clusterId": "c", "credentialsSecretRef": {"name": "s"}},
+    }
