@@ -13,6 +13,7 @@ import pytest
 from kubernetes import client, config
 
 from ccupgrade.kube.leadership import Leadership, LeaseConfig
+from tests.support.blackhole import BlackHole
 from tests.support.kube import Kube
 
 pytestmark = pytest.mark.cluster
@@ -73,39 +74,14 @@ async def test_election_keeps_trying_until_the_api_server_answers(kube: Kube, na
         api.close()
 
 
-class _BlackHole:
-    """A TCP forwarder to the API server that, once `swallow` is set, keeps every connection open
-    and answers nothing (a server or proxy that accepts and never answers)."""
-
-    def __init__(self) -> None:
-        self.swallow = asyncio.Event()
-
-    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        with contextlib.suppress(ConnectionError):
-            while data := await reader.read(65536):
-                if not self.swallow.is_set():
-                    writer.write(data)
-                    await writer.drain()
-        writer.close()
-
-    async def start(self, target_port: int) -> tuple[asyncio.Server, int]:
-        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            upstream_reader, upstream_writer = await asyncio.open_connection("127.0.0.1", target_port)
-            await asyncio.gather(self._pipe(reader, upstream_writer), self._pipe(upstream_reader, writer))
-
-        server = await asyncio.start_server(handle, "127.0.0.1", 0)
-        return server, server.sockets[0].getsockname()[1]
-
-
 async def test_a_leader_whose_lease_requests_hang_stops_before_a_standby_takes_over(kube: Kube, namespace: str) -> None:
     """Two replicas, the leader's Lease API accepting and never answering: the leader must be
     stopped (`lost`) before the standby leads, or both would write."""
     if kube.control_plane is None:
         pytest.skip("needs the local control plane's address")
-    hole = _BlackHole()
-    server, port = await hole.start(kube.control_plane.apiserver_port)
+    hole = BlackHole(kube.control_plane.apiserver_port)
     through_hole = config.new_client_from_config(str(kube.kubeconfig))
-    through_hole.configuration.host = f"https://127.0.0.1:{port}"
+    through_hole.configuration.host = f"https://127.0.0.1:{hole.port}"
     direct = config.new_client_from_config(str(kube.kubeconfig))
     settings = LeaseConfig(namespace, lease_duration=4, renew_deadline=3, retry_period=1)
     leader = Leadership(through_hole, settings)
@@ -123,6 +99,6 @@ async def test_a_leader_whose_lease_requests_hang_stops_before_a_standby_takes_o
         await leader.release()  # lost: nothing to release, and nothing waits on the hanging requests
         await standby.release()
     finally:
-        server.close()
+        hole.close()
         through_hole.close()
         direct.close()

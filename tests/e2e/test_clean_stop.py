@@ -4,10 +4,7 @@ without an unclosed aiohttp session or connector: an ERROR per rollout trains pe
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import re
-import threading
 import time
 from pathlib import Path
 
@@ -17,6 +14,7 @@ import yaml
 from ccupgrade.kube import LeaseConfig
 from ccupgrade.testbed.services import Service, start_operator
 from tests.e2e.conftest import Env
+from tests.support.blackhole import BlackHole
 from tests.support.kube import wait_for
 from tests.support.standard_path import seen_at
 
@@ -61,54 +59,13 @@ def test_sigterm_to_a_leader_and_to_a_standby_stops_both_cleanly(env: Env) -> No
     assert "released the Lease" in leader.log_text()
 
 
-class _Hole:
-    """A TCP forwarder to the API server, in a thread of its own, that once `swallow` is set keeps
-    every connection open and answers nothing (a server or proxy that accepts and never answers)."""
-
-    def __init__(self, target_port: int) -> None:
-        self.swallow = threading.Event()
-        self._target = target_port
-        self._loop = asyncio.new_event_loop()
-        started = threading.Event()
-        self.port = 0
-
-        async def serve() -> None:
-            server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
-            self.port = server.sockets[0].getsockname()[1]
-            started.set()
-            async with server:
-                with contextlib.suppress(asyncio.CancelledError):  # close()
-                    await server.serve_forever()
-
-        self._thread = threading.Thread(target=self._loop.run_until_complete, args=(serve(),), daemon=True)
-        self._thread.start()
-        assert started.wait(10)
-
-    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        with contextlib.suppress(ConnectionError):
-            while data := await reader.read(65536):
-                if not self.swallow.is_set():
-                    writer.write(data)
-                    await writer.drain()
-        writer.close()
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        upstream_reader, upstream_writer = await asyncio.open_connection("127.0.0.1", self._target)
-        await asyncio.gather(self._pipe(reader, upstream_writer), self._pipe(upstream_reader, writer))
-
-    def close(self) -> None:
-        for task in asyncio.all_tasks(self._loop):
-            self._loop.call_soon_threadsafe(task.cancel)
-        self._thread.join(10)
-
-
 def test_a_leader_whose_api_server_stops_answering_exits_within_the_lease(env: Env, tmp_path: Path) -> None:
     """The Lease API (the whole API server, seen from the leader) accepts and never answers: the
     leader exits (code 1, saying why) before a standby could take the Lease (lease_duration after
     the last renewal), and even that stop leaves no unclosed session and no skipped cleanup."""
     if env.kube.control_plane is None:
         pytest.skip("needs the local control plane's address")
-    hole = _Hole(env.kube.control_plane.apiserver_port)
+    hole = BlackHole(env.kube.control_plane.apiserver_port)
     try:
         kubeconfig = yaml.safe_load(env.kube.kubeconfig.read_text())
         for entry in kubeconfig["clusters"]:
