@@ -19,17 +19,13 @@ from kubernetes.client.exceptions import ApiException
 
 from ccupgrade.models import resource
 from ccupgrade.testbed import ControlPlane, ensure_binaries
-from tests.support.kube import Kube
+from tests.support.kube import Kube, use_existing_cluster
 from tests.support.paths import CRD_PATH
-
-
-def _use_existing_cluster() -> bool:
-    return os.environ.get("USE_EXISTING_CLUSTER", "").lower() in {"1", "true", "yes"}
 
 
 @pytest.fixture(scope="session")
 def kube(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kube]:
-    if _use_existing_cluster():
+    if use_existing_cluster():
         kubeconfig = Path(os.environ.get("KUBECONFIG", os.path.expanduser("~/.kube/config")))
         kubectl = shutil.which("kubectl")
         if kubectl is None:

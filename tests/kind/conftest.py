@@ -29,6 +29,7 @@ from kubernetes import client, config
 
 from ccupgrade.models.resource import GROUP, PLURAL, VERSION
 from ccupgrade.simulator.control import SimulatorControl
+from tests.support.kube import use_existing_cluster
 
 REQUIRE_ENV = "CCUPGRADE_REQUIRE_KIND"
 SYSTEM_NS = "ccupgrade-system"
@@ -39,10 +40,6 @@ SIMULATOR_URL = "http://cce-simulator.cce-simulator.svc:8443"  # as the operator
 # The access key pair hack/kind/simulator.yaml starts the simulator with; the secret key doubles as
 # the canary no log may contain.
 AK, SK = "DEMOACCESSKEY0000001", "demo-secret-key-5d1e"
-
-
-def use_existing_cluster() -> bool:
-    return os.environ.get("USE_EXISTING_CLUSTER", "").lower() in {"1", "true", "yes"}
 
 
 def skip_or_fail(reason: str) -> None:

@@ -10,7 +10,8 @@ import sys
 
 import pytest
 
-from tests.kind.conftest import processes_mentioning, require_kind, use_existing_cluster, wait_for
+from tests.kind.conftest import processes_mentioning, require_kind, wait_for
+from tests.support.kube import use_existing_cluster
 
 pytestmark = [pytest.mark.kind, pytest.mark.timeout(1800)]
 

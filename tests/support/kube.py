@@ -51,6 +51,11 @@ def wait_for(predicate, timeout: float = 30.0, interval: float = 0.2, message: s
     raise AssertionError(f"timed out after {timeout}s waiting for {message}; last value: {last!r}")
 
 
+def use_existing_cluster() -> bool:
+    """USE_EXISTING_CLUSTER=true: the tests run against the cluster in $KUBECONFIG, nothing is started."""
+    return os.environ.get("USE_EXISTING_CLUSTER", "").lower() in {"1", "true", "yes"}
+
+
 def configuration_of(kubeconfig: Path) -> client.Configuration:
     """The official client's configuration from a kubeconfig: what the operator's `KubeApi` is
     built from."""
