@@ -125,6 +125,9 @@ def config_from(args: argparse.Namespace) -> OperatorConfig:
 _LINE_BREAKS = str.maketrans({"\n": "\\n", "\r": "\\r", "\u2028": "\\u2028", "\u2029": "\\u2029"})
 
 
+# Line breaks other than the line feed, anywhere in a traceback.
+_OTHER_BREAKS = str.maketrans({"\r": "\\r", "\u2028": "\\u2028", "\u2029": "\\u2029"})
+
 _ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None] | tuple[None, None, None]
 
 
@@ -138,22 +141,25 @@ class PrintableFormatter(logging.Formatter):
         return super().formatMessage(record).translate(_LINE_BREAKS)
 
     def formatException(self, ei: _ExcInfo) -> str:
-        """The traceback as logging formats it, with the line breaks of each exception's own text
-        escaped (the last line of a traceback quotes it, CCE's message included)."""
-        text = super().formatException(ei)
+        """The traceback indented under its record, so no line of it can pass for a record of its
+        own whatever an exception's text, notes or shape; each exception's line breaks escaped
+        where the traceback quotes it, so its message stays one line."""
+        text = super().formatException(ei) + "\n"
         seen: set[int] = set()
-        exc: BaseException | None = ei[1]
-        pending = [exc] if exc is not None else []
+        pending = [ei[1]] if ei[1] is not None else []
         while pending:
             exc = pending.pop()
             if id(exc) in seen:
                 continue
             seen.add(id(exc))
             pending += [e for e in (exc.__cause__, exc.__context__) if e is not None]
-            quoted = str(exc)
+            try:
+                quoted = str(exc)
+            except Exception:  # as traceback does ("<exception str() failed>"): the record is kept
+                continue
             if quoted != (escaped := quoted.translate(_LINE_BREAKS)):
-                text = text.replace(quoted, escaped)
-        return text
+                text = text.replace(f": {quoted}\n", f": {escaped}\n")
+        return "\n".join(f"  {line}" for line in text[:-1].translate(_OTHER_BREAKS).split("\n"))
 
     def format(self, record: logging.LogRecord) -> str:
         """The line as logging formats it, then made printable (line feeds of a traceback stay)."""

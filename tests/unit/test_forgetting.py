@@ -8,10 +8,13 @@ import base64
 import json
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, cast
 
 import pytest
+import yaml
 
+from ccupgrade.app.main import OperatorConfig, build
 from ccupgrade.cce.auth import host_header
 from ccupgrade.cce.client import CceClient, ClusterTarget
 from ccupgrade.cce.credentials import Credentials, PasswordCredentials, TokenCredentials
@@ -252,3 +255,28 @@ async def test_an_endpoints_gate_goes_with_its_last_object_but_not_before_its_ho
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_the_operator_as_built_forgets_through_its_own_cce_client(tmp_path: Path) -> None:
+    """The two tests above give the scheduler its client's caches as `build` does: this holds
+    `build` to it (without it, gates and IAM tokens would be kept for ever, every test green)."""
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [{"name": "c", "cluster": {"server": "https://127.0.0.1:1"}}],
+                "users": [{"name": "u", "user": {"token": "t"}}],
+                "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}],
+                "current-context": "x",
+            }
+        )
+    )
+    op = build(OperatorConfig(kubeconfig=str(kubeconfig)))
+    try:
+        assert op.scheduler.caches is op.cce
+    finally:
+        await op.kube.api.close()
+        op.api.close()
+        await op.cce.close()

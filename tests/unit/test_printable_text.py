@@ -83,7 +83,7 @@ def test_log_lines_carry_no_control_characters() -> None:
         record = logging.LogRecord("ccupgrade", logging.WARNING, __file__, 1, "poll failed: %s", (exc,), sys.exc_info())
     line = formatter.format(record)
     assert "集群升级失败" in line
-    assert "\nTraceback" in line, "a traceback keeps its lines"
+    assert "\n  Traceback" in line, "a traceback keeps its lines, indented under the record"
     assert not CONTROL.search(line), repr(line)
 
 
@@ -98,7 +98,7 @@ def test_a_line_feed_in_a_logged_message_cannot_fake_a_log_line() -> None:
     first, *traceback = formatter.format(record).split("\n")
     assert first.startswith("WARNING ccupgrade: poll failed: ")
     assert "quota exceeded\\nERROR ccupgrade: credentials leaked\\r\\nINFO x: y\\u2028z" in first
-    assert traceback[0] == "Traceback (most recent call last):"  # a traceback keeps its lines
+    assert traceback[0] == "  Traceback (most recent call last):"  # a traceback keeps its lines, indented
     record = logging.LogRecord("ccupgrade", logging.INFO, __file__, 1, "%s", ("a\nb",), None)
     assert formatter.format(record) == "INFO ccupgrade: a\\nb"
 
@@ -115,12 +115,66 @@ def test_a_line_feed_in_an_exception_cannot_fake_a_log_line_in_its_traceback() -
             raise RuntimeError(f"poll gave up: {cause}\rINFO x: y") from cause
     except RuntimeError:
         record = logging.LogRecord("ccupgrade", logging.ERROR, __file__, 1, "poll failed", (), sys.exc_info())
-    lines = formatter.format(record).split("\n")
-    assert lines[0] == "ERROR ccupgrade: poll failed"
-    assert lines.count("Traceback (most recent call last):") == 2, "both tracebacks keep their lines"
-    assert not [line for line in lines if line.startswith(("ERROR ccupgrade: c", "INFO x"))], lines
-    assert any("ServerError: quota exceeded\\nERROR ccupgrade: credentials leaked" in line for line in lines), lines
-    assert not any("\r" in line for line in lines), lines
+    first, *traceback = formatter.format(record).split("\n")
+    assert first == "ERROR ccupgrade: poll failed"
+    assert [line.strip() for line in traceback].count("Traceback (most recent call last):") == 2, traceback
+    assert all(line.startswith("  ") for line in traceback), traceback
+    assert any("ServerError: quota exceeded\\nERROR ccupgrade: credentials leaked" in line for line in traceback)
+    assert not any("\r" in line for line in traceback), traceback
+
+
+class _Unprintable(Exception):
+    def __str__(self) -> str:
+        raise RuntimeError("no text")
+
+
+def _raised(make: Callable[[], BaseException]) -> logging.LogRecord:
+    try:
+        raise make()
+    except BaseException:
+        return logging.LogRecord("ccupgrade", logging.ERROR, __file__, 1, "poll failed", (), sys.exc_info())
+
+
+def _noted() -> BaseException:
+    exc = ValueError("bad answer")
+    exc.add_note("ERROR ccupgrade: a note from CCE's text")
+    return exc
+
+
+def _chained_on_a_prefix() -> BaseException:
+    """The context's text is the start of the cause's: escaping one must not leave the other's lines."""
+    try:
+        raise ValueError("quota\nexceeded")
+    except ValueError:
+        try:
+            raise RuntimeError("gave up") from ValueError("quota\nexceeded\nERROR ccupgrade: forged")
+        except RuntimeError as exc:
+            return exc
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        _noted,
+        lambda: SyntaxError("bad\nERROR ccupgrade: forged", ("cce.json", 1, 1, "ERROR ccupgrade: x\n", 1, 2)),
+        lambda: _Unprintable(),
+        lambda: ValueError("\n"),
+        _chained_on_a_prefix,
+        lambda: ExceptionGroup("polls", [ValueError("a\nERROR ccupgrade: forged"), KeyError("b")]),
+    ],
+    ids=["notes", "syntax-error", "str-raises", "just-a-line-feed", "context-prefix", "group"],
+)
+def test_no_exception_shape_forges_a_log_line_or_loses_the_record(make: Callable[[], BaseException]) -> None:
+    """Notes, a SyntaxError (its traceback text is not its str()), an exception whose str() raises,
+    one whose whole text is a line feed, groups: the record is logged and every traceback line is
+    indented under it, the frames still one line each."""
+    formatter = PrintableFormatter("%(levelname)s %(name)s: %(message)s")
+    record = _raised(make)
+    first, *traceback = formatter.format(record).split("\n")
+    assert first == "ERROR ccupgrade: poll failed"
+    assert all(line.startswith("  ") for line in traceback), traceback
+    frames = [line for line in traceback if line.lstrip(" |").startswith('File "')]
+    assert frames, "a traceback keeps its frame lines"
 
 
 def test_text_is_cleaned_before_it_is_cut() -> None:

@@ -126,7 +126,7 @@ class Scheduler:
         caches: ClientCaches | None = None,
     ) -> None:
         self.client = client
-        self._caches: ClientCaches = caches or KeepsNothing()  # what the client keeps per endpoint and token
+        self.caches: ClientCaches = caches if caches is not None else KeepsNothing()  # the client's own
         self._wall = wall  # the time that goes into status (tests on fake time move it with `clock`)
         self.credentials = credentials
         self.config = config or SchedulerConfig()
@@ -162,9 +162,9 @@ class Scheduler:
         # Kept per cluster, credential and Secret, while a poll group uses it (see `_release`).
         self._clusters: Users[ClusterKey] = Users(self._forget_cluster)
         self._credential_users: Users[CredentialKey] = Users(self._credential_health.forget)
-        self._token_users: Users[TokenKey] = Users(self._caches.forget_token)
+        self._token_users: Users[TokenKey] = Users(self.caches.forget_token)
         self._secrets: Users[tuple[str, str]] = Users(lambda secret: self.credentials.forget(*secret))
-        self._gate_users: Users[str] = Users(self._caches.forget_endpoint)
+        self._gate_users: Users[str] = Users(self.caches.forget_endpoint)
         self._endpoint_users: Users[str] = Users(self._forget_paths)  # endpoint hosts (their upgrade paths)
 
     # -- the watch stream feeds these --------------------------------------------------------
