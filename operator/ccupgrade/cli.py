@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
 import sys
@@ -128,6 +129,7 @@ _LINE_BREAKS = str.maketrans({"\n": "\\n", "\r": "\\r", "\u2028": "\\u2028", "\u
 # Line breaks other than the line feed, anywhere in a traceback.
 _OTHER_BREAKS = str.maketrans({"\r": "\\r", "\u2028": "\\u2028", "\u2029": "\\u2029"})
 
+_ESCAPED_CHAIN = 32  # exceptions of a chain whose text is escaped (each a pass over the traceback)
 _ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None] | tuple[None, None, None]
 
 
@@ -142,12 +144,12 @@ class PrintableFormatter(logging.Formatter):
 
     def formatException(self, ei: _ExcInfo) -> str:
         """The traceback indented under its record, so no line of it can pass for a record of its
-        own whatever an exception's text, notes or shape; each exception's line breaks escaped
-        where the traceback quotes it, so its message stays one line."""
+        own whatever an exception's text, notes or shape; the line breaks of each exception of the
+        chain escaped where the traceback quotes its text, so that line reads as one."""
         text = super().formatException(ei) + "\n"
         seen: set[int] = set()
         pending = [ei[1]] if ei[1] is not None else []
-        while pending:
+        while pending and len(seen) < _ESCAPED_CHAIN:
             exc = pending.pop()
             if id(exc) in seen:
                 continue
@@ -155,21 +157,43 @@ class PrintableFormatter(logging.Formatter):
             pending += [e for e in (exc.__cause__, exc.__context__) if e is not None]
             try:
                 quoted = str(exc)
-            except Exception:  # as traceback does ("<exception str() failed>"): the record is kept
+            except BaseException:  # as traceback does ("<exception str() failed>"): the record is kept
                 continue
             if quoted != (escaped := quoted.translate(_LINE_BREAKS)):
                 text = text.replace(f": {quoted}\n", f": {escaped}\n")
         return "\n".join(f"  {line}" for line in text[:-1].translate(_OTHER_BREAKS).split("\n"))
 
     def format(self, record: logging.LogRecord) -> str:
-        """The line as logging formats it, then made printable (line feeds of a traceback stay)."""
-        return printable(super().format(record))
+        """The line as logging formats it, then made printable (line feeds of a traceback stay).
+
+        The traceback is formatted here even if another handler's formatter already cached its own
+        (`record.exc_text`), which would carry the exception's text unindented."""
+        cached, record.exc_text = record.exc_text, None
+        try:
+            return printable(super().format(record))
+        finally:
+            record.exc_text = cached
+
+
+class PrintableHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """A stream handler whose own failures stay one printable line: logging's default prints the
+    failed record's traceback as it is, the exception's text (CCE's message) included."""
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        """One line naming the failure and where the record came from; never the record's text."""
+        failure = sys.exc_info()[0]
+        with contextlib.suppress(Exception):
+            self.stream.write(
+                f"logging error: {failure.__name__ if failure else 'unknown'} while formatting a record "
+                f"of {printable(record.name)[:128]} ({printable(record.pathname)[:256]}:{record.lineno})\n"
+            )
+            self.flush()
 
 
 def main(argv: list[str] | None = None) -> int:
     """`ccupgrade run`: exit code 0 after a clean stop, 1 when the operator gives up, 2 for a bad flag."""
     args = _parser().parse_args(argv)
-    handler = logging.StreamHandler(sys.stderr)
+    handler = PrintableHandler(sys.stderr)
     handler.setFormatter(PrintableFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=args.log_level.upper(), handlers=[handler])
     try:

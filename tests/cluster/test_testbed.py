@@ -129,13 +129,18 @@ def test_rbac_is_enforced_for_service_accounts(kube: Kube, crd: str, namespace: 
             "subjects": [{"kind": "ServiceAccount", "name": "reader", "namespace": namespace}],
         },
     )
-    wait_for(
-        lambda: (
-            cast(dict[str, Any], as_reader.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL))["items"]
-            == []
-        ),
-        message="the role binding to take effect",
-    )
+
+    def can_list() -> bool:
+        """The API server's authorizer sees a new binding a moment later: 403 until then."""
+        try:
+            listed = cast(dict[str, Any], as_reader.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL))
+        except ApiException as exc:
+            if exc.status == 403:
+                return False
+            raise
+        return bool(listed["items"] == [])
+
+    wait_for(can_list, message="the role binding to take effect")
     with pytest.raises(ApiException) as caught:
         as_reader.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, _upgrade("nope"))
     assert caught.value.status == 403

@@ -4,6 +4,7 @@ event exporters and log viewers print those to terminals (the plugin has its own
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 import re
 import sys
@@ -13,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from ccupgrade.cce import ServerError
-from ccupgrade.cli import PrintableFormatter
+from ccupgrade.cli import PrintableFormatter, PrintableHandler
 from ccupgrade.mirror import OutageWindows
 from ccupgrade.models import Condition, RecordedEvent, printable
 from tests.support.scheduler_fakes import FakeApiServer, FakeCce, fails, scheduler_for
@@ -195,3 +196,65 @@ def test_text_is_cleaned_before_it_is_cut() -> None:
         }
     )
     assert condition.message == ""
+
+
+def test_a_traceback_another_formatter_cached_is_formatted_again() -> None:
+    """logging caches the first handler's traceback in `record.exc_text`: a plain formatter's copy
+    would carry the exception's text unindented into this handler's output."""
+    record = _raised(lambda: ValueError("quota\n2026-01-01 00:00:00,000 ERROR ccupgrade: forged"))
+    logging.Formatter("%(message)s").format(record)  # another handler, first
+    first, *traceback = PrintableFormatter("%(levelname)s %(name)s: %(message)s").format(record).split("\n")
+    assert first == "ERROR ccupgrade: poll failed"
+    assert all(line.startswith("  ") for line in traceback), traceback
+
+
+def test_a_failed_log_call_reports_one_printable_line_not_the_exception(capsys: pytest.CaptureFixture[str]) -> None:
+    """A log call that cannot be formatted (a wrong placeholder) inside an `except`: logging's
+    default prints the exception being handled as it is, a CCE message's forged line included."""
+    stream = io.StringIO()
+    handler = PrintableHandler(stream)
+    handler.setFormatter(PrintableFormatter("%(levelname)s %(name)s: %(message)s"))
+    log = logging.getLogger("ccupgrade.test_failed_log_call")
+    log.addHandler(handler)
+    log.propagate = False
+    try:
+        try:
+            raise ServerError("quota\n2026-01-01 00:00:00,000 ERROR ccupgrade: forged\x1b[2J", status=503)
+        except ServerError:
+            log.exception("poll of %d failed", "a-cluster")
+    finally:
+        log.removeHandler(handler)
+    written = stream.getvalue() + capsys.readouterr().err
+    assert written.startswith("logging error: TypeError while formatting a record of ccupgrade.test_failed_log_call")
+    assert written.count("\n") == 1, written
+    assert "forged" not in written
+
+
+def test_a_long_chain_costs_a_bounded_number_of_passes() -> None:
+    """Each escaped exception is a pass over the whole traceback: of a chain of a thousand, 32 are
+    escaped, and every line is still indented."""
+    exc: BaseException | None = None
+    for i in range(1000):
+        nxt = ValueError(f"step {i}\nERROR ccupgrade: forged {'x' * 200}")
+        nxt.__context__ = exc
+        exc = nxt
+    assert exc is not None
+    record = logging.LogRecord("ccupgrade", logging.ERROR, __file__, 1, "poll failed", (), (ValueError, exc, None))
+    first, *traceback = PrintableFormatter("%(levelname)s %(name)s: %(message)s").format(record).split("\n")
+    assert first == "ERROR ccupgrade: poll failed"
+    assert all(line.startswith("  ") for line in traceback)
+    escaped = sum("\\nERROR ccupgrade: forged" in line for line in traceback)
+    assert 1 <= escaped <= 32, escaped
+
+
+class _Interrupting(Exception):
+    def __str__(self) -> str:
+        raise SystemExit(3)
+
+
+def test_an_exception_whose_str_raises_a_base_exception_keeps_the_record() -> None:
+    first, *traceback = (
+        PrintableFormatter("%(levelname)s %(name)s: %(message)s").format(_raised(_Interrupting)).split("\n")
+    )
+    assert first == "ERROR ccupgrade: poll failed"
+    assert traceback
