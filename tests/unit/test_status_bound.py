@@ -97,6 +97,17 @@ def test_a_status_with_every_field_at_its_bound_fits() -> None:
     wide = "𠮷" * 20_000
     now = datetime(2026, 1, 1, tzinfo=UTC)
     finding = Finding(name=wide, kind=wide, level=wide, where=wide, message=wide)
+    widest_pre_check: dict[str, Any] = {
+        "task_id": wide,
+        "phase": wide,
+        "expire_time": now,
+        "expired": True,
+        "message": wide,
+        "findings": [finding] * 10,
+        "more_findings": 10**6,
+        "counts": [FindingCount(kind=wide, level=wide, count=1)] * 500,
+        "error": wide,
+    }
     status = UpgradeStatus(
         observed_generation=1,
         phase=wide,
@@ -112,17 +123,7 @@ def test_a_status_with_every_field_at_its_bound_fits() -> None:
             HistoryEntry(uid=wide, phase=wide, cluster_version=wide, target_version=wide, created=now, updated=now)
             for _ in range(50)
         ],
-        pre_check=PreCheckView(
-            task_id=wide,
-            phase=wide,
-            expire_time=now,
-            expired=True,
-            message=wide,
-            findings=[finding] * 10,
-            more_findings=10**6,
-            counts=[FindingCount(kind=wide, level=wide, count=1)] * 500,
-            error=wide,
-        ),
+        pre_check=PreCheckView(**widest_pre_check),
         available=AvailableUpgrades(
             cluster_id=wide,
             current_version=wide,
@@ -135,19 +136,7 @@ def test_a_status_with_every_field_at_its_bound_fits() -> None:
             announced=[wide] * MAX_ANNOUNCED,
             error=wide,
         ),
-        latest_pre_check=PreCheckView(
-            task_id=wide,
-            target_version=wide,
-            created=now,
-            phase=wide,
-            expire_time=now,
-            expired=True,
-            message=wide,
-            findings=[finding] * 10,
-            more_findings=10**6,
-            counts=[FindingCount(kind=wide, level=wide, count=1)] * 500,
-            error=wide,
-        ),
+        latest_pre_check=PreCheckView(**widest_pre_check, target_version=wide, created=now),
         task_progress=TaskProgress(task=wide, task_id=wide, percent=50, since=now, error=wide),
         eta=Eta(task=wide, task_end=now, workflow_end=now, basis="history", samples=9, text=wide),
         slow=Slowness(task=wide, task_id=wide, since=now, message=wide),
